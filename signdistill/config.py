@@ -1,0 +1,300 @@
+"""Run configuration: pydantic schemas loaded from YAML, with dotted overrides.
+
+One YAML file describes one run. Loading uses ``yaml.safe_load`` (YAML never builds
+objects or imports code) and every section forbids unknown keys, so a typo is an error
+that suggests the closest valid key, not a silently ignored setting. Relative paths are
+taken from the current working directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from signdistill.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class DataConfig(_Section):
+    """Where the data is and how it is batched."""
+
+    train: Path = Field(description="Training manifest (JSONL).")
+    dev: Path = Field(description="Development manifest, used for early stopping and best/.")
+    test: Path | None = Field(None, description="Optional test manifest, scored after training.")
+    batch_size: int = Field(16, ge=1, description="Utterances per batch.")
+    eval_batch_size: int = Field(32, ge=1, description="Utterances per batch when evaluating.")
+    bucket: bool = Field(True, description="Group utterances of similar length into batches.")
+
+
+class ModelConfig(_Section):
+    """The BiLSTM CTC model. A preset (teacher 5x384, student 4x256) fills unset fields."""
+
+    preset: Literal["teacher", "student"] | None = Field(None, description="teacher or student.")
+    layers: int | None = Field(None, ge=1, le=32, description="BiLSTM layers.")
+    hidden: int | None = Field(None, ge=1, description="Hidden units per direction.")
+    input_proj: int | None = Field(None, ge=0, description="Input projection width (0: none).")
+    dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Dropout between layers.")
+
+    @model_validator(mode="after")
+    def _preset_or_sizes(self) -> ModelConfig:
+        if self.preset is None and (self.layers is None or self.hidden is None):
+            raise ValueError(
+                "set model.preset (teacher or student) or both model.layers and model.hidden"
+            )
+        return self
+
+    def build_kwargs(self) -> dict[str, Any]:
+        return {
+            "preset": self.preset,
+            "layers": self.layers,
+            "hidden": self.hidden,
+            "input_proj": self.input_proj,
+            "dropout": self.dropout,
+        }
+
+
+class OptimConfig(_Section):
+    """AdamW with linear warm-up and a decay schedule."""
+
+    lr: float = Field(1e-3, gt=0, description="Peak learning rate.")
+    weight_decay: float = Field(0.01, ge=0)
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = Field(100, ge=0, description="Linear warm-up, in optimizer steps.")
+    schedule: Literal["cosine", "linear", "constant"] = Field("cosine", description="Decay after warm-up.")
+    min_lr_ratio: float = Field(0.05, ge=0, le=1, description="Final lr as a fraction of lr.")
+    grad_clip: float | None = Field(5.0, gt=0, description="Max global grad norm (null: off).")
+    accumulate: int = Field(1, ge=1, description="Batches per optimizer step.")
+
+
+class TrainConfig(_Section):
+    """The training loop."""
+
+    epochs: int = Field(ge=1, description="Passes over the training set.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="fp32; bf16 autocast (CPU or CUDA); fp16 autocast + GradScaler (CUDA)."
+    )
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
+    early_stopping_patience: int = Field(0, ge=0, description="Epochs without dev WER gain before stopping (0: off).")
+    log_every_steps: int = Field(20, ge=1)
+    tensorboard: bool = Field(True, description="Also log to TensorBoard when it is installed.")
+    progress: bool = Field(True, description="Show a progress bar.")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default).")
+    collapse_patience: int = Field(
+        3, ge=0, description="Stop when the dev set decodes to blank only this many evaluations in a row (0: never)."
+    )
+
+
+class RunConfig(_Section):
+    """A training run: ``signdistill train-teacher --config FILE``."""
+
+    seed: int = 0
+    run_dir: Path = Field(description="Folder for checkpoints, metrics and the resolved config.")
+    data: DataConfig
+    model: ModelConfig
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig
+
+
+class TeacherRef(_Section):
+    checkpoint: Path = Field(description="A teacher checkpoint folder (e.g. runs/teacher/best).")
+    weight: float = Field(1.0, gt=0, description="Weight of this teacher's posteriors.")
+
+
+class ScheduleConfig(_Section):
+    """A temperature schedule over epochs (1-based)."""
+
+    kind: Literal["constant", "piecewise", "linear", "cosine"]
+    value: float | None = Field(None, gt=0, description="constant: the temperature.")
+    values: list[float] | None = Field(None, description="piecewise: temperature per segment.")
+    boundaries: list[int] | None = Field(None, description="piecewise: last epoch of each segment but the final one.")
+    start: float | None = Field(None, gt=0, description="linear/cosine: temperature at epoch 1.")
+    end: float | None = Field(None, gt=0, description="linear/cosine: temperature at the last epoch.")
+    epochs: int | None = Field(None, ge=1, description="linear/cosine: epochs to anneal over (default: all).")
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> ScheduleConfig:
+        need = {"constant": ["value"], "piecewise": ["values", "boundaries"], "linear": ["start", "end"], "cosine": ["start", "end"]}
+        missing = [f for f in need[self.kind] if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} schedule needs {missing}")
+        if self.kind == "piecewise":
+            assert self.values is not None and self.boundaries is not None
+            if len(self.values) != len(self.boundaries) + 1:
+                raise ValueError("piecewise: values needs exactly one more entry than boundaries")
+            if any(v <= 0 for v in self.values):
+                raise ValueError("piecewise: every temperature must be > 0")
+            if self.boundaries != sorted(set(self.boundaries)) or (self.boundaries and self.boundaries[0] < 1):
+                raise ValueError("piecewise: boundaries must be increasing epochs >= 1")
+        return self
+
+
+class LossWeights(_Section):
+    kl: float = Field(ge=0, description="Frame-level KL(teacher || student).")
+    ctc: float = Field(ge=0, description="CTC on the ground truth.")
+    feature: float = Field(0.0, ge=0, description="FitNets feature MSE.")
+    sequence: float = Field(0.0, ge=0, description="CTC on the teacher's greedy transcripts (sequence-level KD).")
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> LossWeights:
+        if self.kl + self.ctc + self.feature + self.sequence <= 0:
+            raise ValueError("all loss weights are zero: give at least one of kl, ctc, feature, sequence a weight > 0")
+        return self
+
+
+class DistillSection(_Section):
+    """How the student learns from its teacher(s)."""
+
+    teachers: list[TeacherRef] = Field(min_length=1, description="One or more frozen teachers.")
+    loss: LossWeights
+    temperature: float | ScheduleConfig = Field(description="A number or a schedule.")
+    blank_mode: Literal["keep", "drop", "downweight"] = Field(
+        "keep", description="keep the blank column; drop it and renormalize; or down-weight blank frames."
+    )
+    blank_weight: float = Field(0.1, ge=0, le=1, description="downweight: weight of frames the teacher labels blank.")
+    topk: int | None = Field(None, ge=1, description="Keep the teacher's top-k classes per frame (renormalized).")
+    feature_layers: list[tuple[int, int]] = Field(
+        default_factory=list, description="(teacher layer, student layer) pairs, 1-based."
+    )
+    ctc_warmup_epochs: int = Field(0, ge=0, description="Epochs of CTC only before distillation starts.")
+    kd_ramp_epochs: int = Field(0, ge=0, description="Epochs over which the KD weights ramp up linearly after warm-up.")
+    teacher_cache: Path | None = Field(None, description="Folder written by `signdistill cache-teacher`.")
+
+    @field_validator("feature_layers")
+    @classmethod
+    def _one_based(cls, v: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        for t, s in v:
+            if t < 1 or s < 1:
+                raise ValueError(f"layer numbers are 1-based; got ({t}, {s})")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DistillSection:
+        if self.loss.feature > 0 and not self.feature_layers:
+            raise ValueError("loss.feature > 0 needs feature_layers, e.g. [[2, 2], [4, 3]]")
+        if self.teacher_cache is not None and self.loss.feature > 0:
+            raise ValueError(
+                "a teacher cache holds output distributions only, not hidden states: "
+                "set loss.feature to 0 or remove teacher_cache"
+            )
+        return self
+
+
+class DistillRunConfig(RunConfig):
+    """A distillation run: ``signdistill distill --config FILE``."""
+
+    distill: DistillSection
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _field_paths(schema: type[BaseModel], prefix: str = "") -> list[str]:
+    out = []
+    for name, f in schema.model_fields.items():
+        path = f"{prefix}{name}"
+        out.append(path)
+        ann = f.annotation
+        for cand in (ann, *getattr(ann, "__args__", ())):
+            if isinstance(cand, type) and issubclass(cand, BaseModel):
+                out.extend(_field_paths(cand, path + "."))
+    return out
+
+
+def _suggest(bad: str, schema: type[BaseModel]) -> str:
+    valid = _field_paths(schema)
+    close = difflib.get_close_matches(bad, valid, n=1, cutoff=0.6)
+    if not close:
+        prefix = bad.rsplit(".", 1)[0] + "." if "." in bad else ""
+        siblings = [v for v in valid if v.startswith(prefix) and "." not in v[len(prefix):]]
+        return f" Valid keys here: {', '.join(siblings[:12])}."
+    return f" Did you mean {close[0]!r}?"
+
+
+def _format_errors(exc: ValidationError, source: str, schema: type[BaseModel]) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key {loc!r}.{_suggest(loc, schema)}")
+        elif err["type"] == "missing":
+            parts.append(f"missing required field {loc!r}.")
+        else:
+            got = err.get("input")
+            got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+            where = f"field {loc!r}: " if loc else ""
+            parts.append(f"{where}{err['msg']}{got_s}.")
+    return f"{source}: invalid configuration: " + " ".join(parts) + " Fix the file or the --set override and run again."
+
+
+def _apply_override(data: dict, item: str, source: str) -> None:
+    if "=" not in item:
+        raise ConfigError(f"Override {item!r} is not of the form key.path=value (e.g. optim.lr=3e-4).")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    node = data
+    parts = key.strip().split(".")
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            node[p] = {} if node.get(p) is None else node[p]
+            if not isinstance(node[p], dict):
+                raise ConfigError(f"Override {item!r}: {p!r} in {source} is not a section.")
+        node = node[p]
+    node[parts[-1]] = value
+
+
+def load_config(
+    path: str | os.PathLike[str] | None,
+    overrides: list[str] | None = None,
+    schema: type[RunConfig] = RunConfig,
+    *,
+    data: dict | None = None,
+) -> RunConfig:
+    """Load and validate a YAML config, applying ``key.path=value`` overrides first.
+
+    Raises:
+        ConfigError: naming the file and field, with the closest valid key for typos.
+    """
+    source = str(path) if path is not None else "<config>"
+    if data is None:
+        if path is None:
+            raise ConfigError("No configuration given: pass --config FILE.")
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"Config file {p} does not exist. Start from one in examples/configs/.")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f", line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(
+                f"{p}{line}: not valid YAML ({getattr(exc, 'problem', exc)}). Check indentation and colons."
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p} is not UTF-8 text.") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(data).__name__}.")
+    data = yaml.safe_load(yaml.safe_dump(data))  # deep copy of plain data
+    for item in overrides or []:
+        _apply_override(data, item, source)
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source, schema)) from None
+
+
+def dump_config(cfg: BaseModel) -> str:
+    """The resolved config as YAML (what a run saves beside its outputs)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,68 @@
+"""Rich rendering for the CLI (the library itself only logs)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console(stderr=True)
+out = Console()
+
+
+class RichReporter:
+    """Progress bar per epoch (loss, frames/s, ETA) and one summary line per epoch."""
+
+    def __init__(self, enabled: bool = True, label: str = "train"):
+        self.enabled = enabled
+        self.label = label
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self.t0 = time.perf_counter()
+
+    def epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        if not self.enabled:
+            return
+        self.progress = Progress(
+            TextColumn(f"[bold]{self.label}[/] epoch {epoch}/{epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3f}  {task.fields[fps]:,.0f} frames/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("epoch", total=batches, loss=float("nan"), fps=0.0)
+
+    def step(self, metrics: dict[str, float]) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1, loss=metrics["loss"], fps=metrics["frames_per_s"])
+
+    def epoch_end(self, metrics: dict[str, Any]) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+        parts = [f"{k.split('/')[-1]} {v:.3f}" for k, v in metrics.items() if k.startswith("train/") and k.split("/")[-1] not in ("seconds", "skipped_batches", "frames_per_s")]
+        temp = f"  T {metrics['temperature']:.2f}" if "temperature" in metrics else ""
+        warn = "  [red]dev decodes to blank only[/]" if metrics.get("collapse_warning") else ""
+        console.print(
+            f"[bold]{self.label}[/] epoch {metrics['epoch']:>3}  {'  '.join(parts)}{temp}  "
+            f"dev WER [cyan]{metrics['dev/wer']:.2f}[/]  {metrics['train/frames_per_s']:,.0f} frames/s{warn}"
+        )
+
+
+def wer_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
+    table = Table(title=title)
+    for col in ("set", "WER %", "sub", "del", "ins", "ref glosses", "SER %", "blank-only %"):
+        table.add_column(col, justify="right" if col != "set" else "left")
+    for name, r in rows:
+        table.add_row(
+            name, f"{r['wer']:.2f}", str(r["substitutions"]), str(r["deletions"]), str(r["insertions"]),
+            str(r["reference_words"]), f"{r['sentence_error_rate']:.1f}", f"{100 * r.get('blank_rate', 0):.1f}",
+        )
+    return table

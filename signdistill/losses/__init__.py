@@ -1,0 +1,38 @@
+"""Distillation losses for CTC models: pure functions over tensors (torch only).
+
+>>> from signdistill.losses import kd_kl_loss, feature_mse_loss, ctc_loss, DistillationLoss
+"""
+
+from signdistill.losses.functional import (
+    ctc_loss,
+    feature_mse_loss,
+    frame_mask,
+    kd_kl_loss,
+    teacher_log_probs,
+)
+from signdistill.losses.modules import DistillationLoss, FeatureProjector, LossOutput
+from signdistill.losses.schedules import (
+    ConstantSchedule,
+    CosineSchedule,
+    LinearSchedule,
+    PiecewiseSchedule,
+    TemperatureSchedule,
+    make_schedule,
+)
+
+__all__ = [
+    "ConstantSchedule",
+    "CosineSchedule",
+    "DistillationLoss",
+    "FeatureProjector",
+    "LinearSchedule",
+    "LossOutput",
+    "PiecewiseSchedule",
+    "TemperatureSchedule",
+    "ctc_loss",
+    "feature_mse_loss",
+    "frame_mask",
+    "kd_kl_loss",
+    "make_schedule",
+    "teacher_log_probs",
+]

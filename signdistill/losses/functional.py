@@ -1,0 +1,262 @@
+"""Pure loss functions over padded ``(B, T, V)`` tensors plus ``lengths``.
+
+Every function masks padded frames exactly (their content never changes the result),
+computes in float32 even under autocast, accepts ``T = 1`` and utterances of length 0,
+and states its reduction. Nothing here knows about configs, models or data loaders:
+``from signdistill.losses import kd_kl_loss`` works in any PyTorch project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import contextmanager
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+Reduction = Literal["mean", "sum", "none"]
+BlankMode = Literal["keep", "drop", "downweight"]
+
+
+@contextmanager
+def _float32(*tensors: torch.Tensor):
+    """Disable autocast so the loss is computed in float32 whatever the caller's context."""
+    device_type = tensors[0].device.type if tensors else "cpu"
+    with torch.autocast(device_type=device_type, enabled=False):
+        yield
+
+
+def frame_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """``(B, T)`` bool mask, True on the first ``lengths[b]`` frames of row b."""
+    return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def _check(logits: torch.Tensor, lengths: torch.Tensor, name: str) -> None:
+    if logits.dim() != 3:
+        raise ValueError(f"{name} must be (batch, time, classes); got shape {tuple(logits.shape)}")
+    if lengths.dim() != 1 or lengths.shape[0] != logits.shape[0]:
+        raise ValueError(f"lengths must be (batch,) = ({logits.shape[0]},); got {tuple(lengths.shape)}")
+    if lengths.numel() and (int(lengths.max()) > logits.shape[1] or int(lengths.min()) < 0):
+        raise ValueError(f"lengths must lie in [0, {logits.shape[1]}]; got {lengths.tolist()}")
+
+
+def _reduce(per_frame: torch.Tensor, mask: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+    per_frame = per_frame.masked_fill(~mask, 0.0)
+    if reduction == "none":
+        return per_frame
+    total = per_frame.sum()
+    if reduction == "sum":
+        return total
+    if reduction == "mean":
+        return total / mask.sum().clamp(min=1)
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}")
+
+
+def teacher_log_probs(
+    teacher_logits: torch.Tensor | Sequence[torch.Tensor],
+    temperature: float = 1.0,
+    *,
+    weights: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """Temperature-softened teacher log-posteriors ``log p_T``, ``(B, T, V)`` float32.
+
+    With several teachers (Fukuda et al., 2017, "Efficient knowledge distillation from an
+    ensemble of teachers") their softened posteriors are averaged, optionally weighted:
+    ``p_T = sum_i w_i softmax(z_i / T) / sum_i w_i``.
+    """
+    if isinstance(teacher_logits, torch.Tensor):
+        return torch.log_softmax(teacher_logits.float() / temperature, dim=-1)
+    logits = list(teacher_logits)
+    if not logits:
+        raise ValueError("teacher_logits is an empty list")
+    w = torch.tensor(weights if weights is not None else [1.0] * len(logits), dtype=torch.float32, device=logits[0].device)
+    if w.numel() != len(logits) or bool((w <= 0).any()):
+        raise ValueError(f"need one positive weight per teacher; got {w.tolist()} for {len(logits)} teachers")
+    log_w = torch.log(w / w.sum())
+    stacked = torch.stack([torch.log_softmax(z.float() / temperature, dim=-1) for z in logits])  # (N, B, T, V)
+    return torch.logsumexp(stacked + log_w.view(-1, 1, 1, 1), dim=0)
+
+
+def kd_kl_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor | Sequence[torch.Tensor] | None,
+    lengths: torch.Tensor,
+    temperature: float = 1.0,
+    *,
+    teacher_topk: tuple[torch.Tensor, torch.Tensor] | None = None,
+    topk: int | None = None,
+    blank_mode: BlankMode = "keep",
+    blank: int = 0,
+    blank_weight: float = 0.1,
+    teacher_weights: Sequence[float] | None = None,
+    scale_by_t2: bool = True,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    r"""Frame-level KL(teacher || student) between temperature-softened posteriors.
+
+    Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network"::
+
+        KL_t = sum_v p_T(v) [log p_T(v) - log q_T(v)],   p_T = softmax(z_teacher / T),
+        loss = T^2 * reduce_t(w_t * KL_t)                 q_T = softmax(z_student / T)
+
+    The ``T^2`` factor (``scale_by_t2``) keeps gradient magnitudes comparable across
+    temperatures. CTC posteriors are dominated by blank frames, so:
+
+    * ``blank_mode="keep"``: the full distribution (plain Hinton KD).
+    * ``"drop"``: remove the blank column from both distributions and renormalize over
+      the glosses (as VAC, Min et al. 2021, does for its distillation term).
+    * ``"downweight"``: frames where the teacher's most likely class is blank get weight
+      ``blank_weight`` (0 matches only gloss frames), the others weight 1.
+
+    ``topk`` keeps the teacher's k most likely classes per frame, renormalized; the
+    student's log-probabilities over the full vocabulary are read at those classes.
+    ``teacher_topk=(values, indices)`` passes such targets precomputed (from a teacher
+    cache: ``values`` are raw teacher logits at T=1) instead of ``teacher_logits``.
+
+    Args:
+        student_logits: ``(B, T, V)``.
+        teacher_logits: ``(B, T, V)``, or a list of them (averaged posteriors), or None
+            when ``teacher_topk`` is given.
+        lengths: ``(B,)`` valid frames; padded frames are ignored exactly.
+        temperature: ``T > 0``.
+        reduction: ``"mean"`` over valid frames (the weights of ``downweight`` scale the
+            terms but not the denominator), ``"sum"``, or ``"none"`` for ``(B, T)``.
+
+    Returns:
+        A float32 scalar (or ``(B, T)`` for ``"none"``). 0 when no frame is valid.
+
+    Example:
+        >>> s, t = torch.randn(2, 5, 4), torch.randn(2, 5, 4)
+        >>> float(kd_kl_loss(t, t, torch.tensor([5, 3]), temperature=2.0))
+        0.0
+    """
+    _check(student_logits, lengths, "student_logits")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}")
+    with _float32(student_logits):
+        s = student_logits.float() / temperature
+        mask = frame_mask(lengths, s.shape[1])
+        if teacher_topk is not None:
+            values, indices = teacher_topk
+            values = values.detach()
+            t_lp = torch.log_softmax(values.float() / temperature, dim=-1)  # (B, T, K)
+            idx: torch.Tensor | None = indices.long()
+        else:
+            if teacher_logits is None:
+                raise ValueError("give teacher_logits or teacher_topk")
+            if isinstance(teacher_logits, torch.Tensor):
+                teacher_logits = teacher_logits.detach()
+            else:
+                teacher_logits = [z.detach() for z in teacher_logits]
+            t_lp = teacher_log_probs(teacher_logits, temperature, weights=teacher_weights)
+            idx = None
+            if topk is not None and topk < t_lp.shape[-1]:
+                t_lp, idx = t_lp.topk(topk, dim=-1)
+                t_lp = t_lp - torch.logsumexp(t_lp, dim=-1, keepdim=True)
+        if (idx is None and t_lp.shape != s.shape) or (idx is not None and idx.shape[:2] != s.shape[:2]):
+            raise ValueError(f"teacher {tuple(t_lp.shape)} and student {tuple(s.shape)} shapes differ")
+        # Which frames the teacher labels blank (before any column is dropped).
+        if idx is None:
+            teacher_blank = t_lp.argmax(-1) == blank
+        else:
+            teacher_blank = idx.gather(-1, t_lp.argmax(-1, keepdim=True)).squeeze(-1) == blank
+
+        if blank_mode == "drop":
+            if idx is None:
+                keep = torch.ones(t_lp.shape[-1], dtype=torch.bool, device=t_lp.device)
+                keep[blank] = False
+                t_lp = t_lp[..., keep]
+                s_lp = torch.log_softmax(s[..., keep], dim=-1)
+            else:
+                t_lp = t_lp.masked_fill(idx == blank, float("-inf"))
+                s_lp = torch.log_softmax(s.index_fill(-1, torch.tensor([blank], device=s.device), float("-inf")), -1)
+            t_lp = t_lp - torch.logsumexp(t_lp, dim=-1, keepdim=True)
+        elif blank_mode in ("keep", "downweight"):
+            s_lp = torch.log_softmax(s, dim=-1)
+        else:
+            raise ValueError(f"blank_mode must be 'keep', 'drop' or 'downweight'; got {blank_mode!r}")
+        if idx is not None:
+            s_lp = s_lp.gather(-1, idx)
+        p = t_lp.exp()
+        # p * (log p - log q) with 0 * log 0 = 0: dropped or truncated classes carry -inf,
+        # so both sides are zeroed there before the product (keeps gradients finite).
+        support = p > 0
+        t_safe = torch.where(support, t_lp, torch.zeros_like(t_lp))
+        s_safe = torch.where(support, s_lp, torch.zeros_like(s_lp))
+        per_frame = (torch.where(support, p, torch.zeros_like(p)) * (t_safe - s_safe)).sum(-1)  # (B, T)
+        if blank_mode == "drop":
+            # A frame where the teacher puts (numerically) all mass on blank has no gloss
+            # distribution left to match.
+            per_frame = torch.nan_to_num(per_frame, nan=0.0, posinf=0.0, neginf=0.0)
+        if blank_mode == "downweight":
+            per_frame = per_frame * torch.where(teacher_blank, blank_weight, 1.0)
+        if scale_by_t2:
+            per_frame = per_frame * temperature**2
+        return _reduce(per_frame, mask, reduction)
+
+
+def feature_mse_loss(
+    student_hidden: torch.Tensor,
+    teacher_hidden: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    r"""FitNets hint loss (Romero et al., 2015): ``reduce_t ||r(h_s) - h_t||^2 / D_t``.
+
+    ``student_hidden`` must already be regressed into the teacher's space by a learned
+    map ``r`` (see :class:`~signdistill.losses.FeatureProjector`): the student learns to
+    predict the teacher's features, not the other way round. (Projecting the teacher
+    into the student's space lets the projection imitate the student and the loss
+    vanishes without teaching anything.) The teacher features are treated as constants.
+
+    Args:
+        student_hidden, teacher_hidden: ``(B, T, D_t)``.
+        lengths: ``(B,)``; padded frames are ignored.
+        reduction: ``"mean"`` over valid frames of the per-frame mean squared error.
+    """
+    _check(student_hidden, lengths, "student_hidden")
+    if student_hidden.shape != teacher_hidden.shape:
+        raise ValueError(
+            f"student {tuple(student_hidden.shape)} and teacher {tuple(teacher_hidden.shape)} features "
+            "differ in shape; project the student's layer to the teacher's width first"
+        )
+    with _float32(student_hidden):
+        diff = student_hidden.float() - teacher_hidden.detach().float()
+        per_frame = diff.pow(2).mean(-1)
+        return _reduce(per_frame, frame_mask(lengths, diff.shape[1]), reduction)
+
+
+def ctc_loss(
+    logits: torch.Tensor,
+    lengths: torch.Tensor,
+    targets: torch.Tensor,
+    target_lengths: torch.Tensor,
+    *,
+    blank: int = 0,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    r"""CTC (Graves et al., 2006) over batch-first logits, in float32.
+
+    ``reduction="mean"`` divides each utterance's negative log-likelihood by its target
+    length, then averages over the batch (PyTorch's convention); ``"sum"`` adds the
+    per-utterance losses; ``"none"`` returns ``(B,)``. Impossible alignments (fewer
+    frames than the transcript needs, or a length-0 utterance) contribute 0 instead of inf.
+
+    Args:
+        logits: ``(B, T, V)`` (log-softmax is applied here).
+        lengths: ``(B,)``. targets: concatenated ``(sum(target_lengths),)`` or padded ``(B, S)``.
+    """
+    _check(logits, lengths, "logits")
+    with _float32(logits):
+        log_probs = torch.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # (T, B, V)
+        return F.ctc_loss(
+            log_probs,
+            targets,
+            lengths,
+            target_lengths,
+            blank=blank,
+            reduction=reduction,
+            zero_infinity=True,
+        )

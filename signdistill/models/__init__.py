@@ -1,0 +1,21 @@
+"""BiLSTM CTC models (torch only)."""
+
+from signdistill.models.bilstm import (
+    PRESETS,
+    CTCModel,
+    CTCOutput,
+    ExactBiLSTMLayer,
+    ModelSpec,
+    build_model,
+    reverse_within_length,
+)
+
+__all__ = [
+    "PRESETS",
+    "CTCModel",
+    "CTCOutput",
+    "ExactBiLSTMLayer",
+    "ModelSpec",
+    "build_model",
+    "reverse_within_length",
+]

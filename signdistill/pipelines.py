@@ -1,0 +1,324 @@
+"""Config -> run: the functions behind every CLI command (usable from Python)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from signdistill.config import RunConfig, dump_config
+from signdistill.data import Normalizer, SignDataset, Vocabulary, read_manifest
+from signdistill.errors import ConfigError
+from signdistill.io import write_text_atomic
+from signdistill.models import build_model
+from signdistill.training import CTCObjective, Trainer, TrainResult, load_checkpoint, score_dataset
+from signdistill.training.trainer import Reporter, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Splits:
+    train: SignDataset
+    dev: SignDataset
+    test: SignDataset | None
+    vocab: Vocabulary
+    normalizer: Normalizer
+
+
+def load_splits(cfg: RunConfig, vocab: Vocabulary | None = None, normalizer: Normalizer | None = None) -> Splits:
+    """Read the manifests; build vocabulary and normalizer on train unless given."""
+    train_utts = read_manifest(cfg.data.train)
+    vocab = vocab or Vocabulary.build(u.glosses for u in train_utts)
+    dim = normalizer.dim if normalizer is not None else None
+    train = SignDataset(train_utts, vocab, feature_dim=dim, source=str(cfg.data.train))
+    normalizer = normalizer or Normalizer.fit(train.raw)
+    train.set_normalizer(normalizer)
+    dev = SignDataset(read_manifest(cfg.data.dev), vocab, normalizer, source=str(cfg.data.dev))
+    test = None
+    if cfg.data.test is not None:
+        test = SignDataset(read_manifest(cfg.data.test), vocab, normalizer, source=str(cfg.data.test))
+    return Splits(train, dev, test, vocab, normalizer)
+
+
+def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
+    """Create the run folder; return True if it holds this same run to resume.
+
+    A folder holding a *different* run (another config) is refused unless ``overwrite``.
+    """
+    run_dir = Path(cfg.run_dir)
+    saved = run_dir / "config.yaml"
+    current = cfg.model_dump(mode="json")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if overwrite:
+            shutil.rmtree(run_dir)
+        elif saved.is_file():
+            previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
+            if previous != current:
+                changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+                raise ConfigError(
+                    f"Run folder {run_dir} already holds a different run (sections that differ: "
+                    f"{', '.join(changed)}). Pick a new run_dir (--set run_dir=...), or pass --overwrite "
+                    "to delete the old run."
+                )
+            return (run_dir / "last").exists()
+        else:
+            raise ConfigError(
+                f"Run folder {run_dir} exists and is not a signdistill run. Pick a new run_dir or pass --overwrite."
+            )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(saved, dump_config(cfg))
+    return False
+
+
+def _evaluate_test(trainer: Trainer, splits: Splits, cfg: RunConfig) -> dict[str, Any]:
+    best = load_checkpoint(Path(cfg.run_dir) / "best", device=trainer.device)
+    out: dict[str, Any] = {"dev": score_dataset(best.model, splits.dev, cfg.data.eval_batch_size, trainer.device)}
+    if splits.test is not None:
+        out["test"] = score_dataset(best.model, splits.test, cfg.data.eval_batch_size, trainer.device)
+    return out
+
+
+def train(cfg: RunConfig, *, reporter: Reporter | None = None, overwrite: bool = False) -> tuple[TrainResult, dict[str, Any]]:
+    """Train a CTC model (teacher or baseline student) from a config.
+
+    Returns the training result and the best checkpoint's dev (and test) scores.
+    """
+    resume = prepare_run_dir(cfg, overwrite=overwrite)
+    splits = load_splits(cfg)
+    model = build_model(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
+    trainer = Trainer(model, CTCObjective(), splits.train, splits.dev, cfg, splits.vocab, splits.normalizer, reporter=reporter)
+    result = trainer.fit(resume=resume)
+    return result, _evaluate_test(trainer, splits, cfg)
+
+
+def evaluate(checkpoint: str | Path, manifest: str | Path, *, batch_size: int = 32, device: str = "auto") -> dict[str, Any]:
+    """Greedy-decode ``manifest`` with a checkpoint and score it (WER, S/D/I, per signer)."""
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(checkpoint, device=dev)
+    data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
+    result = score_dataset(ckpt.model, data, batch_size, dev)
+    result["checkpoint"] = str(checkpoint)
+    result["manifest"] = str(manifest)
+    result["parameters"] = ckpt.model.num_parameters()
+    return result
+
+
+# -- distillation ------------------------------------------------------------------------------
+
+
+def _load_teachers(cfg: Any, splits: Splits, device: Any) -> tuple[list[Any], list[float]]:
+    from signdistill.training.distill import check_teacher_compatible
+
+    teachers, weights = [], []
+    for ref in cfg.distill.teachers:
+        ckpt = load_checkpoint(ref.checkpoint, device=device)
+        check_teacher_compatible(ckpt, splits.train, str(ref.checkpoint))
+        teachers.append(ckpt.model)
+        weights.append(ref.weight)
+    return teachers, weights
+
+
+def _teacher_data(cfg: Any) -> tuple[Vocabulary, Normalizer]:
+    """Vocabulary and normalizer of the student's data (built from its training split)."""
+    from signdistill.data.manifest import load_features
+
+    utts = read_manifest(cfg.data.train)
+    vocab = Vocabulary.build(u.glosses for u in utts)
+    return vocab, Normalizer.fit(load_features(u.features, context=f"utterance {u.id!r}") for u in utts)
+
+
+def build_distill_objective(cfg: Any, splits: Splits, device: Any) -> Any:
+    """The :class:`DistillObjective` a distillation config describes."""
+    from signdistill.losses import DistillationLoss, FeatureProjector, make_schedule
+    from signdistill.training.distill import DistillObjective, TeacherCache
+
+    d = cfg.distill
+    temp = d.temperature if isinstance(d.temperature, (int, float)) else d.temperature.model_dump()
+    schedule = make_schedule(temp, cfg.train.epochs)
+    cache = None
+    teachers: list[Any] = []
+    weights: list[float] = []
+    if d.teacher_cache is not None:
+        cache = TeacherCache(d.teacher_cache)
+        cache.check(splits.train)
+    else:
+        teachers, weights = _load_teachers(cfg, splits, device)
+    projector = None
+    if d.loss.feature > 0:
+        student_sizes = [2 * (cfg.model.hidden or _preset(cfg.model.preset, "hidden"))] * (cfg.model.layers or _preset(cfg.model.preset, "layers"))
+        try:
+            projector = FeatureProjector(d.feature_layers, student_sizes, teachers[0].hidden_sizes)
+        except ValueError as exc:
+            raise ConfigError(f"distill.feature_layers: {exc}. Fix the layer pairs in the config.") from None
+    loss = DistillationLoss(
+        kl=d.loss.kl, ctc=d.loss.ctc, feature=d.loss.feature, sequence=d.loss.sequence, projector=projector,
+        blank_mode=d.blank_mode, blank_weight=d.blank_weight, topk=d.topk,
+    )
+    return DistillObjective(
+        loss, schedule, teachers=teachers, teacher_weights=weights if len(weights) > 1 else None, cache=cache,
+        ctc_warmup_epochs=d.ctc_warmup_epochs, kd_ramp_epochs=d.kd_ramp_epochs,
+    )
+
+
+def _preset(preset: str | None, key: str) -> int:
+    from signdistill.models import PRESETS
+
+    if preset is None:
+        raise ConfigError(f"model.{key} is not set and no preset gives it.")
+    return int(PRESETS[preset][key])
+
+
+def distill(cfg: Any, *, reporter: Reporter | None = None, overwrite: bool = False) -> tuple[TrainResult, dict[str, Any]]:
+    """Distill teacher(s) (or a teacher cache) into the student the config describes."""
+    resume = prepare_run_dir(cfg, overwrite=overwrite)
+    splits = load_splits(cfg)
+    device = resolve_device(cfg.train.device)
+    objective = build_distill_objective(cfg, splits, device)
+    model = build_model(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
+    trainer = Trainer(model, objective, splits.train, splits.dev, cfg, splits.vocab, splits.normalizer, reporter=reporter,
+                      extra_meta={"distilled_from": [str(t.checkpoint) for t in cfg.distill.teachers]})
+    result = trainer.fit(resume=resume)
+    return result, _evaluate_test(trainer, splits, cfg)
+
+
+def cache_teacher(cfg: Any, out: str | Path, *, topk: int = 16, batch_size: int = 32) -> dict[str, Any]:
+    """Run the config's teacher(s) over its training split once and store top-k outputs."""
+    from signdistill.training.distill import write_teacher_cache
+
+    if topk < 1:
+        raise ConfigError(f"--topk must be >= 1, got {topk}.")
+    splits = load_splits(cfg)
+    device = resolve_device(cfg.train.device)
+    teachers, weights = _load_teachers(cfg, splits, device)
+    return write_teacher_cache(
+        teachers, weights, splits.train, out, topk=topk, batch_size=batch_size, device=device,
+        meta={"teachers": [str(t.checkpoint) for t in cfg.distill.teachers], "train_manifest": str(cfg.data.train)},
+    )
+
+
+# -- quickstart --------------------------------------------------------------------------------
+
+# Small models for the embedded dataset (the plan's 5x384 / 4x256 are examples/configs/teacher.yaml
+# and student.yaml). Measured in benchmarks/distill_seeds.py; see docs/distillation.md.
+QUICKSTART_TEACHER = {"layers": 3, "hidden": 128, "input_proj": 128, "dropout": 0.2}
+QUICKSTART_STUDENT = {"layers": 1, "hidden": 48, "input_proj": 48, "dropout": 0.1}
+RECOMMENDED_DISTILL = {
+    "loss": {"kl": 0.5, "ctc": 0.5, "feature": 0.0},
+    "temperature": 1.0,
+    "blank_mode": "keep",
+}
+PLAN_DISTILL = {
+    "loss": {"kl": 0.7, "ctc": 0.2, "feature": 0.1},
+    "temperature": {"kind": "piecewise", "values": [4.0, 3.5, 3.0], "boundaries": [30, 70]},
+    "blank_mode": "keep",
+    "feature_layers": [[2, 2], [4, 3]],
+}
+QUICKSTART_SIZES = {
+    "default": {"data": "default", "teacher_epochs": 30, "student_epochs": 30},
+    "small": {"data": "tiny", "teacher_epochs": 2, "student_epochs": 2},
+}
+
+
+def run_config(
+    run_dir: Path, data_dir: Path, model: dict[str, Any], epochs: int, *, seed: int = 0, threads: int | None = None,
+    lr: float = 3e-3, progress: bool = True,
+) -> dict[str, Any]:
+    """A plain-data run config for the embedded dataset (what quickstart and the benchmarks use)."""
+    return {
+        "seed": seed,
+        "run_dir": str(run_dir),
+        "data": {"train": str(data_dir / "train.jsonl"), "dev": str(data_dir / "dev.jsonl"),
+                 "test": str(data_dir / "test.jsonl"), "batch_size": 16},
+        "model": dict(model),
+        "optim": {"lr": lr, "warmup_steps": 100},
+        "train": {"epochs": epochs, "threads": threads, "progress": progress, "collapse_patience": 0},
+    }
+
+
+def quickstart(
+    out: str | Path,
+    *,
+    size: str = "default",
+    seed: int = 0,
+    threads: int | None = 2,
+    reporter_factory: Any = None,
+    overwrite: bool = False,
+    distill_recipe: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Synthesize data; train teacher, baseline student and distilled student; compare them.
+
+    Writes ``data/``, ``configs/``, ``runs/`` and ``report.json`` under ``out``.
+    """
+    from signdistill.benchmark import frames_per_second
+    from signdistill.config import DistillRunConfig, load_config
+    from signdistill.data.synth import generate
+
+    if size not in QUICKSTART_SIZES:
+        raise ConfigError(f"--size {size!r} is not one of {sorted(QUICKSTART_SIZES)}.")
+    spec = QUICKSTART_SIZES[size]
+    out = Path(out)
+    if overwrite and out.exists():
+        shutil.rmtree(out)
+    data_dir = out / "data"
+    if not (data_dir / "train.jsonl").exists():
+        generate(data_dir, seed=seed, size=spec["data"])
+    (out / "configs").mkdir(parents=True, exist_ok=True)
+    progress = reporter_factory is not None
+    configs = {
+        "teacher": run_config(out / "runs" / "teacher", data_dir, QUICKSTART_TEACHER, spec["teacher_epochs"], seed=seed, threads=threads, progress=progress),
+        "student": run_config(out / "runs" / "student", data_dir, QUICKSTART_STUDENT, spec["student_epochs"], seed=seed, threads=threads, progress=progress),
+    }
+    distilled = run_config(out / "runs" / "distilled", data_dir, QUICKSTART_STUDENT, spec["student_epochs"], seed=seed, threads=threads, progress=progress)
+    distilled["distill"] = {"teachers": [{"checkpoint": str(out / "runs" / "teacher" / "best")}], **(distill_recipe or RECOMMENDED_DISTILL)}
+    configs["distilled"] = distilled
+    for name, c in configs.items():
+        write_text_atomic(out / "configs" / f"{name}.yaml", yaml.safe_dump(c, sort_keys=False))
+    report: dict[str, Any] = {"size": size, "seed": seed, "models": {}}
+    for name in ("teacher", "student", "distilled"):
+        reporter = reporter_factory(True, name) if reporter_factory else None
+        if name == "distilled":
+            cfg = load_config(None, [], DistillRunConfig, data=configs[name])
+            result, scores = distill(cfg, reporter=reporter)
+        else:
+            cfg = load_config(None, [], data=configs[name])
+            result, scores = train(cfg, reporter=reporter)
+        best = load_checkpoint(Path(cfg.run_dir) / "best")
+        report["models"][name] = {
+            "parameters": best.model.num_parameters(),
+            "size_bytes": (Path(cfg.run_dir) / "best" / "model.safetensors").stat().st_size,
+            "dev_wer": scores["dev"]["wer"],
+            "test_wer": scores["test"]["wer"],
+            "best_epoch": result.best_epoch,
+            "frames_per_s": frames_per_second(best.model, threads=1),
+            "train_frames_per_s": result.history[-1]["train/frames_per_s"] if result.history else 0.0,
+        }
+    m = report["models"]
+    report["criteria"] = {
+        "student_within_1_point_of_teacher": m["distilled"]["test_wer"] < m["teacher"]["test_wer"] + 1.0,
+        "distillation_beats_baseline": m["distilled"]["test_wer"] < m["student"]["test_wer"],
+        "size_unchanged": m["distilled"]["size_bytes"] == m["student"]["size_bytes"],
+        "speed_at_least_30_fps": m["distilled"]["frames_per_s"] >= 30.0,
+    }
+    from signdistill.io import write_json_atomic
+
+    write_json_atomic(out / "report.json", report)
+    return report
+
+
+def quickstart_table(report: dict[str, Any]) -> Any:
+    """The quickstart report as a rich table."""
+    from rich.table import Table
+
+    t = Table(title=f"signdistill quickstart (embedded dataset, size={report['size']})")
+    for col in ("model", "params", "size on disk", "dev WER %", "test WER %", "frames/s (1 thread)"):
+        t.add_column(col, justify="left" if col == "model" else "right")
+    for name, m in report["models"].items():
+        t.add_row(name, f"{m['parameters']:,}", f"{m['size_bytes'] / 1e6:.2f} MB", f"{m['dev_wer']:.2f}", f"{m['test_wer']:.2f}", f"{m['frames_per_s']:,.0f}")
+    for k, ok in report["criteria"].items():
+        t.add_row(k.replace("_", " "), "", "", "", "[green]pass[/]" if ok else "[red]fail[/]", "")
+    return t

@@ -1,0 +1,18 @@
+"""Training: the Trainer, objectives and checkpoints."""
+
+from signdistill.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from signdistill.training.objectives import CTCObjective, Objective
+from signdistill.training.trainer import CollapseError, Trainer, TrainResult, predict, score_dataset
+
+__all__ = [
+    "CTCObjective",
+    "Checkpoint",
+    "CollapseError",
+    "Objective",
+    "TrainResult",
+    "Trainer",
+    "load_checkpoint",
+    "predict",
+    "save_checkpoint",
+    "score_dataset",
+]

@@ -1,0 +1,277 @@
+"""Distillation objective: frozen teacher(s) or a teacher cache -> :class:`DistillationLoss`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from signdistill.data.dataset import Batch, BucketBatchSampler, SignDataset, collate
+from signdistill.decoding import greedy_decode
+from signdistill.errors import CheckpointError, DataError
+from signdistill.losses import DistillationLoss, LossOutput, TemperatureSchedule, teacher_log_probs
+from signdistill.models import CTCModel
+from signdistill.training.checkpoint import Checkpoint
+from signdistill.training.objectives import Objective
+
+CACHE_INDEX = "index.json"
+
+
+def check_teacher_compatible(teacher: Checkpoint, data: SignDataset, name: str) -> None:
+    """Refuse a teacher whose vocabulary, feature dimension or normalizer differ from the data's."""
+    if teacher.vocab != data.vocab:
+        t, d = teacher.vocab.tokens, data.vocab.tokens
+        only_t = sorted(set(t) - set(d))[:5]
+        only_d = sorted(set(d) - set(t))[:5]
+        raise CheckpointError(
+            f"Teacher {name} was trained with a different gloss vocabulary ({len(t)} entries) than the "
+            f"student's training data gives ({len(d)} entries; only in teacher: {only_t}, only in data: "
+            f"{only_d}{', same glosses in another order' if not only_t and not only_d else ''}). Distill on the "
+            "data the teacher was trained on, or retrain the teacher on this data."
+        )
+    norm = data.normalizer
+    assert norm is not None
+    if teacher.spec.input_dim != norm.dim:
+        raise CheckpointError(
+            f"Teacher {name} expects {teacher.spec.input_dim}-dimensional features; the student's data "
+            f"has {norm.dim}. Use features of the same kind for both."
+        )
+    if not teacher.normalizer.allclose(norm):
+        raise CheckpointError(
+            f"Teacher {name} normalizes features with statistics that differ from those of the student's "
+            "training split (a different training set or feature pipeline). Distill on the teacher's "
+            "training data, or retrain the teacher on this data."
+        )
+
+
+def _pad_time(rows: Sequence[torch.Tensor], max_len: int, fill: float | int = 0) -> torch.Tensor:
+    out = rows[0].new_full((len(rows), max_len, *rows[0].shape[1:]), fill)
+    for b, r in enumerate(rows):
+        out[b, : r.shape[0]] = r
+    return out
+
+
+class TeacherCache:
+    """Top-k teacher outputs per utterance, from ``signdistill cache-teacher``."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        index_file = self.path / CACHE_INDEX
+        if not index_file.is_file():
+            raise DataError(f"{self.path} is not a teacher cache (no {CACHE_INDEX}). Create one with `signdistill cache-teacher`.")
+        self.info = json.loads(index_file.read_text(encoding="utf-8"))
+        self.values: dict[str, torch.Tensor] = {}
+        self.indices: dict[str, torch.Tensor] = {}
+        self.sequences: dict[str, list[int]] = {}
+        for shard in self.info["shards"]:
+            try:
+                tensors = load_file(str(self.path / shard))
+            except (SafetensorError, OSError) as exc:
+                raise DataError(f"Teacher cache shard {self.path / shard} cannot be read ({exc}). Recreate the cache.") from None
+            for key, t in tensors.items():
+                uid, kind = key.rsplit("/", 1)
+                if kind == "values":
+                    self.values[uid] = t
+                elif kind == "indices":
+                    self.indices[uid] = t
+                else:
+                    self.sequences[uid] = t.tolist()
+
+    @property
+    def topk(self) -> int:
+        return int(self.info["topk"])
+
+    def check(self, data: SignDataset) -> None:
+        if self.info["vocabulary"] != data.vocab.tokens:
+            raise DataError(f"Teacher cache {self.path} was made with another vocabulary than the training data's. Recreate it.")
+        missing = [u.id for u in data.utterances if u.id not in self.values]
+        if missing:
+            raise DataError(
+                f"Teacher cache {self.path} has no entry for {len(missing)} training utterance(s), e.g. {missing[:3]}. "
+                "Recreate it with `signdistill cache-teacher` on the same training manifest."
+            )
+        for u, n in zip(data.utterances, data.lengths):
+            if self.values[u.id].shape[0] != n:
+                raise DataError(f"Teacher cache {self.path}: utterance {u.id!r} has {self.values[u.id].shape[0]} frames cached but {n} in the data.")
+
+    def batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        t = batch.features.shape[1]
+        values = _pad_time([self.values[i] for i in batch.ids], t).to(batch.features.device)
+        indices = _pad_time([self.indices[i] for i in batch.ids], t).to(batch.features.device)
+        return values, indices.long()
+
+
+@torch.no_grad()
+def write_teacher_cache(
+    teachers: Sequence[CTCModel],
+    weights: Sequence[float],
+    data: SignDataset,
+    out: str | os.PathLike[str],
+    *,
+    topk: int = 16,
+    batch_size: int = 32,
+    shard_frames: int = 2_000_000,
+    device: torch.device | str = "cpu",
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Store top-k teacher log-probs (fp16) + indices + greedy transcripts, in safetensors shards."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    v = len(data.vocab)
+    k = min(topk, v)
+    idx_dtype = torch.int16 if v < 2**15 else torch.int32
+    shards: list[str] = []
+    current: dict[str, torch.Tensor] = {}
+    frames_in_shard = 0
+    total_frames = 0
+    total_bytes = 0
+
+    def flush() -> None:
+        nonlocal current, frames_in_shard
+        if not current:
+            return
+        name = f"shard-{len(shards):05d}.safetensors"
+        tmp = out / f".{name}.tmp"
+        save_file(current, str(tmp))
+        os.replace(tmp, out / name)
+        shards.append(name)
+        current, frames_in_shard = {}, 0
+
+    for idx in BucketBatchSampler(data.lengths, batch_size, shuffle=False):
+        batch = collate([data[i] for i in idx]).to(device)
+        logits = [t(batch.features, batch.lengths).logits for t in teachers]
+        lp = teacher_log_probs(logits if len(logits) > 1 else logits[0], 1.0, weights=weights if len(logits) > 1 else None)
+        vals, inds = lp.topk(k, dim=-1)
+        seqs = greedy_decode(lp, batch.lengths)
+        for b, uid in enumerate(batch.ids):
+            n = int(batch.lengths[b])
+            current[f"{uid}/values"] = vals[b, :n].half().cpu().contiguous()
+            current[f"{uid}/indices"] = inds[b, :n].to(idx_dtype).cpu().contiguous()
+            current[f"{uid}/sequence"] = torch.tensor(seqs[b], dtype=torch.int32)
+            total_bytes += n * k * (2 + idx_dtype.itemsize)
+            frames_in_shard += n
+            total_frames += n
+        if frames_in_shard >= shard_frames:
+            flush()
+    flush()
+    info = {"topk": k, "vocabulary": data.vocab.tokens, "shards": shards, "utterances": len(data),
+            "frames": total_frames, "bytes_per_frame": total_bytes / max(total_frames, 1), **(meta or {})}
+    tmp_index = out / f".{CACHE_INDEX}.tmp"
+    tmp_index.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp_index, out / CACHE_INDEX)
+    return info
+
+
+class DistillObjective(Objective):
+    """Student vs frozen teacher(s): the configured :class:`DistillationLoss` per batch.
+
+    Teachers are kept outside the module's parameters (no gradients, no optimizer
+    state, not saved); the loss's FitNets regressors are trainable parameters of this
+    objective and live in the training state only.
+    """
+
+    def __init__(
+        self,
+        loss: DistillationLoss,
+        schedule: TemperatureSchedule,
+        *,
+        teachers: Sequence[CTCModel] = (),
+        teacher_weights: Sequence[float] | None = None,
+        cache: TeacherCache | None = None,
+        ctc_warmup_epochs: int = 0,
+        kd_ramp_epochs: int = 0,
+    ):
+        super().__init__()
+        if not teachers and cache is None:
+            raise ValueError("give teachers or a teacher cache")
+        self.loss = loss
+        self.schedule = schedule
+        self._teachers = list(teachers)
+        for t in self._teachers:
+            t.eval()
+            t.requires_grad_(False)
+        self.teacher_weights = list(teacher_weights) if teacher_weights is not None else None
+        self.cache = cache
+        self.ctc_warmup_epochs = ctc_warmup_epochs
+        self.kd_ramp_epochs = kd_ramp_epochs
+        self.temperature = schedule(1)
+        self.kd_scale = 1.0
+
+    def _apply(self, fn, *args, **kwargs):  # keep teachers on the objective's device
+        for t in self._teachers:
+            t._apply(fn, *args, **kwargs)
+        return super()._apply(fn, *args, **kwargs)
+
+    def train(self, mode: bool = True) -> DistillObjective:
+        super().train(mode)
+        for t in self._teachers:
+            t.eval()  # frozen: dropout stays off whatever the student does
+        return self
+
+    def on_epoch_start(self, epoch: int) -> dict[str, float]:
+        self.temperature = float(self.schedule(epoch))
+        after = epoch - self.ctc_warmup_epochs
+        if after <= 0:
+            self.kd_scale = 0.0
+        elif self.kd_ramp_epochs:
+            self.kd_scale = min(1.0, after / self.kd_ramp_epochs)
+        else:
+            self.kd_scale = 1.0
+        return {"temperature": self.temperature, "kd_scale": self.kd_scale}
+
+    def forward(self, model: CTCModel, batch: Batch) -> LossOutput:
+        w = self.loss.weights
+        if self.kd_scale == 0.0:  # CTC warm-up
+            out = model(batch.features, batch.lengths)
+            from signdistill.losses import ctc_loss
+
+            c = ctc_loss(out.logits, out.lengths, batch.targets, batch.target_lengths)
+            return LossOutput(c, {"ctc": float(c.detach()), "total": float(c.detach())})
+        need_hidden = w["feature"] > 0
+        student = model(batch.features, batch.lengths, return_hidden=need_hidden)
+        teacher_logits: torch.Tensor | list[torch.Tensor] | None = None
+        teacher_hidden: list[torch.Tensor] = []
+        teacher_topk = None
+        seq_ids: list[list[int]] | None = None
+        if self.cache is not None:
+            teacher_topk = self.cache.batch(batch)
+            if w["sequence"] > 0:
+                seq_ids = [self.cache.sequences[i] for i in batch.ids]
+        else:
+            with torch.no_grad():
+                outs = [t(batch.features, batch.lengths, return_hidden=need_hidden) for t in self._teachers]
+            teacher_logits = outs[0].logits if len(outs) == 1 else [o.logits for o in outs]
+            teacher_hidden = outs[0].hidden
+            if w["sequence"] > 0:
+                mixed = teacher_log_probs(teacher_logits, 1.0, weights=self.teacher_weights if len(outs) > 1 else None)
+                seq_ids = greedy_decode(mixed, batch.lengths)
+        seq_targets = None
+        if seq_ids is not None:
+            seq_targets = self._sequence_targets(seq_ids, batch)
+        return self.loss(
+            student.logits,
+            teacher_logits,
+            batch.lengths,
+            batch.targets,
+            batch.target_lengths,
+            temperature=self.temperature,
+            kd_scale=self.kd_scale,
+            student_hidden=student.hidden,
+            teacher_hidden=teacher_hidden,
+            teacher_topk=teacher_topk,
+            teacher_weights=self.teacher_weights if isinstance(teacher_logits, list) else None,
+            sequence_targets=seq_targets,
+        )
+
+    @staticmethod
+    def _sequence_targets(seq_ids: list[list[int]], batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher transcripts as CTC targets; the ground truth where the teacher said nothing."""
+        gt = batch.targets.split(batch.target_lengths.tolist())
+        rows = [torch.tensor(s, dtype=torch.long, device=batch.targets.device) if s else g for s, g in zip(seq_ids, gt)]
+        return torch.cat(rows), torch.tensor([len(r) for r in rows], dtype=torch.long, device=batch.targets.device)

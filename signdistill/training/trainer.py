@@ -1,0 +1,393 @@
+"""The Trainer: AdamW + warm-up/decay, AMP, accumulation, clipping, checkpoints, resume."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from signdistill.config import RunConfig
+from signdistill.data.dataset import BucketBatchSampler, SignDataset, collate
+from signdistill.data.normalizer import Normalizer
+from signdistill.data.vocab import Vocabulary
+from signdistill.decoding import greedy_decode
+from signdistill.errors import ConfigError, SignDistillError
+from signdistill.evaluation import word_error_rate
+from signdistill.models import CTCModel
+from signdistill.training.checkpoint import load_checkpoint, load_training_state, save_checkpoint
+from signdistill.training.objectives import Objective
+
+log = logging.getLogger(__name__)
+
+
+class Reporter(Protocol):
+    """Receives progress; the CLI renders it with rich, the library only logs."""
+
+    def epoch_start(self, epoch: int, epochs: int, batches: int) -> None: ...
+    def step(self, metrics: dict[str, float]) -> None: ...
+    def epoch_end(self, metrics: dict[str, Any]) -> None: ...
+
+
+class _LogReporter:
+    def epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        pass
+
+    def step(self, metrics: dict[str, float]) -> None:
+        pass
+
+    def epoch_end(self, metrics: dict[str, Any]) -> None:
+        log.info("epoch %s: %s", metrics.get("epoch"), {k: v for k, v in metrics.items() if k != "epoch"})
+
+
+class CollapseError(SignDistillError):
+    """The model decodes the dev set to blank only, evaluation after evaluation."""
+
+
+@dataclass
+class TrainResult:
+    best_dev_wer: float
+    best_epoch: int
+    epochs_run: int
+    run_dir: Path
+    collapsed: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is {name!r} but no CUDA device is available; use 'cpu' or 'auto'.")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def lr_lambda(step: int, warmup: int, total: int, schedule: str, min_ratio: float) -> float:
+    """Multiplier of the peak lr at optimizer step ``step`` (0-based)."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = min(max(step - warmup, 0) / max(total - warmup, 1), 1.0)
+    if schedule == "linear":
+        return 1.0 - (1.0 - min_ratio) * progress
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def predict(
+    model: CTCModel,
+    dataset: SignDataset,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    *,
+    keep_logits: bool = False,
+) -> tuple[list[list[int]], list[torch.Tensor] | None]:
+    """Greedy label ids for every utterance of ``dataset`` (dataset order)."""
+    was_training = model.training
+    model.eval()
+    sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=False)
+    hyps: list[list[int]] = [[] for _ in range(len(dataset))]
+    logits_out: list[torch.Tensor] | None = [torch.empty(0)] * len(dataset) if keep_logits else None
+    for idx in sampler:
+        batch = collate([dataset[i] for i in idx]).to(device)
+        out = model(batch.features, batch.lengths)
+        for k, ids in zip(batch.indices, greedy_decode(out.logits, batch.lengths)):
+            hyps[k] = ids
+        if logits_out is not None:
+            for b, k in enumerate(batch.indices):
+                logits_out[k] = out.logits[b, : int(batch.lengths[b])].float().cpu()
+    model.train(was_training)
+    return hyps, logits_out
+
+
+def score_dataset(model: CTCModel, dataset: SignDataset, batch_size: int, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Greedy-decode and score a dataset: WER breakdown, blank rate, hypotheses."""
+    hyps, _ = predict(model, dataset, batch_size, device)
+    vocab = dataset.vocab
+    hyp_words = [vocab.decode(h) for h in hyps]
+    refs = [list(u.glosses) for u in dataset.utterances]
+    res = word_error_rate(refs, hyp_words, [u.signer for u in dataset.utterances])
+    out = res.to_dict()
+    out["blank_rate"] = sum(not h for h in hyps) / len(hyps)
+    out["hypotheses"] = {u.id: " ".join(h) for u, h in zip(dataset.utterances, hyp_words)}
+    return out
+
+
+class Trainer:
+    """Trains a :class:`CTCModel` with an :class:`Objective`; usable from Python.
+
+    Example:
+        >>> trainer = Trainer(model, CTCObjective(), train_set, dev_set, cfg, vocab, normalizer)  # doctest: +SKIP
+        >>> result = trainer.fit()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: CTCModel,
+        objective: Objective,
+        train_set: SignDataset,
+        dev_set: SignDataset,
+        cfg: RunConfig,
+        vocab: Vocabulary,
+        normalizer: Normalizer,
+        *,
+        reporter: Reporter | None = None,
+        config_dict: dict[str, Any] | None = None,
+        extra_meta: dict[str, Any] | None = None,
+    ):
+        self.cfg = cfg
+        self.device = resolve_device(cfg.train.device)
+        if cfg.train.precision == "fp16" and self.device.type != "cuda":
+            raise ConfigError(
+                "train.precision is 'fp16', which needs a CUDA device (fp16 with a GradScaler). "
+                "On CPU use 'bf16' or 'fp32'."
+            )
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        self.model = model.to(self.device)
+        self.objective = objective.to(self.device)
+        self.train_set, self.dev_set = train_set, dev_set
+        self.vocab, self.normalizer = vocab, normalizer
+        self.run_dir = Path(cfg.run_dir)
+        self.reporter: Reporter = reporter or _LogReporter()
+        self.config_dict = config_dict if config_dict is not None else cfg.model_dump(mode="json")
+        self.extra_meta = extra_meta or {}
+        self.sampler = BucketBatchSampler(
+            train_set.lengths, cfg.data.batch_size, shuffle=True, seed=cfg.seed, bucket=cfg.data.bucket
+        )
+        self.loader = DataLoader(train_set, batch_sampler=self.sampler, collate_fn=collate)
+        params = [p for p in list(self.model.parameters()) + list(self.objective.parameters()) if p.requires_grad]
+        o = cfg.optim
+        self.optimizer = torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        steps_per_epoch = math.ceil(len(self.sampler) / o.accumulate)
+        self.total_steps = steps_per_epoch * cfg.train.epochs
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda s: lr_lambda(s, o.warmup_steps, self.total_steps, o.schedule, o.min_lr_ratio),
+        )
+        self.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.train.precision]
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.precision == "fp16")
+        self.epoch = 0
+        self.step = 0
+        self.best_wer = float("inf")
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.blank_streak = 0
+        self.history: list[dict[str, Any]] = []
+        self._tb = None
+
+    # -- state -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "objective": self.objective.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "rng_numpy": np.random.get_state()[1].astype(np.int64).tolist(),
+            "rng_numpy_pos": int(np.random.get_state()[2]),
+            "rng_python": json.dumps(random.getstate()),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_wer": self.best_wer,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "blank_streak": self.blank_streak,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.objective.load_state_dict(state["objective"])
+        torch.set_rng_state(state["rng_torch"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        np.random.set_state(("MT19937", np.array(state["rng_numpy"], dtype=np.uint32), state["rng_numpy_pos"], 0, 0.0))
+        py = json.loads(state["rng_python"])
+        random.setstate((py[0], tuple(py[1]), py[2]))
+        for key in ("epoch", "step", "best_wer", "best_epoch", "bad_epochs", "blank_streak"):
+            setattr(self, key, state[key])
+
+    def _save(self, name: str, metrics: dict[str, Any], with_state: bool) -> None:
+        save_checkpoint(
+            self.run_dir / name,
+            self.model,
+            self.vocab,
+            self.normalizer,
+            config=self.config_dict,
+            meta={"epoch": self.epoch, "step": self.step, "metrics": metrics, **self.extra_meta},
+            training_state=self.state_dict() if with_state else None,
+        )
+
+    def try_resume(self) -> bool:
+        """Resume from ``run_dir/last`` if it exists; returns whether it did."""
+        last = self.run_dir / "last"
+        state = load_training_state(last)
+        if state is None:
+            return False
+        ckpt = load_checkpoint(last)
+        self.model.load_state_dict(ckpt.model.state_dict())
+        self.load_state_dict(state)
+        hist = self.run_dir / "metrics.jsonl"
+        if hist.exists():
+            self.history = [json.loads(x) for x in hist.read_text().splitlines() if x.strip()]
+            self.history = [h for h in self.history if h.get("kind") == "epoch" and h["epoch"] <= self.epoch]
+        log.info("resumed from %s at epoch %d (step %d)", last, self.epoch, self.step)
+        return True
+
+    # -- logging -----------------------------------------------------------------------
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k not in ("epoch", "step"):
+                    self._tb.add_scalar(k, v, record.get("step", self.step))
+
+    def _open_tensorboard(self) -> None:
+        if not self.cfg.train.tensorboard:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            log.debug("tensorboard not installed; logging to metrics.jsonl only")
+            return
+        self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    # -- loop --------------------------------------------------------------------------
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def train_epoch(self) -> dict[str, float]:
+        self.model.train()
+        self.objective.train()
+        self.sampler.set_epoch(self.epoch)
+        acc = self.cfg.optim.accumulate
+        sums: dict[str, float] = {}
+        count = 0
+        skipped = 0
+        frames = 0
+        t0 = time.perf_counter()
+        n_batches = len(self.sampler)
+        self.optimizer.zero_grad(set_to_none=True)
+        for i, batch in enumerate(self.loader):
+            batch = batch.to(self.device)
+            with self._autocast():
+                out = self.objective(self.model, batch)
+            loss = out.total
+            if not torch.isfinite(loss):
+                skipped += 1
+                log.warning("epoch %d batch %d: non-finite loss %s, batch skipped", self.epoch, i, float(loss))
+                self.optimizer.zero_grad(set_to_none=True)
+                continue
+            self.scaler.scale(loss / acc).backward()
+            if (i + 1) % acc == 0 or i + 1 == n_batches:
+                if self.cfg.optim.grad_clip:
+                    self.scaler.unscale_(self.optimizer)
+                    params = [p for g in self.optimizer.param_groups for p in g["params"]]
+                    torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scheduler.step()
+                self.step += 1
+            count += 1
+            frames += batch.num_frames
+            for k, v in out.parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if self.step % self.cfg.train.log_every_steps == 0 and (i + 1) % acc == 0:
+                self._log({"kind": "step", "epoch": self.epoch, "step": self.step, "lr": self.scheduler.get_last_lr()[0],
+                           **{f"train/{k}": v for k, v in out.parts.items()}})
+            self.reporter.step({"loss": out.parts["total"], "frames_per_s": frames / max(time.perf_counter() - t0, 1e-9)})
+        elapsed = time.perf_counter() - t0
+        metrics = {f"train/{k}": v / max(count, 1) for k, v in sums.items()}
+        metrics["train/frames_per_s"] = frames / max(elapsed, 1e-9)
+        metrics["train/seconds"] = elapsed
+        metrics["train/skipped_batches"] = skipped
+        if count == 0:
+            raise SignDistillError(
+                f"Every batch of epoch {self.epoch} had a non-finite loss. Lower optim.lr, use "
+                "train.precision fp32, or check the features for extreme values."
+            )
+        return metrics
+
+    def fit(self, *, resume: bool = True, on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+        """Train until ``train.epochs`` or early stopping; returns the best dev WER."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self.try_resume()
+        else:
+            seed_everything(self.cfg.seed)
+            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        self._open_tensorboard()
+        epochs = self.cfg.train.epochs
+        collapsed = False
+        try:
+            while self.epoch < epochs:
+                self.epoch += 1
+                extra = self.objective.on_epoch_start(self.epoch)
+                self.reporter.epoch_start(self.epoch, epochs, len(self.sampler))
+                metrics: dict[str, Any] = {"kind": "epoch", "epoch": self.epoch, **extra, **self.train_epoch()}
+                dev = score_dataset(self.model, self.dev_set, self.cfg.data.eval_batch_size, self.device)
+                metrics.update({"step": self.step, "lr": self.scheduler.get_last_lr()[0], "dev/wer": dev["wer"],
+                                "dev/blank_rate": dev["blank_rate"], "dev/sentence_error_rate": dev["sentence_error_rate"]})
+                improved = dev["wer"] < self.best_wer
+                if improved:
+                    self.best_wer, self.best_epoch, self.bad_epochs = dev["wer"], self.epoch, 0
+                else:
+                    self.bad_epochs += 1
+                # A model that decoded something before and now decodes only blanks, or one
+                # still all-blank past a third of training, has collapsed (a known KD failure).
+                all_blank = dev["blank_rate"] >= 0.95
+                late = self.epoch > max(2, epochs // 3)
+                self.blank_streak = self.blank_streak + 1 if (all_blank and (late or self.best_wer < 95.0)) else 0
+                metrics["collapse_warning"] = self.blank_streak > 0
+                if self.blank_streak:
+                    log.warning("epoch %d: %.0f%% of dev utterances decode to blank only", self.epoch, 100 * dev["blank_rate"])
+                self.history.append(metrics)
+                self._log(metrics)
+                if improved:
+                    self._save("best", metrics, with_state=False)
+                self._save("last", metrics, with_state=True)
+                self.reporter.epoch_end(metrics)
+                if on_epoch_end is not None:
+                    on_epoch_end(metrics)
+                patience = self.cfg.train.collapse_patience
+                if patience and self.blank_streak >= patience:
+                    collapsed = True
+                    raise CollapseError(
+                        f"Training collapsed to blank: {100 * dev['blank_rate']:.0f}% of dev utterances decode "
+                        f"to nothing for {self.blank_streak} evaluations in a row (epoch {self.epoch}). For "
+                        "distillation this usually means the KD term overwhelms CTC: lower the temperature, "
+                        "use distill.blank_mode 'drop', add distill.ctc_warmup_epochs, or raise loss.ctc. "
+                        f"Checkpoints so far are in {self.run_dir}."
+                    )
+                if self.cfg.train.early_stopping_patience and self.bad_epochs >= self.cfg.train.early_stopping_patience:
+                    log.info("early stopping at epoch %d (best %.2f at epoch %d)", self.epoch, self.best_wer, self.best_epoch)
+                    break
+        finally:
+            if self._tb is not None:
+                self._tb.close()
+        return TrainResult(self.best_wer, self.best_epoch, self.epoch, self.run_dir, collapsed, self.history)
