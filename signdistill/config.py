@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -154,7 +154,7 @@ class DistillSection(_Section):
 
     teachers: list[TeacherRef] = Field(min_length=1, description="One or more frozen teachers.")
     loss: LossWeights
-    temperature: float | ScheduleConfig = Field(description="A number or a schedule.")
+    temperature: Annotated[float, Field(gt=0)] | ScheduleConfig = Field(description="A number > 0 or a schedule.")
     blank_mode: Literal["keep", "drop", "downweight"] = Field(
         "keep", description="keep the blank column; drop it and renormalize; or down-weight blank frames."
     )

@@ -16,7 +16,7 @@ from signdistill.errors import ConfigError
 from signdistill.io import write_text_atomic
 from signdistill.models import build_model
 from signdistill.training import CTCObjective, Trainer, TrainResult, load_checkpoint, score_dataset
-from signdistill.training.trainer import Reporter, resolve_device
+from signdistill.training.trainer import Reporter, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ def train(cfg: RunConfig, *, reporter: Reporter | None = None, overwrite: bool =
     """
     resume = prepare_run_dir(cfg, overwrite=overwrite)
     splits = load_splits(cfg)
+    seed_everything(cfg.seed)
     model = build_model(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
     trainer = Trainer(model, CTCObjective(), splits.train, splits.dev, cfg, splits.vocab, splits.normalizer, reporter=reporter)
     result = trainer.fit(resume=resume)
@@ -178,6 +179,7 @@ def distill(cfg: Any, *, reporter: Reporter | None = None, overwrite: bool = Fal
     resume = prepare_run_dir(cfg, overwrite=overwrite)
     splits = load_splits(cfg)
     device = resolve_device(cfg.train.device)
+    seed_everything(cfg.seed)
     objective = build_distill_objective(cfg, splits, device)
     model = build_model(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
     trainer = Trainer(model, objective, splits.train, splits.dev, cfg, splits.vocab, splits.normalizer, reporter=reporter,

@@ -299,7 +299,7 @@ class Trainer:
             loss = out.total
             if not torch.isfinite(loss):
                 skipped += 1
-                log.warning("epoch %d batch %d: non-finite loss %s, batch skipped", self.epoch, i, float(loss))
+                log.warning("epoch %d batch %d: non-finite loss %s, batch skipped", self.epoch, i, float(loss.detach()))
                 self.optimizer.zero_grad(set_to_none=True)
                 continue
             self.scaler.scale(loss / acc).backward()
@@ -336,9 +336,7 @@ class Trainer:
     def fit(self, *, resume: bool = True, on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
         """Train until ``train.epochs`` or early stopping; returns the best dev WER."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if resume:
-            self.try_resume()
-        else:
+        if not (resume and self.try_resume()):
             seed_everything(self.cfg.seed)
             (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
         self._open_tensorboard()

@@ -1,0 +1,51 @@
+"""nox sessions: `nox` runs the tests; `nox -s lint typecheck` the static checks.
+
+torch is installed first, pinned to the CPU build this project is tested with
+(TORCH_SPEC, default torch==2.13.0): a bare `torch` requirement would pull a multi-GB
+CUDA build. Set TORCH_SPEC="torch" on a machine where that is what you want.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+TORCH_SPEC = os.environ.get("TORCH_SPEC", "torch==2.13.0")
+PYTHON = os.environ.get("NOX_PYTHON", "3.11")
+
+
+def _install(session: nox.Session, extras: str = "dev") -> None:
+    session.install(TORCH_SPEC)
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pass pytest options after --, e.g. `nox -- -m "not slow"`)."""
+    _install(session)
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check."""
+    session.install("ruff>=0.4")
+    session.run("ruff", "check", "signdistill", "tests", "benchmarks", "examples", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy on the package."""
+    _install(session)
+    session.run("mypy", "signdistill", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def benchmarks(session: nox.Session) -> None:
+    """Run a benchmark script: `nox -s benchmarks -- benchmarks/padded_lstm.py`."""
+    _install(session)
+    session.run("python", *(session.posargs or ["benchmarks/padded_lstm.py"]))

@@ -1,0 +1,86 @@
+import pytest
+import yaml
+
+from signdistill.config import DistillRunConfig, RunConfig, dump_config, load_config
+from signdistill.errors import ConfigError
+
+BASE = {"run_dir": "r", "data": {"train": "a", "dev": "b"}, "model": {"preset": "student"}, "train": {"epochs": 1}}
+DISTILL = {**BASE, "distill": {"teachers": [{"checkpoint": "t"}], "loss": {"kl": 0.5, "ctc": 0.5}, "temperature": 1.0}}
+
+
+def load(data, overrides=(), schema=RunConfig):
+    return load_config(None, list(overrides), schema, data=data)
+
+
+def test_minimal_config_and_override():
+    cfg = load(BASE, ["optim.lr=3e-4", "train.precision=bf16", "model.layers=2"])
+    assert cfg.optim.lr == 3e-4 and cfg.train.precision == "bf16" and cfg.model.layers == 2
+    assert yaml.safe_load(dump_config(cfg))["optim"]["lr"] == 3e-4
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        (["optim.lrr=1"], "unknown key 'optim.lrr'. Did you mean 'optim.lr'"),
+        (["optim.lr=-1"], "field 'optim.lr': Input should be greater than 0"),
+        (["train.epochs=many"], "field 'train.epochs'"),
+        (["model.preset=huge"], "model.preset"),
+        (["nonsense"], "not of the form key.path=value"),
+    ],
+)
+def test_bad_values(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        load(BASE, overrides)
+
+
+def test_missing_required_field():
+    data = {k: v for k, v in BASE.items() if k != "train"}
+    with pytest.raises(ConfigError, match="missing required field 'train'"):
+        load(data)
+
+
+def test_model_needs_preset_or_sizes():
+    with pytest.raises(ConfigError, match="preset"):
+        load({**BASE, "model": {"hidden": 3}})
+
+
+def test_yaml_file_errors(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("run_dir: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"c.yaml, line \d+: not valid YAML"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    p.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(p)
+    p.write_text("!!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p)
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        (["distill.loss.kl=0", "distill.loss.ctc=0"], "all loss weights are zero"),
+        (["distill.temperature=0"], "temperature"),
+        (["distill.loss.feature=0.1"], "needs feature_layers"),
+        (["distill.feature_layers=[[0, 1]]"], "1-based"),
+        (["distill.temperature={kind: piecewise, values: [4, 3], boundaries: [30, 70]}"], "one more entry"),
+        (["distill.blank_mode=ignore"], "blank_mode"),
+    ],
+)
+def test_distill_validation(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        load(DISTILL, overrides, DistillRunConfig)
+
+
+def test_example_configs_validate():
+    from pathlib import Path
+
+    root = Path(__file__).parents[1] / "examples" / "configs"
+    files = sorted(root.glob("*.yaml"))
+    assert len(files) >= 6
+    for f in files:
+        schema = DistillRunConfig if "distill" in yaml.safe_load(f.read_text()) else RunConfig
+        load_config(f, schema=schema)

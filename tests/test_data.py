@@ -1,0 +1,174 @@
+import json
+import random
+
+import numpy as np
+import pytest
+
+from signdistill.data import BucketBatchSampler, Normalizer, SignDataset, Vocabulary, collate, read_manifest
+from signdistill.data.check import check_manifest
+from signdistill.data.corpus import read_corpus
+from signdistill.data.synth import generate
+from signdistill.errors import DataError
+
+
+def write(tmp_path, lines, name="m.jsonl"):
+    p = tmp_path / name
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return p
+
+
+def feats(tmp_path, name, arr):
+    np.save(tmp_path / name, arr)
+    return name
+
+
+def test_vocabulary_blank_first():
+    v = Vocabulary.build([["B", "A"], ["C"]])
+    assert v.tokens[:2] == ["<blank>", "<unk>"] and v.blank == 0
+    assert v.decode(v.encode(["A", "C"])) == ["A", "C"]
+    assert v.encode(["ZZZ"]) == [v.unk]
+
+
+def test_manifest_roundtrip_and_relative_paths(tmp_path):
+    f = feats(tmp_path, "a.npy", np.zeros((5, 3), np.float32))
+    m = write(tmp_path, [json.dumps({"id": "a", "features": f, "gloss": "X Y", "signer": "s1"})])
+    (u,) = read_manifest(m)
+    assert u.features == tmp_path / "a.npy" and u.glosses == ("X", "Y") and u.signer == "s1"
+
+
+@pytest.mark.parametrize(
+    "line,match",
+    [
+        ("{not json", "line 1 is not valid JSON"),
+        ('{"id": "a", "gloss": "X"}', "lacks the field"),
+        ('{"id": "a", "features": "a.npy", "gloss": "  "}', "empty 'gloss'"),
+        ('["a"]', "not an object"),
+        ('{"id": 3, "features": "a.npy", "gloss": "X"}', "must be a string"),
+    ],
+)
+def test_manifest_errors_name_the_line(tmp_path, line, match):
+    m = write(tmp_path, [line])
+    with pytest.raises(DataError, match=match):
+        read_manifest(m)
+
+
+def test_duplicate_ids(tmp_path):
+    line = json.dumps({"id": "a", "features": "a.npy", "gloss": "X"})
+    with pytest.raises(DataError, match="already appears on line 1"):
+        read_manifest(write(tmp_path, [line, line]))
+
+
+@pytest.mark.parametrize(
+    "arr,match",
+    [
+        (np.zeros((5,), np.float32), "expected a 2-D array"),
+        (np.full((5, 3), np.nan, np.float32), "NaN or inf"),
+        (np.zeros((5, 4), np.float32), "4 dimensions per frame"),
+        (np.zeros((1, 3), np.float32), "CTC needs at least 3 frames"),
+    ],
+)
+def test_bad_feature_files(tmp_path, arr, match):
+    feats(tmp_path, "ok.npy", np.zeros((5, 3), np.float32))
+    feats(tmp_path, "bad.npy", arr)
+    m = write(tmp_path, [
+        json.dumps({"id": "ok", "features": "ok.npy", "gloss": "X"}),
+        json.dumps({"id": "bad", "features": "bad.npy", "gloss": "X X"}),
+    ])
+    with pytest.raises(DataError, match=match):
+        SignDataset(read_manifest(m), Vocabulary.build([["X"]]))
+
+
+def test_missing_and_non_npy_features(tmp_path):
+    (tmp_path / "junk.npy").write_bytes(b"this is not numpy")
+    for f, match in (("nope.npy", "does not exist"), ("junk.npy", "not a readable .npy")):
+        m = write(tmp_path, [json.dumps({"id": "a", "features": f, "gloss": "X"})])
+        with pytest.raises(DataError, match=match):
+            SignDataset(read_manifest(m), Vocabulary.build([["X"]]))
+
+
+def test_pickled_npy_is_refused(tmp_path):
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    m = write(tmp_path, [json.dumps({"id": "a", "features": "obj.npy", "gloss": "X"})])
+    with pytest.raises(DataError, match="not a readable"):
+        SignDataset(read_manifest(m), Vocabulary.build([["X"]]))
+
+
+def test_normalizer_matches_numpy():
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(3, 2, size=(n, 4)).astype(np.float32) for n in (5, 17, 1)]
+    norm = Normalizer.fit(arrays)
+    allx = np.concatenate(arrays)
+    assert np.allclose(norm.mean, allx.mean(0), atol=1e-5)
+    assert np.allclose(norm.std, allx.std(0), atol=1e-5)
+    assert Normalizer.from_dict(norm.to_dict()).allclose(norm)
+
+
+def test_bucket_sampler_covers_everything_and_groups_lengths():
+    rng = random.Random(1)
+    lengths = [rng.randint(5, 200) for _ in range(300)]
+    s = BucketBatchSampler(lengths, 8, seed=3)
+    s.set_epoch(1)
+    a = s.batches()
+    assert sorted(i for b in a for i in b) == list(range(300))
+    assert a == s.batches()  # deterministic for (seed, epoch)
+    s.set_epoch(2)
+    assert a != s.batches()
+    spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in a])
+    random_spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in BucketBatchSampler(lengths, 8, bucket=False).batches()])
+    assert spread < random_spread / 3
+
+
+def test_collate_pads_and_concatenates(synth):
+    utts = read_manifest(synth / "dev.jsonl")
+    ds = SignDataset(utts, Vocabulary.build(u.glosses for u in utts))
+    b = collate([ds[0], ds[1]])
+    assert b.features.shape[0] == 2 and b.lengths.tolist() == ds.lengths[:2]
+    assert b.targets.numel() == int(b.target_lengths.sum())
+
+
+def test_synth_is_deterministic_and_signer_split(tmp_path):
+    a = generate(tmp_path / "a", seed=5, size="tiny")
+    b = generate(tmp_path / "b", seed=5, size="tiny")
+    ua, ub = read_manifest(a["train"]), read_manifest(b["train"])
+    assert [u.glosses for u in ua] == [u.glosses for u in ub]
+    assert np.array_equal(np.load(ua[0].features), np.load(ub[0].features))
+    signers = {s: {u.signer for u in read_manifest(p)} for s, p in a.items()}
+    assert not (signers["train"] & signers["dev"]) and not (signers["train"] & signers["test"])
+    assert np.load(ua[0].features).shape[1] == 36
+
+
+def test_check_manifest_reports_problems(tmp_path, synth):
+    assert check_manifest(synth / "train.jsonl").ok
+    feats(tmp_path, "a.npy", np.zeros((5, 3), np.float32))
+    feats(tmp_path, "n.npy", np.full((5, 3), np.inf, np.float32))
+    feats(tmp_path, "d.npy", np.zeros((5, 2), np.float32))
+    m = write(tmp_path, [
+        json.dumps({"id": "a", "features": "a.npy", "gloss": "X"}),
+        json.dumps({"id": "n", "features": "n.npy", "gloss": "X"}),
+        json.dumps({"id": "d", "features": "d.npy", "gloss": "X"}),
+        json.dumps({"id": "m", "features": "missing.npy", "gloss": "X"}),
+        json.dumps({"id": "s", "features": "a.npy", "gloss": "A A A A"}),
+    ])
+    r = check_manifest(m)
+    text = " ".join(r.problems)
+    assert len(r.problems) == 4
+    for needle in ("NaN or inf", "2 dimensions", "does not exist", "CTC needs at least 7"):
+        assert needle in text
+
+
+def test_corpus_reader(tmp_path):
+    (tmp_path / "f").mkdir()
+    np.save(tmp_path / "f" / "u1.npy", np.zeros((4, 2), np.float32))
+    ann = tmp_path / "train.corpus.csv"
+    ann.write_text("id|folder|signer|annotation\nu1|u1/*.png|Signer01|__ON__ REGEN\nu2|u2/*.png|Signer02|SONNE\nu3|u3|S|\n", encoding="utf-8")
+    utts, skipped = read_corpus(ann, tmp_path / "f")
+    assert [u.id for u in utts] == ["u1"] and utts[0].signer == "Signer01"
+    assert dict(skipped) == {"u2": f"no feature file {tmp_path / 'f' / 'u2.npy'}", "u3": "empty annotation"}
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes("id|annotation\nu1|GRÖSSE\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_corpus(bad, tmp_path / "f")
+    wrong = tmp_path / "w.csv"
+    wrong.write_text("a|b\n1|2\n")
+    with pytest.raises(DataError, match="line 1"):
+        read_corpus(wrong, tmp_path)

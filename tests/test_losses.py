@@ -1,0 +1,206 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from signdistill.losses import DistillationLoss, FeatureProjector, ctc_loss, feature_mse_loss, kd_kl_loss, teacher_log_probs
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@st.composite
+def batches(draw, max_b=3, max_t=6, max_v=5):
+    b = draw(st.integers(1, max_b))
+    t = draw(st.integers(1, max_t))
+    v = draw(st.integers(2, max_v))
+    lengths = torch.tensor(draw(st.lists(st.integers(0, t), min_size=b, max_size=b)))
+    seed = draw(st.integers(0, 2**16))
+    g = torch.Generator().manual_seed(seed)
+    scale = draw(st.floats(0.1, 10))
+    s = torch.randn(b, t, v, generator=g) * scale
+    te = torch.randn(b, t, v, generator=g) * scale
+    return s, te, lengths
+
+
+def reference_kl(s, t, lengths, temp):
+    """Direct per-frame formula: T^2 * sum_v p log(p / q), mean over valid frames."""
+    total, n = 0.0, 0
+    for b in range(s.shape[0]):
+        for i in range(int(lengths[b])):
+            p = torch.softmax(t[b, i].double() / temp, -1)
+            q = torch.softmax(s[b, i].double() / temp, -1)
+            total += float((p * (p.log() - q.log())).sum()) * temp**2
+            n += 1
+    return total / max(n, 1)
+
+
+MODES = st.sampled_from(["keep", "drop", "downweight"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches(), st.floats(0.5, 5.0), MODES, st.one_of(st.none(), st.integers(1, 4)))
+def test_kl_nonnegative_finite_grads(batch, temp, mode, topk):
+    s, t, lengths = batch
+    s.requires_grad_(True)
+    loss = kd_kl_loss(s, t, lengths, temp, blank_mode=mode, topk=topk)
+    assert loss.item() >= -1e-6
+    loss.backward()
+    assert torch.isfinite(s.grad).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches(), st.floats(0.5, 5.0), MODES)
+def test_kl_zero_for_identical(batch, temp, mode):
+    s, _, lengths = batch
+    assert abs(kd_kl_loss(s, s.clone(), lengths, temp, blank_mode=mode).item()) < 1e-5
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches(), st.floats(0.5, 5.0), MODES)
+def test_padding_content_is_ignored(batch, temp, mode):
+    s, t, lengths = batch
+    s2, t2 = s.clone(), t.clone()
+    for b, n in enumerate(lengths.tolist()):
+        s2[b, n:] = 1e4
+        t2[b, n:] = -1e4
+    a = kd_kl_loss(s, t, lengths, temp, blank_mode=mode)
+    b_ = kd_kl_loss(s2, t2, lengths, temp, blank_mode=mode)
+    assert torch.allclose(a, b_, atol=1e-6)
+    f1 = feature_mse_loss(s, t, lengths)
+    f2 = feature_mse_loss(s2, t2, lengths)
+    assert torch.allclose(f1, f2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches(), st.floats(0.5, 5.0))
+def test_kl_matches_reference_formula(batch, temp):
+    s, t, lengths = batch
+    got = kd_kl_loss(s, t, lengths, temp).item()
+    assert got == pytest.approx(reference_kl(s, t, lengths, temp), rel=1e-4, abs=1e-5)
+
+
+def test_temperature_scaling_as_documented():
+    torch.manual_seed(0)
+    s, t, lengths = torch.randn(2, 5, 4), torch.randn(2, 5, 4), torch.tensor([5, 2])
+    scaled = kd_kl_loss(s, t, lengths, 3.0)
+    unscaled = kd_kl_loss(s, t, lengths, 3.0, scale_by_t2=False)
+    assert scaled.item() == pytest.approx(9.0 * unscaled.item(), rel=1e-6)
+    # Softening by T equals plain KL on logits divided by T.
+    assert unscaled.item() == pytest.approx(kd_kl_loss(s / 3, t / 3, lengths, 1.0).item(), rel=1e-5)
+
+
+def test_reductions_and_empty():
+    s, t = torch.randn(2, 4, 3), torch.randn(2, 4, 3)
+    lengths = torch.tensor([4, 0])
+    none = kd_kl_loss(s, t, lengths, reduction="none")
+    assert none.shape == (2, 4) and (none[1] == 0).all()
+    assert kd_kl_loss(s, t, lengths, reduction="sum").item() == pytest.approx(none.sum().item())
+    assert kd_kl_loss(s, t, lengths).item() == pytest.approx(none.sum().item() / 4)
+    assert kd_kl_loss(s, t, torch.tensor([0, 0])).item() == 0.0
+    assert kd_kl_loss(s[:, :1], t[:, :1], torch.tensor([1, 1])).item() >= 0
+
+
+def test_drop_mode_ignores_blank_column():
+    s, t = torch.randn(1, 3, 4), torch.randn(1, 3, 4)
+    s2, t2 = s.clone(), t.clone()
+    s2[..., 0] += 5.0
+    t2[..., 0] -= 3.0
+    lengths = torch.tensor([3])
+    assert kd_kl_loss(s, t, lengths, 2.0, blank_mode="drop").item() == pytest.approx(
+        kd_kl_loss(s2, t2, lengths, 2.0, blank_mode="drop").item(), rel=1e-5)
+
+
+def test_downweight_zero_matches_only_gloss_frames():
+    t = torch.tensor([[[5.0, 0, 0], [0, 5.0, 0]]])  # frame 0 blank, frame 1 gloss
+    s = torch.zeros(1, 2, 3)
+    per = kd_kl_loss(s, t, torch.tensor([2]), blank_mode="downweight", blank_weight=0.0, reduction="none")
+    assert per[0, 0] == 0 and per[0, 1] > 0
+
+
+def test_topk_targets_equal_cached_topk():
+    torch.manual_seed(1)
+    s, t, lengths = torch.randn(2, 5, 6), torch.randn(2, 5, 6), torch.tensor([5, 3])
+    vals, idx = torch.log_softmax(t, -1).topk(3, -1)
+    online = kd_kl_loss(s, t, lengths, 2.0, topk=3)
+    cached = kd_kl_loss(s, None, lengths, 2.0, teacher_topk=(vals.half(), idx))
+    assert online.item() == pytest.approx(cached.item(), rel=2e-3)
+
+
+def test_multi_teacher_average_of_posteriors():
+    t1, t2 = torch.randn(1, 2, 3), torch.randn(1, 2, 3)
+    mixed = teacher_log_probs([t1, t2], 2.0, weights=[3, 1]).exp()
+    expect = 0.75 * torch.softmax(t1 / 2, -1) + 0.25 * torch.softmax(t2 / 2, -1)
+    assert torch.allclose(mixed, expect, atol=1e-6)
+
+
+def test_float32_under_autocast():
+    s, t = torch.randn(1, 4, 5).bfloat16(), torch.randn(1, 4, 5).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = kd_kl_loss(s, t, torch.tensor([4]))
+        c = ctc_loss(s, torch.tensor([4]), torch.tensor([1, 2]), torch.tensor([2]))
+    assert out.dtype == torch.float32 and c.dtype == torch.float32
+
+
+def test_ctc_handles_impossible_and_empty():
+    logits = torch.randn(2, 3, 4, requires_grad=True)
+    loss = ctc_loss(logits, torch.tensor([3, 0]), torch.tensor([1, 2, 1, 1, 1, 1]), torch.tensor([2, 4]))
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_feature_projector_regresses_student_into_teacher_space():
+    proj = FeatureProjector([(2, 2), (4, 3)], student_sizes=[8] * 4, teacher_sizes=[12] * 5)
+    sh = [torch.randn(1, 3, 8) for _ in range(4)]
+    th = [torch.randn(1, 3, 12) for _ in range(5)]
+    pairs = list(proj(sh, th))
+    assert [p[0].shape[-1] for p in pairs] == [12, 12]
+    assert pairs[0][1] is th[1] and pairs[1][1] is th[3]
+    with pytest.raises(ValueError, match="teacher layer 6"):
+        FeatureProjector([(6, 1)], [8], [12] * 5)
+    with pytest.raises(ValueError, match="student layer 5"):
+        FeatureProjector([(1, 5)], [8] * 4, [12] * 5)
+
+
+def test_distillation_loss_combines_weights():
+    torch.manual_seed(0)
+    s, t = torch.randn(2, 6, 5, requires_grad=True), torch.randn(2, 6, 5)
+    lengths, tg, tl = torch.tensor([6, 4]), torch.tensor([1, 2, 3]), torch.tensor([2, 1])
+    out = DistillationLoss(kl=0.7, ctc=0.2)(s, t, lengths, tg, tl, temperature=2.0)
+    expect = 0.7 * kd_kl_loss(s, t, lengths, 2.0) + 0.2 * ctc_loss(s, lengths, tg, tl)
+    assert out.total.item() == pytest.approx(expect.item(), rel=1e-6)
+    assert set(out.parts) == {"kl", "ctc", "total"}
+    with pytest.raises(ValueError):
+        DistillationLoss(kl=0, ctc=0)
+
+
+def test_golden_values():
+    golden = json.loads((FIXTURES / "golden_losses.json").read_text())
+    g = torch.Generator().manual_seed(1234)
+    s, t = torch.randn(2, 5, 4, generator=g), torch.randn(2, 5, 4, generator=g)
+    lengths = torch.tensor([5, 3])
+    got = {
+        "kl_t1": kd_kl_loss(s, t, lengths, 1.0).item(),
+        "kl_t4": kd_kl_loss(s, t, lengths, 4.0).item(),
+        "kl_drop_t2": kd_kl_loss(s, t, lengths, 2.0, blank_mode="drop").item(),
+        "kl_downweight_t2": kd_kl_loss(s, t, lengths, 2.0, blank_mode="downweight").item(),
+        "kl_top2_t2": kd_kl_loss(s, t, lengths, 2.0, topk=2).item(),
+        "feature_mse": feature_mse_loss(s, t, lengths).item(),
+        "ctc": ctc_loss(s, lengths, torch.tensor([1, 2, 3, 1]), torch.tensor([3, 1])).item(),
+    }
+    for k, v in golden.items():
+        assert got[k] == pytest.approx(v, rel=1e-5), k
+
+
+def test_import_losses_needs_torch_only():
+    code = (
+        "import sys, signdistill.losses\n"
+        "bad = [m for m in ('typer', 'pydantic', 'rich', 'yaml', 'pyctcdecode', 'kenlm', 'jiwer', 'signdistill.config') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
