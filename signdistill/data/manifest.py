@@ -1,0 +1,153 @@
+"""The JSONL manifest: one utterance per line.
+
+``{"id": "utt-1", "features": "feats/utt-1.npy", "gloss": "A B C", "signer": "s1"}``
+
+``features`` is a float32 ``.npy`` array of shape ``[T, D]``, relative to the manifest's
+folder (or absolute). ``signer`` is optional.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from signdistill.errors import DataError
+
+REQUIRED_FIELDS = ("id", "features", "gloss")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One utterance: an id, its feature file, its gloss sequence and optional signer."""
+
+    id: str
+    features: Path
+    glosses: tuple[str, ...]
+    signer: str | None = None
+    num_frames: int | None = None
+
+
+def min_ctc_frames(glosses: tuple[str, ...] | list[str]) -> int:
+    """Frames CTC needs for a transcript: one per gloss, plus a blank between repeats."""
+    repeats = sum(1 for a, b in zip(glosses, glosses[1:]) if a == b)
+    return len(glosses) + repeats
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
+    """Read a JSONL manifest; raise :class:`DataError` naming the line of any bad entry."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"Manifest {path} does not exist. Check the path in your config, or create the "
+            "embedded dataset with `signdistill data synth --out DIR`."
+        )
+    root = path.parent
+    utterances: list[Utterance] = []
+    seen: dict[str, int] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"Manifest {path} is not UTF-8 text ({exc}). Re-save it as UTF-8.") from None
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {lineno}"
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{where} is not valid JSON ({exc.msg}). Each line must be one JSON object like "
+                '{"id": "utt-1", "features": "feats/utt-1.npy", "gloss": "A B C"}.'
+            ) from None
+        if not isinstance(entry, dict):
+            raise DataError(f"{where} holds a JSON {type(entry).__name__}, not an object.")
+        missing = [f for f in REQUIRED_FIELDS if f not in entry]
+        if missing:
+            raise DataError(
+                f"{where} lacks the field(s) {missing}. Every line needs "
+                f"{list(REQUIRED_FIELDS)}; 'signer' is optional."
+            )
+        for field in ("id", "features", "gloss"):
+            if not isinstance(entry[field], str):
+                raise DataError(f"{where}: field {field!r} must be a string, got {entry[field]!r}.")
+        glosses = tuple(entry["gloss"].split())
+        if not glosses:
+            raise DataError(
+                f"{where}: utterance {entry['id']!r} has an empty 'gloss'. Give it its gloss "
+                "sequence or remove the line."
+            )
+        if entry["id"] in seen:
+            raise DataError(
+                f"{where}: id {entry['id']!r} already appears on line {seen[entry['id']]}. "
+                "Ids must be unique within a manifest."
+            )
+        seen[entry["id"]] = lineno
+        signer = entry.get("signer")
+        feats = Path(entry["features"])
+        utterances.append(
+            Utterance(
+                id=entry["id"],
+                features=feats if feats.is_absolute() else root / feats,
+                glosses=glosses,
+                signer=None if signer is None else str(signer),
+            )
+        )
+    if not utterances:
+        raise DataError(f"Manifest {path} has no utterances.")
+    return utterances
+
+
+def write_manifest(path: str | os.PathLike[str], utterances: list[Utterance]) -> None:
+    """Write utterances as JSONL with feature paths relative to the manifest's folder."""
+    from signdistill.io import write_text_atomic
+
+    path = Path(path)
+    lines = []
+    for u in utterances:
+        try:
+            feats = os.path.relpath(u.features, path.parent)
+        except ValueError:
+            feats = str(u.features)
+        entry = {"id": u.id, "features": feats, "gloss": " ".join(u.glosses)}
+        if u.signer is not None:
+            entry["signer"] = u.signer
+        lines.append(json.dumps(entry))
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def load_features(path: Path, *, expect_dim: int | None = None, context: str = "") -> np.ndarray:
+    """Load a ``[T, D]`` float feature array safely (never unpickles) and validate it."""
+    where = f" ({context})" if context else ""
+    if not path.is_file():
+        raise DataError(f"Feature file {path}{where} does not exist. Fix the 'features' path.")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(
+            f"Feature file {path}{where} is not a readable .npy array ({exc}). Save features "
+            "with numpy.save(path, array.astype('float32'))."
+        ) from None
+    if not isinstance(arr, np.ndarray) or arr.ndim != 2:
+        shape = getattr(arr, "shape", None)
+        raise DataError(
+            f"Feature file {path}{where} has shape {shape}; expected a 2-D array [T, D] "
+            "(frames x feature dimensions). Flatten keypoints to [T, points*coords]."
+        )
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise DataError(f"Feature file {path}{where} has dtype {arr.dtype}; expected float32.")
+    if expect_dim is not None and arr.shape[1] != expect_dim:
+        raise DataError(
+            f"Feature file {path}{where} has {arr.shape[1]} dimensions per frame, but the "
+            f"dataset (or model) uses {expect_dim}. All utterances must share one D."
+        )
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).any(axis=1).sum())
+        raise DataError(
+            f"Feature file {path}{where} holds NaN or inf in {bad} of {arr.shape[0]} frames. "
+            "Fill missing keypoints (e.g. interpolate or zero them) before training."
+        )
+    return arr.astype(np.float32, copy=False)

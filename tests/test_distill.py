@@ -1,0 +1,154 @@
+import json
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from signdistill import pipelines
+from signdistill.cli import app
+from signdistill.config import DistillRunConfig, load_config
+from signdistill.errors import CheckpointError
+from signdistill.training import load_checkpoint
+from signdistill.training.distill import DistillObjective
+from tests.conftest import make_run_config
+
+runner = CliRunner()
+
+
+def distill_cfg(tmp_path, synth, teacher, **distill):
+    data = make_run_config(tmp_path / "student", synth, epochs=2)
+    data["distill"] = {"teachers": [{"checkpoint": str(teacher)}], "loss": {"kl": 0.5, "ctc": 0.5}, "temperature": 1.0, **distill}
+    return data
+
+
+def test_distill_cli_end_to_end_logs_components(synth, trained_teacher, tmp_path):
+    data = distill_cfg(tmp_path, synth, trained_teacher, loss={"kl": 0.7, "ctc": 0.2, "feature": 0.1},
+                       feature_layers=[[2, 1]], temperature={"kind": "piecewise", "values": [4.0, 3.5], "boundaries": [1]})
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    before = {k: v.clone() for k, v in load_checkpoint(trained_teacher).model.state_dict().items()}
+    r = runner.invoke(app, ["distill", "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    epochs = [json.loads(x) for x in (tmp_path / "student" / "metrics.jsonl").read_text().splitlines()]
+    epochs = [e for e in epochs if e["kind"] == "epoch"]
+    assert [e["temperature"] for e in epochs] == [4.0, 3.5]
+    assert {"train/kl", "train/ctc", "train/feature", "train/total"} <= set(epochs[0])
+    # The exported student holds the student only: no projection weights.
+    keys = set(load_checkpoint(tmp_path / "student" / "best").model.state_dict())
+    assert not any("maps" in k or "projector" in k for k in keys)
+    # The teacher is untouched.
+    after = load_checkpoint(trained_teacher).model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # Projections do live in the training state (for resume).
+    state = torch.load(tmp_path / "student" / "last" / "training_state.pt", weights_only=True)
+    assert any("maps" in k for k in state["objective"])
+
+
+def test_teacher_frozen_no_grad_no_optimizer_state(synth, trained_teacher, tmp_path):
+    cfg = load_config(None, [], DistillRunConfig, data=distill_cfg(tmp_path, synth, trained_teacher))
+    splits = pipelines.load_splits(cfg)
+    obj = pipelines.build_distill_objective(cfg, splits, torch.device("cpu"))
+    assert isinstance(obj, DistillObjective)
+    assert list(obj.parameters()) == []  # no projector, and teachers are not registered
+    obj.train()
+    teacher = obj._teachers[0]
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_refuses_mismatched_teacher(synth, trained_teacher, tmp_path):
+    import shutil
+
+    bad = tmp_path / "teacher"
+    shutil.copytree(trained_teacher, bad)
+    meta = json.loads((bad / "checkpoint.json").read_text())
+    meta["vocabulary"] = meta["vocabulary"][:-1] + ["SOMETHING_ELSE"]
+    (bad / "checkpoint.json").write_text(json.dumps(meta))
+    cfg = load_config(None, [], DistillRunConfig, data=distill_cfg(tmp_path, synth, bad))
+    with pytest.raises(CheckpointError, match="different gloss vocabulary"):
+        pipelines.distill(cfg)
+    meta = json.loads((trained_teacher / "checkpoint.json").read_text())
+    meta["normalizer"]["mean"][0] += 1.0
+    (bad / "checkpoint.json").write_text(json.dumps(meta))
+    cfg = load_config(None, ["run_dir=" + str(tmp_path / "s2")], DistillRunConfig, data=distill_cfg(tmp_path, synth, bad))
+    with pytest.raises(CheckpointError, match="normalizes features"):
+        pipelines.distill(cfg)
+
+
+def test_feature_layer_past_depth_is_a_config_error(synth, trained_teacher, tmp_path):
+    cfg = load_config(None, [], DistillRunConfig, data=distill_cfg(tmp_path, synth, trained_teacher, loss={"kl": 0.5, "ctc": 0.5, "feature": 0.1}, feature_layers=[[4, 1]]))
+    with pytest.raises(Exception, match="teacher layer 4 does not exist"):
+        pipelines.distill(cfg)
+
+
+def test_cache_teacher_then_distill_from_cache(synth, trained_teacher, tmp_path):
+    data = distill_cfg(tmp_path, synth, trained_teacher, topk=4)
+    cfg_file = tmp_path / "d.yaml"
+    cfg_file.write_text(yaml.safe_dump(data))
+    r = runner.invoke(app, ["cache-teacher", "--config", str(cfg_file), "--out", str(tmp_path / "cache"), "--topk", "4"])
+    assert r.exit_code == 0, r.output
+    info = json.loads((tmp_path / "cache" / "index.json").read_text())
+    assert info["topk"] == 4 and info["bytes_per_frame"] == 16.0  # 4 x (fp16 + int16)
+    # Online top-k and cached top-k give the same loss on the same batch.
+    online = load_config(None, [], DistillRunConfig, data=data)
+    cached = load_config(None, [f"distill.teacher_cache={tmp_path / 'cache'}"], DistillRunConfig, data=data)
+    splits = pipelines.load_splits(online)
+    from signdistill.data import collate
+    from signdistill.training.trainer import seed_everything
+
+    batch = collate([splits.train[i] for i in range(4)])
+    seed_everything(0)
+    student = load_checkpoint(trained_teacher).model  # any model of the right vocabulary
+    losses = []
+    for cfg in (online, cached):
+        obj = pipelines.build_distill_objective(cfg, splits, torch.device("cpu"))
+        obj.on_epoch_start(1)
+        losses.append(obj(student.eval(), batch).parts["kl"])
+    assert losses[0] == pytest.approx(losses[1], rel=2e-3)
+    result, scores = pipelines.distill(cached)
+    assert result.epochs_run == 2 and "test" in scores
+
+
+def test_sequence_kd_and_multi_teacher(synth, trained_teacher, tmp_path):
+    data = distill_cfg(tmp_path, synth, trained_teacher, loss={"kl": 0.5, "ctc": 0.2, "sequence": 0.3})
+    data["distill"]["teachers"].append({"checkpoint": str(trained_teacher), "weight": 2.0})
+    result, _ = pipelines.distill(load_config(None, [], DistillRunConfig, data=data))
+    assert "train/sequence" in result.history[-1] and "train/kl" in result.history[-1]
+
+
+def test_ctc_warmup_and_ramp(synth, trained_teacher, tmp_path):
+    data = distill_cfg(tmp_path, synth, trained_teacher, ctc_warmup_epochs=1, kd_ramp_epochs=2)
+    data["train"]["epochs"] = 3
+    result, _ = pipelines.distill(load_config(None, [], DistillRunConfig, data=data))
+    assert [h["kd_scale"] for h in result.history] == [0.0, 0.5, 1.0]
+    assert "train/kl" not in result.history[0] and "train/kl" in result.history[1]
+
+
+def test_collapse_to_blank_is_detected(synth, trained_teacher, tmp_path):
+    from signdistill.training import CollapseError
+
+    from signdistill.training import save_checkpoint
+
+    # A teacher that says blank on every frame, followed by KL alone: the student collapses.
+    t = load_checkpoint(trained_teacher)
+    with torch.no_grad():
+        t.model.classifier.bias[0] = 100.0
+    save_checkpoint(tmp_path / "blank_teacher", t.model, t.vocab, t.normalizer)
+    data = distill_cfg(tmp_path, synth, tmp_path / "blank_teacher", loss={"kl": 1.0, "ctc": 0.0})
+    data["train"].update(epochs=4, collapse_patience=1)
+    data["optim"]["lr"] = 0.02
+    with pytest.raises(CollapseError, match="collapsed to blank"):
+        pipelines.distill(load_config(None, [], DistillRunConfig, data=data))
+    assert (tmp_path / "student" / "last").exists()
+
+
+@pytest.mark.slow
+def test_quickstart_small(tmp_path):
+    r = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "qs"), "--size", "small", "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "qs" / "report.json").read_text())
+    assert set(report["models"]) == {"teacher", "student", "distilled"}
+    assert report["criteria"]["size_unchanged"] is True
+    assert report["models"]["distilled"]["frames_per_s"] > 30
+    for name in ("teacher", "student", "distilled"):
+        assert (tmp_path / "qs" / "configs" / f"{name}.yaml").exists()
