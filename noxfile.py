@@ -18,14 +18,18 @@ TORCH_SPEC = os.environ.get("TORCH_SPEC", "torch==2.13.0")
 PYTHON = os.environ.get("NOX_PYTHON", "3.11")
 
 
-def _install(session: nox.Session, extras: str = "dev") -> None:
+def _install(session: nox.Session, extras: str = "dev,lm,flashlight,plots") -> None:
     session.install(TORCH_SPEC)
     session.install("-e", f".[{extras}]")
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (pass pytest options after --, e.g. `nox -- -m "not slow"`)."""
+    """Run the test suite (pass pytest options after --, e.g. `nox -- -m "not slow"`).
+
+    Installs the lm extra (kenlm compiles from source, a few minutes the first time; nox
+    reuses the environment afterwards) so the beam-search tests run, not skip.
+    """
     _install(session)
     session.run("pytest", *(session.posargs or ["-q"]))
 

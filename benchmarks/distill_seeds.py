@@ -24,12 +24,21 @@ RECIPES = {
         "feature_layers": [[2, 1]],
         "blank_mode": "keep",
     },
-    "plan weights, drop blank": {"loss": {"kl": 0.7, "ctc": 0.2}, "temperature": 4.0, "blank_mode": "drop"},
-    "recommended": None,  # filled from signdistill.pipelines.RECOMMENDED_DISTILL
+    "plan weights, T=4, drop blank": {"loss": {"kl": 0.7, "ctc": 0.2}, "temperature": 4.0, "blank_mode": "drop"},
+    "kl .5 + ctc .5, T=1, keep blank": {"loss": {"kl": 0.5, "ctc": 0.5}, "temperature": 1.0, "blank_mode": "keep"},
+    "sequence-level KD (ctc .5 + seq .5)": {"loss": {"kl": 0.0, "ctc": 0.5, "sequence": 0.5}, "temperature": 1.0, "blank_mode": "keep"},
+    "T=2, drop blank + 5 epochs CTC warm-up": {"loss": {"kl": 0.5, "ctc": 0.5}, "temperature": 2.0, "blank_mode": "drop", "ctc_warmup_epochs": 5},
+    "T=2, drop blank + sequence KD (kl .4, ctc .3, seq .3)": {"loss": {"kl": 0.4, "ctc": 0.3, "sequence": 0.3}, "temperature": 2.0, "blank_mode": "drop"},
+    "recommended (default): kl .5 + ctc .5, T=2, drop blank": None,  # pipelines.RECOMMENDED_DISTILL
 }
 
 
-def run_seed(seed: int, out: str, epochs: int, teacher_epochs: int, recipes: list[str]) -> dict[str, float]:
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.split(":")[0].lower()).strip("-")[:40]
+
+
+def run_seed(seed: int, out: str, epochs: int, teacher_epochs: int, recipes: list[str], alpha: float | None) -> dict[str, dict[str, float]]:
+    """Train (or reuse, when the run folder already holds the same finished run) and score one seed."""
     import torch
 
     torch.set_num_threads(1)
@@ -38,19 +47,30 @@ def run_seed(seed: int, out: str, epochs: int, teacher_epochs: int, recipes: lis
 
     out_p = Path(out)
     data = out_p / "data"
-    res: dict[str, float] = {}
+    decoder = None
+    if alpha is not None:
+        from signdistill.decoding.beam import DecoderConfig
+
+        decoder = DecoderConfig(beam_width=10, alpha=alpha, beta=0.0, lm=str(out_p / "lm.arpa"))
+    res: dict[str, dict[str, float]] = {}
+
+    def score(name: str, run: Path) -> None:
+        e = pipelines.evaluate(run / "best", data / "test.jsonl", decoder=decoder, compare_greedy=True, device="cpu")
+        res[name] = {k: e[k]["wer"] for k in ("greedy", "beam") if k in e}
+
     t_cfg = pipelines.run_config(out_p / f"teacher-{seed}", data, pipelines.QUICKSTART_TEACHER, teacher_epochs, seed=seed, threads=1, progress=False)
-    _, s = pipelines.train(load_config(None, [], data=t_cfg), overwrite=True)
-    res["teacher"] = s["test"]["wer"]
+    pipelines.train(load_config(None, [], data=t_cfg))
+    score("teacher", out_p / f"teacher-{seed}")
     b_cfg = pipelines.run_config(out_p / f"student-{seed}", data, pipelines.QUICKSTART_STUDENT, epochs, seed=seed, threads=1, progress=False)
-    _, s = pipelines.train(load_config(None, [], data=b_cfg), overwrite=True)
-    res["baseline student"] = s["test"]["wer"]
-    for i, name in enumerate(recipes):
+    pipelines.train(load_config(None, [], data=b_cfg))
+    score("baseline student", out_p / f"student-{seed}")
+    for name in recipes:
         recipe = RECIPES[name] or pipelines.RECOMMENDED_DISTILL
-        d_cfg = pipelines.run_config(out_p / f"distill{i}-{seed}", data, pipelines.QUICKSTART_STUDENT, epochs, seed=seed, threads=1, progress=False)
+        run = out_p / f"{slug(name)}-{seed}"
+        d_cfg = pipelines.run_config(run, data, pipelines.QUICKSTART_STUDENT, epochs, seed=seed, threads=1, progress=False)
         d_cfg["distill"] = {"teachers": [{"checkpoint": str(out_p / f"teacher-{seed}" / "best")}], **recipe}
-        _, s = pipelines.distill(load_config(None, [], DistillRunConfig, data=d_cfg), overwrite=True)
-        res[f"distilled: {name}"] = s["test"]["wer"]
+        pipelines.distill(load_config(None, [], DistillRunConfig, data=d_cfg))
+        score(f"distilled: {name}", run)
     return res
 
 
@@ -60,24 +80,35 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="seeds trained in parallel (one thread each)")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--teacher-epochs", type=int, default=30)
-    ap.add_argument("--recipes", nargs="+", default=list(RECIPES))
-    ap.add_argument("--out", default="/tmp/signdistill-distill-seeds")
+    ap.add_argument("--recipes", nargs="+", default=list(RECIPES), help=f"any of {list(RECIPES)}")
+    ap.add_argument("--out", default="/tmp/signdistill-distill-seeds", help="runs here are reused when re-run with the same settings")
+    ap.add_argument("--alpha", type=float, default=0.5, help="LM weight for the beam-search column (needs the lm extra; -1: greedy only)")
     args = ap.parse_args()
+    import importlib.util
+
+    from signdistill import pipelines
     from signdistill.data.synth import generate
 
     out = Path(args.out)
     if not (out / "data" / "train.jsonl").exists():
         generate(out / "data", seed=0)  # one dataset for every seed
+    alpha = args.alpha if args.alpha >= 0 and importlib.util.find_spec("pyctcdecode") else None
+    if alpha is not None:
+        pipelines.build_lm(out / "data" / "train.jsonl", out / "lm.arpa", order=3)
     t0 = time.time()
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_seed, args.seeds, [str(out)] * len(args.seeds), [args.epochs] * len(args.seeds),
-                                [args.teacher_epochs] * len(args.seeds), [args.recipes] * len(args.seeds)))
+                                [args.teacher_epochs] * len(args.seeds), [args.recipes] * len(args.seeds), [alpha] * len(args.seeds)))
     print(f"\nembedded dataset, test WER % over seeds {args.seeds} ({args.epochs} student epochs, {time.time() - t0:.0f} s)")
-    print(f"{'model':<40} {'mean':>7} {'std':>6}   per seed")
+    decoders = ["greedy"] + (["beam"] if alpha is not None else [])
+    if alpha is not None:
+        print(f"beam: width 10, 3-gram LM from the training transcripts, alpha {alpha}")
+    print(f"{'model':<62} {'decoder':<7} {'mean':>7} {'std':>6}   per seed")
     for key in results[0]:
-        vals = [r[key] for r in results]
-        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        print(f"{key:<40} {statistics.mean(vals):7.2f} {sd:6.2f}   {', '.join(f'{v:.2f}' for v in vals)}")
+        for dec in decoders:
+            vals = [r[key][dec] for r in results]
+            sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            print(f"{key:<62} {dec:<7} {statistics.mean(vals):7.2f} {sd:6.2f}   {', '.join(f'{v:.2f}' for v in vals)}")
     (out / "results.json").write_text(json.dumps({"seeds": args.seeds, "results": results}, indent=2))
 
 

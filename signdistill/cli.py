@@ -179,6 +179,20 @@ def cache_teacher(
     console.print(f"cached {info['utterances']} utterances, {info['frames']} frames, {info['bytes_per_frame']:.1f} B/frame -> {out}")
 
 
+def _decoder_from_options(lm: Path | None, alpha: float | None, beta: float | None, beam_width: int | None,
+                         backend: str | None, decoder_config: Path | None) -> Any:
+    from signdistill.decoding.beam import DecoderConfig, load_decoder_config
+
+    if decoder_config is None and lm is None and beam_width is None:
+        return None
+    cfg = load_decoder_config(decoder_config) if decoder_config is not None else DecoderConfig()
+    for key, value in (("lm", str(lm) if lm else None), ("alpha", alpha), ("beta", beta), ("beam_width", beam_width), ("backend", backend)):
+        if value is not None:
+            setattr(cfg, key, value)
+    cfg.validate("decoder options")
+    return cfg
+
+
 @app.command("evaluate")
 @handle_errors
 def evaluate(
@@ -187,24 +201,131 @@ def evaluate(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Utterances per batch.")] = 32,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write scores and hypotheses as JSON.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    lm: Annotated[Path | None, typer.Option("--lm", help="ARPA (or KenLM binary) gloss LM: beam search.")] = None,
+    alpha: Annotated[float | None, typer.Option("--alpha", help="LM weight.")] = None,
+    beta: Annotated[float | None, typer.Option("--beta", help="Gloss insertion bonus.")] = None,
+    beam_width: Annotated[int | None, typer.Option("--beam-width", min=1, help="Beam width (beam search even without --lm).")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="pyctcdecode or flashlight.")] = None,
+    decoder_config: Annotated[Path | None, typer.Option("--decoder-config", help="JSON written by tune-decoder.")] = None,
+    compare_greedy: Annotated[bool, typer.Option("--compare-greedy", help="Also score greedy decoding, side by side.")] = False,
+    teacher: Annotated[Path | None, typer.Option("--teacher", help="Another checkpoint to score on the same data.")] = None,
+    phoenix_cleanup: Annotated[bool, typer.Option("--phoenix-cleanup", help="Apply the PHOENIX-2014 evaluation rewrites.")] = False,
+    stm: Annotated[Path | None, typer.Option("--stm", help="Write references as sclite STM.")] = None,
+    ctm: Annotated[Path | None, typer.Option("--ctm", help="Write hypotheses as sclite CTM.")] = None,
+    processes: Annotated[int, typer.Option("--processes", min=1, help="Processes for beam search.")] = 1,
 ) -> None:
-    """Greedy-decode a manifest with a checkpoint and report WER, S/D/I, SER and per-signer WER."""
+    """Decode a manifest (greedy, or beam search with a gloss LM) and report WER, S/D/I, SER, per-signer WER."""
     from rich.table import Table
 
     from signdistill import pipelines
     from signdistill.console import out
 
-    result = pipelines.evaluate(checkpoint, manifest, batch_size=batch_size, device=device)
-    _print_results(f"{checkpoint} on {manifest}", {manifest.stem: result})
+    decoder = _decoder_from_options(lm, alpha, beta, beam_width, backend, decoder_config)
+    kwargs = {"batch_size": batch_size, "device": device, "decoder": decoder, "compare_greedy": compare_greedy,
+              "cleanup": phoenix_cleanup, "processes": processes}
+    result = pipelines.evaluate(checkpoint, manifest, stm=stm, ctm=ctm, **kwargs)
+    rows = {f"{checkpoint.parent.name}/{checkpoint.name} {k}": result[k] for k in ("greedy", "beam") if k in result}
+    if teacher is not None:
+        result["teacher"] = pipelines.evaluate(teacher, manifest, **kwargs)
+        rows.update({f"{teacher.parent.name}/{teacher.name} {k}": result["teacher"][k] for k in ("greedy", "beam") if k in result["teacher"]})
+    _print_results(f"{manifest}" + (" (PHOENIX clean-up)" if phoenix_cleanup else ""), rows)
     if result["per_signer"]:
         t = Table(title="per signer")
         t.add_column("signer")
         t.add_column("WER %", justify="right")
-        for s, w in result["per_signer"].items():
-            t.add_row(s, f"{w:.2f}")
+        for sg, w in result["per_signer"].items():
+            t.add_row(sg, f"{w:.2f}")
         out.print(t)
     if json_out:
         _write_json(json_out, result)
+
+
+lm_app = typer.Typer(help="Gloss n-gram language models.", no_args_is_help=True)
+app.add_typer(lm_app, name="lm")
+
+
+@lm_app.command("build")
+@handle_errors
+def lm_build(
+    manifest: Annotated[Path, typer.Option("--manifest", help="Training manifest whose transcripts train the LM.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="ARPA file to write.")],
+    order: Annotated[int, typer.Option("--order", help="n-gram order.")] = 3,
+    phoenix_cleanup: Annotated[bool, typer.Option("--phoenix-cleanup", help="Apply the PHOENIX-2014 rewrites first.")] = False,
+) -> None:
+    """Build a gloss n-gram LM (interpolated modified Kneser-Ney) in ARPA format."""
+    from signdistill import pipelines
+    from signdistill.console import console
+
+    info = pipelines.build_lm(manifest, out, order=order, cleanup=phoenix_cleanup)
+    console.print(f"{info['order']}-gram LM from {info['sentences']} transcripts ({info['vocabulary']} glosses) -> {out}")
+
+
+@app.command("tune-decoder")
+@handle_errors
+def tune_decoder(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint folder.")],
+    manifest: Annotated[Path, typer.Option("--manifest", help="Dev manifest to tune on.")],
+    lm: Annotated[Path, typer.Option("--lm", help="ARPA gloss LM.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Decoder settings (JSON) for evaluate --decoder-config.")],
+    alpha: Annotated[str, typer.Option("--alpha", help="Range start:stop:step or list a,b,c.")] = "0:2:0.25",
+    beta: Annotated[str, typer.Option("--beta", help="Range start:stop:step or list a,b,c.")] = "-1:2:1",
+    beam_width: Annotated[int, typer.Option("--beam-width", min=1)] = 10,
+    backend: Annotated[str, typer.Option("--backend", help="pyctcdecode or flashlight.")] = "pyctcdecode",
+    search: Annotated[str, typer.Option("--search", help="grid, or random within the ranges.")] = "grid",
+    trials: Annotated[int, typer.Option("--trials", min=1, help="Settings tried by random search.")] = 20,
+    phoenix_cleanup: Annotated[bool, typer.Option("--phoenix-cleanup")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the whole table as JSON.")] = None,
+) -> None:
+    """Search LM weight (alpha) and insertion bonus (beta) on dev outputs computed once."""
+    from rich.table import Table
+
+    from signdistill import pipelines
+    from signdistill.console import out as stdout
+
+    res = pipelines.tune_decoder(
+        checkpoint, manifest, lm, out, alphas=pipelines.parse_grid(alpha, "alpha"), betas=pipelines.parse_grid(beta, "beta"),
+        beam_width=beam_width, backend=backend, search=search, trials=trials, cleanup=phoenix_cleanup,
+    )
+    t = Table(title=f"tune-decoder on {manifest} (greedy WER {res['greedy_wer']:.2f})")
+    for c in ("alpha", "beta", "WER %"):
+        t.add_column(c, justify="right")
+    for r in sorted(res["table"], key=lambda r: r["wer"])[:15]:
+        t.add_row(f"{r['alpha']:g}", f"{r['beta']:g}", f"{r['wer']:.2f}" + (" *" if r is res["best"] else ""))
+    stdout.print(t)
+    stdout.print(f"best: alpha {res['best']['alpha']:g}, beta {res['best']['beta']:g}, WER {res['best']['wer']:.2f} -> {out}")
+    if json_out:
+        _write_json(json_out, res)
+
+
+@app.command("report")
+@handle_errors
+def report(
+    run: Annotated[list[str], typer.Option("--run", help="NAME=PATH of a run folder or checkpoint (repeatable; the first is drawn as the teacher).")],
+    manifest: Annotated[Path, typer.Option("--manifest", help="Manifest to compare on.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.md, report.json and PNG plots.")],
+    lm: Annotated[Path | None, typer.Option("--lm", help="Also beam-search with this LM.")] = None,
+    alpha: Annotated[float | None, typer.Option("--alpha")] = None,
+    beta: Annotated[float | None, typer.Option("--beta")] = None,
+    beam_width: Annotated[int | None, typer.Option("--beam-width", min=1)] = None,
+    decoder_config: Annotated[Path | None, typer.Option("--decoder-config")] = None,
+    utterance: Annotated[str | None, typer.Option("--utterance", help="Utterance id for the posterior plot (default: the first).")] = None,
+    phoenix_cleanup: Annotated[bool, typer.Option("--phoenix-cleanup")] = False,
+) -> None:
+    """Compare models: WER table (Markdown/JSON), WER and training-curve plots, teacher vs student posteriors."""
+    from signdistill import pipelines
+    from signdistill.console import out as stdout
+
+    runs: dict[str, Path] = {}
+    for item in run:
+        if "=" not in item:
+            raise SignDistillError(f"--run {item!r} must be NAME=PATH, e.g. --run teacher=runs/teacher.")
+        name, path = item.split("=", 1)
+        runs[name] = Path(path)
+    decoder = _decoder_from_options(lm, alpha, beta, beam_width, None, decoder_config)
+    res = pipelines.report(runs, manifest, out, decoder=decoder, utterance=utterance, cleanup=phoenix_cleanup)
+    stdout.print((out / "report.md").read_text())
+    for p in res["plots"]:
+        stdout.print(f"plot: {p}")
 
 
 @app.command("export")

@@ -157,10 +157,13 @@ class DistillSection(_Section):
     """How the student learns from its teacher(s)."""
 
     teachers: list[TeacherRef] = Field(min_length=1, description="One or more frozen teachers.")
-    loss: LossWeights
-    temperature: Annotated[float, Field(gt=0)] | ScheduleConfig = Field(description="A number > 0 or a schedule.")
+    loss: LossWeights = Field(
+        default_factory=lambda: LossWeights(kl=0.5, ctc=0.5),
+        description="Component weights; default kl 0.5 + ctc 0.5 (the measured recipe, docs/distillation.md).",
+    )
+    temperature: Annotated[float, Field(gt=0)] | ScheduleConfig = Field(2.0, description="A number > 0 or a schedule.")
     blank_mode: Literal["keep", "drop", "downweight"] = Field(
-        "keep", description="keep the blank column; drop it and renormalize; or down-weight blank frames."
+        "drop", description="keep the blank column; drop it and renormalize (default); or down-weight blank frames."
     )
     blank_weight: float = Field(0.1, ge=0, le=1, description="downweight: weight of frames the teacher labels blank.")
     topk: int | None = Field(None, ge=1, description="Keep the teacher's top-k classes per frame (renormalized).")

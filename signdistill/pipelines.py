@@ -97,15 +97,86 @@ def train(cfg: RunConfig, *, reporter: Reporter | None = None, overwrite: bool =
     return result, _evaluate_test(trainer, splits, cfg)
 
 
-def evaluate(checkpoint: str | Path, manifest: str | Path, *, batch_size: int = 32, device: str = "auto") -> dict[str, Any]:
-    """Greedy-decode ``manifest`` with a checkpoint and score it (WER, S/D/I, per signer)."""
+def _score(refs: list[list[str]], hyps: list[list[str]], ids: list[str], signers: list[str | None], cleanup: bool) -> dict[str, Any]:
+    from signdistill.evaluation import word_error_rate
+    from signdistill.evaluation.phoenix import phoenix_cleanup
+
+    if cleanup:
+        refs = [phoenix_cleanup(r) or ["[EMPTY]"] for r in refs]
+        hyps = [phoenix_cleanup(h) for h in hyps]
+    out = word_error_rate(refs, hyps, signers).to_dict()
+    out["blank_rate"] = sum(not h for h in hyps) / max(len(hyps), 1)
+    out["hypotheses"] = {i: " ".join(h) for i, h in zip(ids, hyps)}
+    return out
+
+
+def decode_logits(logits: list[Any], tokens: list[str], decoder: Any | None, *, processes: int = 1) -> list[list[str]]:
+    """Greedy (``decoder`` None) or beam search over per-utterance logits ``(T, V)``."""
+    import torch
+
+    if decoder is None:
+        from signdistill.decoding import greedy_decode
+
+        out = []
+        for lg in logits:
+            ids = greedy_decode(lg.unsqueeze(0), torch.tensor([lg.shape[0]]))[0]
+            out.append([tokens[i] for i in ids])
+        return out
+    from signdistill.decoding.beam import BeamSearchDecoder
+
+    beam = BeamSearchDecoder(tokens, decoder)
+    return beam.decode([torch.log_softmax(lg.float(), -1).numpy() for lg in logits], processes=processes)
+
+
+def evaluate(
+    checkpoint: str | Path,
+    manifest: str | Path,
+    *,
+    batch_size: int = 32,
+    device: str = "auto",
+    decoder: Any | None = None,
+    compare_greedy: bool = False,
+    cleanup: bool = False,
+    processes: int = 1,
+    stm: str | Path | None = None,
+    ctm: str | Path | None = None,
+) -> dict[str, Any]:
+    """Decode ``manifest`` with a checkpoint and score it (WER, S/D/I, SER, per signer).
+
+    The network runs once; greedy and beam search (``decoder``, a
+    :class:`~signdistill.decoding.beam.DecoderConfig`) both read its outputs. ``cleanup``
+    applies the PHOENIX-2014 evaluation rewrites to references and hypotheses.
+    """
+    from signdistill.evaluation.sclite import write_ctm, write_stm
+    from signdistill.training.trainer import predict
+
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint, device=dev)
     data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
-    result = score_dataset(ckpt.model, data, batch_size, dev)
-    result["checkpoint"] = str(checkpoint)
-    result["manifest"] = str(manifest)
-    result["parameters"] = ckpt.model.num_parameters()
+    _, logits = predict(ckpt.model, data, batch_size, dev, keep_logits=True)
+    assert logits is not None
+    refs = [list(u.glosses) for u in data.utterances]
+    ids = [u.id for u in data.utterances]
+    signers = [u.signer for u in data.utterances]
+    result: dict[str, Any] = {"checkpoint": str(checkpoint), "manifest": str(manifest),
+                              "parameters": ckpt.model.num_parameters(), "cleanup": "phoenix" if cleanup else None}
+    runs: dict[str, list[list[str]]] = {}
+    if decoder is None or compare_greedy:
+        runs["greedy"] = decode_logits(logits, ckpt.vocab.tokens, None)
+    if decoder is not None:
+        runs["beam"] = decode_logits(logits, ckpt.vocab.tokens, decoder, processes=processes)
+        result["decoder"] = decoder.to_dict()
+    for name, hyps in runs.items():
+        result[name] = _score(refs, hyps, ids, signers, cleanup)
+    main = result["beam" if decoder is not None else "greedy"]
+    result.update({k: v for k, v in main.items()})  # top-level keys (wer, ...) describe the main decoder
+    result["decoding"] = "beam" if decoder is not None else "greedy"
+    if stm is not None:
+        from signdistill.evaluation.phoenix import phoenix_cleanup
+
+        write_stm(stm, ids, [phoenix_cleanup(r) if cleanup else r for r in refs], signers)
+    if ctm is not None:
+        write_ctm(ctm, ids, [h.split() for h in main["hypotheses"].values()])
     return result
 
 
@@ -207,12 +278,13 @@ def cache_teacher(cfg: Any, out: str | Path, *, topk: int = 16, batch_size: int 
 
 # Small models for the embedded dataset (the plan's 5x384 / 4x256 are examples/configs/teacher.yaml
 # and student.yaml). Measured in benchmarks/distill_seeds.py; see docs/distillation.md.
-QUICKSTART_TEACHER = {"layers": 3, "hidden": 128, "input_proj": 128, "dropout": 0.2}
+QUICKSTART_TEACHER = {"layers": 2, "hidden": 128, "input_proj": 128, "dropout": 0.1}
 QUICKSTART_STUDENT = {"layers": 1, "hidden": 48, "input_proj": 48, "dropout": 0.1}
+# The default recipe: what measurably helped in benchmarks/distill_seeds.py (docs/distillation.md).
 RECOMMENDED_DISTILL = {
     "loss": {"kl": 0.5, "ctc": 0.5, "feature": 0.0},
-    "temperature": 1.0,
-    "blank_mode": "keep",
+    "temperature": 2.0,
+    "blank_mode": "drop",
 }
 PLAN_DISTILL = {
     "loss": {"kl": 0.7, "ctc": 0.2, "feature": 0.1},
@@ -324,3 +396,144 @@ def quickstart_table(report: dict[str, Any]) -> Any:
     for k, ok in report["criteria"].items():
         t.add_row(k.replace("_", " "), "", "", "", "[green]pass[/]" if ok else "[red]fail[/]", "")
     return t
+
+
+# -- language models and decoder tuning ----------------------------------------------------------
+
+
+def build_lm(manifest: str | Path, out: str | Path, *, order: int = 3, cleanup: bool = False) -> dict[str, Any]:
+    """Estimate a gloss n-gram LM (modified Kneser-Ney) from a manifest's transcripts; write ARPA."""
+    from signdistill.decoding.lm import build_arpa
+    from signdistill.evaluation.phoenix import phoenix_cleanup
+
+    if order < 1 or order > 10:
+        raise ConfigError(f"--order must be between 1 and 10, got {order}.")
+    utts = read_manifest(manifest)
+    transcripts = [phoenix_cleanup(u.glosses) if cleanup else list(u.glosses) for u in utts]
+    build_arpa(transcripts, out, order=order)
+    return {"manifest": str(manifest), "out": str(out), "order": order, "sentences": len(transcripts),
+            "vocabulary": len({g for t in transcripts for g in t})}
+
+
+def parse_grid(spec: str, name: str) -> list[float]:
+    """``"0:2:0.5"`` (start:stop:step, inclusive) or ``"0,0.5,1"``."""
+    try:
+        if ":" in spec:
+            start, stop, step = (float(x) for x in spec.split(":"))
+            if step <= 0:
+                raise ValueError
+            n = int(round((stop - start) / step))
+            return [round(start + i * step, 10) for i in range(n + 1)]
+        return [float(x) for x in spec.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--{name} {spec!r} is not a range start:stop:step (step > 0) or a list a,b,c.") from None
+
+
+def tune_decoder(
+    checkpoint: str | Path,
+    manifest: str | Path,
+    lm: str | Path,
+    out: str | Path,
+    *,
+    alphas: list[float],
+    betas: list[float],
+    beam_width: int = 10,
+    backend: str = "pyctcdecode",
+    search: str = "grid",
+    trials: int = 20,
+    seed: int = 0,
+    cleanup: bool = False,
+    batch_size: int = 32,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Search alpha/beta on a (dev) manifest; the network runs once, every setting reuses its outputs.
+
+    Writes the best settings as JSON (``evaluate --decoder-config`` reads it) and returns
+    the table of every setting tried, plus greedy WER for reference.
+    """
+    import random as _random
+
+    from signdistill.decoding.beam import DecoderConfig
+    from signdistill.io import write_json_atomic
+    from signdistill.training.trainer import predict
+
+    if search not in ("grid", "random"):
+        raise ConfigError(f"--search must be grid or random, got {search!r}.")
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(checkpoint, device=dev)
+    data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
+    _, logits = predict(ckpt.model, data, batch_size, dev, keep_logits=True)
+    assert logits is not None
+    refs = [list(u.glosses) for u in data.utterances]
+    ids = [u.id for u in data.utterances]
+    signers = [u.signer for u in data.utterances]
+    grid = [(a, b) for a in alphas for b in betas]
+    if search == "random":
+        rng = _random.Random(seed)
+        lo_a, hi_a, lo_b, hi_b = min(alphas), max(alphas), min(betas), max(betas)
+        grid = [(round(rng.uniform(lo_a, hi_a), 4), round(rng.uniform(lo_b, hi_b), 4)) for _ in range(trials)]
+    greedy = _score(refs, decode_logits(logits, ckpt.vocab.tokens, None), ids, signers, cleanup)["wer"]
+    table = []
+    for a, b in grid:
+        cfg = DecoderConfig(beam_width=beam_width, alpha=a, beta=b, lm=str(lm), backend=backend)
+        wer = _score(refs, decode_logits(logits, ckpt.vocab.tokens, cfg), ids, signers, cleanup)["wer"]
+        table.append({"alpha": a, "beta": b, "wer": wer})
+    best = min(table, key=lambda r: (r["wer"], r["alpha"], abs(r["beta"])))
+    best_cfg = DecoderConfig(beam_width=beam_width, alpha=best["alpha"], beta=best["beta"], lm=str(lm), backend=backend)
+    write_json_atomic(out, best_cfg.to_dict())
+    return {"greedy_wer": greedy, "table": table, "best": best, "decoder_config": str(out)}
+
+
+def report(
+    runs: dict[str, Path],
+    manifest: str | Path,
+    out: str | Path,
+    *,
+    decoder: Any | None = None,
+    utterance: str | None = None,
+    cleanup: bool = False,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Compare runs (or checkpoints) on one manifest: Markdown/JSON table and PNG plots.
+
+    ``runs`` maps a display name to a run folder (its ``best/`` is used) or a checkpoint folder.
+    """
+    import torch
+
+    from signdistill.evaluation.report import markdown_table, plot_all
+    from signdistill.io import write_json_atomic
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    posteriors: dict[str, torch.Tensor] = {}
+    utt_info: dict[str, Any] = {}
+    run_dirs: dict[str, Path] = {}
+    for name, path in runs.items():
+        path = Path(path)
+        ckpt_dir = path / "best" if (path / "best").is_dir() else path
+        run_dirs[name] = path if (path / "best").is_dir() else path.parent
+        res = evaluate(ckpt_dir, manifest, decoder=decoder, compare_greedy=True, cleanup=cleanup, device=device)
+        for dec in ("greedy", "beam"):
+            if dec in res:
+                rows.append({"model": name, "decoder": dec, "parameters": res["parameters"],
+                             **{k: res[dec][k] for k in ("wer", "substitutions", "deletions", "insertions", "sentence_error_rate")}})
+        ckpt = load_checkpoint(ckpt_dir)
+        data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
+        idx = 0
+        if utterance is not None:
+            ids = [u.id for u in data.utterances]
+            if utterance not in ids:
+                raise ConfigError(f"--utterance {utterance!r} is not in {manifest}.")
+            idx = ids.index(utterance)
+        item = data[idx]
+        with torch.no_grad():
+            posteriors[name] = ckpt.model(item["features"][None], torch.tensor([item["features"].shape[0]])).logits[0].float()
+        u = data.utterances[idx]
+        utt_info = {"id": u.id, "reference": list(u.glosses), "reference_ids": ckpt.vocab.encode(u.glosses), "tokens": ckpt.vocab.tokens}
+    table = markdown_table(rows)
+    write_text_atomic(out / "report.md", f"# signdistill report\n\nmanifest: `{manifest}`\n\n{table}")
+    plots = plot_all(rows, run_dirs, posteriors, utt_info, out)
+    result = {"manifest": str(manifest), "rows": rows, "plots": [str(p) for p in plots], "utterance": utt_info.get("id")}
+    write_json_atomic(out / "report.json", result)
+    return result

@@ -134,7 +134,7 @@ def test_collapse_to_blank_is_detected(synth, trained_teacher, tmp_path):
     with torch.no_grad():
         t.model.classifier.bias[0] = 100.0
     save_checkpoint(tmp_path / "blank_teacher", t.model, t.vocab, t.normalizer)
-    data = distill_cfg(tmp_path, synth, tmp_path / "blank_teacher", loss={"kl": 1.0, "ctc": 0.0})
+    data = distill_cfg(tmp_path, synth, tmp_path / "blank_teacher", loss={"kl": 1.0, "ctc": 0.0}, blank_mode="keep")
     data["train"].update(epochs=4, collapse_patience=1)
     data["optim"]["lr"] = 0.02
     with pytest.raises(CollapseError, match="collapsed to blank"):

@@ -171,7 +171,7 @@ def test_distillation_loss_combines_weights():
     torch.manual_seed(0)
     s, t = torch.randn(2, 6, 5, requires_grad=True), torch.randn(2, 6, 5)
     lengths, tg, tl = torch.tensor([6, 4]), torch.tensor([1, 2, 3]), torch.tensor([2, 1])
-    out = DistillationLoss(kl=0.7, ctc=0.2)(s, t, lengths, tg, tl, temperature=2.0)
+    out = DistillationLoss(kl=0.7, ctc=0.2, blank_mode="keep")(s, t, lengths, tg, tl, temperature=2.0)
     expect = 0.7 * kd_kl_loss(s, t, lengths, 2.0) + 0.2 * ctc_loss(s, lengths, tg, tl)
     assert out.total.item() == pytest.approx(expect.item(), rel=1e-6)
     assert set(out.parts) == {"kl", "ctc", "total"}

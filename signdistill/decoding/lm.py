@@ -1,0 +1,197 @@
+"""Gloss n-gram language models in ARPA format, with interpolated modified Kneser-Ney.
+
+pip's ``kenlm`` only queries models (its ``lmplz`` builder is a separate C++ binary), so
+signdistill estimates the model itself. The estimator follows Chen & Goodman (1998) as
+KenLM's ``lmplz`` implements it:
+
+* the highest order uses raw counts; lower orders use *continuation* counts (the number of
+  distinct words seen before the n-gram), except n-grams that start with ``<s>``;
+* three discounts per order from the counts-of-counts ``n1..n4``:
+  ``Y = n1 / (n1 + 2 n2)``, ``D1 = 1 - 2Y n2/n1``, ``D2 = 2 - 3Y n3/n2``, ``D3+ = 3 - 4Y n4/n3``;
+* interpolation, with the unigrams interpolated with the uniform distribution:
+  ``p(w|h) = (a(hw) - D(a(hw))) / a(h.) + gamma(h) p(w|h')``,
+  ``gamma(h) = (D1 N1(h.) + D2 N2(h.) + D3+ N3+(h.)) / a(h.)``.
+
+The ARPA file stores ``log10 p(w|h)`` for every seen n-gram and ``log10 gamma`` as the
+back-off weight of every context, which is exactly ARPA's back-off semantics. On corpora
+too small for the count-of-counts formula (some ``n_k`` = 0), the discounts fall back to
+``0.5, 1.0, 1.5`` (clipped to stay below the count they discount).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from signdistill.errors import SignDistillError
+
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+Gram = tuple[str, ...]
+
+
+def _discounts(counts: Counter[Gram]) -> tuple[float, float, float]:
+    coc = Counter(min(c, 4) for c in counts.values())
+    n1, n2, n3, n4 = (coc.get(k, 0) for k in (1, 2, 3, 4))
+    fallback = (0.5, 1.0, 1.5)
+    if min(n1, n2, n3, n4) == 0:
+        return fallback
+    y = n1 / (n1 + 2 * n2)
+    d = (1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3)
+    if not all(0 < dk < k + 1 for k, dk in enumerate(d)):
+        return fallback
+    return d
+
+
+def estimate_kneser_ney(sentences: Iterable[Sequence[str]], order: int = 3) -> dict[int, dict[Gram, tuple[float, float | None]]]:
+    """Return ``{n: {ngram: (log10 prob, log10 backoff or None)}}`` for n = 1..order."""
+    if order < 1:
+        raise ValueError(f"order must be >= 1, got {order}")
+    raw: Counter[Gram] = Counter()
+    vocab: set[str] = set()
+    n_sent = 0
+    for sent in sentences:
+        words = [w for w in sent if w not in (BOS, EOS)]
+        vocab.update(words)
+        toks = [BOS, *words, EOS]
+        n_sent += 1
+        for n in range(1, order + 1):
+            for i in range(len(toks) - n + 1):
+                raw[tuple(toks[i : i + n])] += 1
+    if n_sent == 0:
+        raise SignDistillError("Cannot build a language model from zero transcripts.")
+    # Adjusted counts a(g): raw for the top order and for n-grams starting with <s>;
+    # continuation counts (distinct left neighbours) otherwise.
+    left: dict[Gram, set[str]] = defaultdict(set)
+    for g in raw:
+        if len(g) >= 2:
+            left[g[1:]].add(g[0])
+    adjusted: dict[int, Counter[Gram]] = {n: Counter() for n in range(1, order + 1)}
+    for g, c in raw.items():
+        n = len(g)
+        if n == order or g[0] == BOS:
+            adjusted[n][g] = c
+        else:
+            adjusted[n][g] = len(left[g]) if g in left else c
+    adjusted[1].pop((BOS,), None)
+    discounts = {n: _discounts(adjusted[n]) for n in adjusted}
+
+    # Per context: total adjusted count and how many continuations have count 1, 2, 3+.
+    ctx_total: dict[Gram, float] = defaultdict(float)
+    ctx_nk: dict[Gram, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for n, counts in adjusted.items():
+        for g, c in counts.items():
+            ctx_total[g[:-1]] += c
+            ctx_nk[g[:-1]][min(c, 3) - 1] += 1
+
+    def gamma(h: Gram) -> float:
+        d = discounts[len(h) + 1]
+        nk = ctx_nk[h]
+        return (d[0] * nk[0] + d[1] * nk[1] + d[2] * nk[2]) / ctx_total[h]
+
+    def disc(c: float, n: int) -> float:
+        d = discounts[n]
+        return c - (d[0] if c == 1 else d[1] if c == 2 else d[2])
+
+    words = sorted(vocab | {EOS, UNK})
+    uniform = 1.0 / len(words)
+    probs: dict[int, dict[Gram, float]] = {n: {} for n in adjusted}
+    g0 = gamma(())
+    for w in words:
+        c = adjusted[1].get((w,), 0)
+        probs[1][(w,)] = (max(disc(c, 1), 0.0) if c else 0.0) / ctx_total[()] + g0 * uniform
+    for n in range(2, order + 1):
+        for g, c in adjusted[n].items():
+            probs[n][g] = disc(c, n) / ctx_total[g[:-1]] + gamma(g[:-1]) * probs[n - 1][g[1:]]
+    out: dict[int, dict[Gram, tuple[float, float | None]]] = {n: {} for n in probs}
+    for n, table in probs.items():
+        for g, p in table.items():
+            bo = math.log10(gamma(g)) if n < order and g in ctx_total else None
+            out[n][g] = (math.log10(p), bo)
+    # <s> is never predicted; it only starts contexts.
+    out[1][(BOS,)] = (-99.0, math.log10(gamma((BOS,))) if order > 1 and (BOS,) in ctx_total else None)
+    return out
+
+
+def write_arpa(model: dict[int, dict[Gram, tuple[float, float | None]]], path: str | os.PathLike[str]) -> Path:
+    """Write an estimated model as an ARPA file (atomically)."""
+    from signdistill.io import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write("\\data\\\n")
+        for n in sorted(model):
+            f.write(f"ngram {n}={len(model[n])}\n")
+        for n in sorted(model):
+            f.write(f"\n\\{n}-grams:\n")
+            for g in sorted(model[n]):
+                lp, bo = model[n][g]
+                line = f"{lp:.7f}\t{' '.join(g)}"
+                if bo is not None:
+                    line += f"\t{bo:.7f}"
+                f.write(line + "\n")
+        f.write("\n\\end\\\n")
+    return path
+
+
+def build_arpa(transcripts: Iterable[Sequence[str]], out: str | os.PathLike[str], *, order: int = 3) -> Path:
+    """Estimate an interpolated modified Kneser-Ney ``order``-gram LM and write it as ARPA."""
+    return write_arpa(estimate_kneser_ney(transcripts, order), out)
+
+
+def read_arpa(path: str | os.PathLike[str]) -> dict[int, dict[Gram, tuple[float, float]]]:
+    """Parse an ARPA file; raises :class:`SignDistillError` naming the line if it is not one."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SignDistillError(f"Language model {path} cannot be read as ARPA text ({exc}).") from None
+    if "\\data\\" not in (ln.strip() for ln in lines[:50]):
+        raise SignDistillError(
+            f"{path} is not an ARPA language model (no \\data\\ header). Build one with "
+            "`signdistill lm build --manifest train.jsonl --out lm.arpa`."
+        )
+    model: dict[int, dict[Gram, tuple[float, float]]] = {}
+    n = 0
+    for lineno, line in enumerate(lines, start=1):
+        s = line.strip()
+        if not s or s.startswith("ngram ") or s == "\\data\\":
+            continue
+        if s.startswith("\\") and s.endswith("-grams:"):
+            n = int(s[1:].split("-")[0])
+            model[n] = {}
+            continue
+        if s == "\\end\\":
+            break
+        if n == 0:
+            continue
+        parts = s.split("\t") if "\t" in s else s.split()
+        try:
+            lp = float(parts[0])
+            if "\t" in s:
+                gram = tuple(parts[1].split())
+                bo = float(parts[2]) if len(parts) > 2 else 0.0
+            else:
+                gram = tuple(parts[1 : 1 + n])
+                bo = float(parts[1 + n]) if len(parts) > 1 + n else 0.0
+        except (ValueError, IndexError):
+            raise SignDistillError(f"{path}, line {lineno}: not an ARPA n-gram entry: {s[:80]!r}.") from None
+        model[n][gram] = (lp, bo)
+    return model
+
+
+def arpa_log10prob(model: dict[int, dict[Gram, tuple[float, float]]], context: Gram, word: str) -> float:
+    """``log10 p(word | context)`` with ARPA back-off (a reference for tests and tools)."""
+    order = max(model)
+    context = context[-(order - 1) :] if order > 1 else ()
+    bo_sum = 0.0
+    while True:
+        g = (*context, word)
+        if g in model.get(len(g), {}):
+            return bo_sum + model[len(g)][g][0]
+        if not context:
+            return bo_sum + model[1].get((UNK,), (-99.0, 0.0))[0]
+        bo_sum += model[len(context)].get(context, (0.0, 0.0))[1]
+        context = context[1:]

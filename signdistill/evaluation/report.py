@@ -1,0 +1,92 @@
+"""Comparison reports: a table (Markdown + JSON) and, with matplotlib, PNG plots.
+
+Plots: WER per model and decoder; training curves from each run's ``metrics.jsonl``;
+and, for one utterance, every model's frame posteriors over time (blank and the glosses
+of the reference), the picture that shows whether teacher and student CTC spikes align.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    head = "| model | decoder | params | WER % | sub | del | ins | SER % |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    body = "".join(
+        f"| {r['model']} | {r['decoder']} | {r['parameters']:,} | {r['wer']:.2f} | {r['substitutions']} | "
+        f"{r['deletions']} | {r['insertions']} | {r['sentence_error_rate']:.1f} |\n"
+        for r in rows
+    )
+    return head + body
+
+
+def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    f = run_dir / "metrics.jsonl"
+    if not f.is_file():
+        return []
+    return [r for r in (json.loads(x) for x in f.read_text().splitlines() if x.strip()) if r.get("kind") == "epoch"]
+
+
+def plot_all(rows: list[dict[str, Any]], runs: dict[str, Path], posteriors: dict[str, torch.Tensor], utterance: dict[str, Any], out: Path) -> list[Path]:
+    """Write the PNG plots; returns their paths ([] without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed (pip install 'signdistill[plots]'): no plots written")
+        return []
+    written = []
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows)), 3.5))
+    labels = [f"{r['model']}\n{r['decoder']}" for r in rows]
+    ax.bar(labels, [r["wer"] for r in rows], color=["#4477aa" if r["decoder"] == "greedy" else "#ee6677" for r in rows])
+    ax.set_ylabel("WER %")
+    ax.set_title("WER per model and decoder")
+    fig.tight_layout()
+    fig.savefig(out / "wer.png", dpi=120)
+    plt.close(fig)
+    written.append(out / "wer.png")
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for name, run in runs.items():
+        hist = _read_metrics(run)
+        if hist:
+            a1.plot([h["epoch"] for h in hist], [h["dev/wer"] for h in hist], label=name)
+            a2.plot([h["epoch"] for h in hist], [h.get("train/total", float("nan")) for h in hist], label=name)
+    a1.set_title("dev WER %")
+    a2.set_title("training loss")
+    a2.set_yscale("log")
+    for a in (a1, a2):
+        a.set_xlabel("epoch")
+        a.legend()
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=120)
+    plt.close(fig)
+    written.append(out / "curves.png")
+
+    if posteriors:
+        fig, axes = plt.subplots(len(posteriors), 1, figsize=(10, 2.2 * len(posteriors)), sharex=True, squeeze=False)
+        ref_ids = utterance["reference_ids"]
+        for ax, (name, post) in zip(axes[:, 0], posteriors.items()):
+            p = post.softmax(-1)
+            ax.plot(p[:, 0].numpy(), color="0.6", lw=1, label="blank")
+            for k in sorted(set(ref_ids)):
+                ax.plot(p[:, k].numpy(), lw=1.2, label=utterance["tokens"][k])
+            ax.set_ylabel(name)
+            ax.set_ylim(0, 1.05)
+        axes[0, 0].set_title(f"frame posteriors, utterance {utterance['id']}: {' '.join(utterance['reference'])}")
+        axes[0, 0].legend(ncol=8, fontsize=7, loc="upper right")
+        axes[-1, 0].set_xlabel("frame")
+        fig.tight_layout()
+        fig.savefig(out / "posteriors.png", dpi=120)
+        plt.close(fig)
+        written.append(out / "posteriors.png")
+    return written
