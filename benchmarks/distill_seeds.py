@@ -109,6 +109,16 @@ def main() -> None:
             vals = [r[key][dec] for r in results]
             sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
             print(f"{key:<62} {dec:<7} {statistics.mean(vals):7.2f} {sd:6.2f}   {', '.join(f'{v:.2f}' for v in vals)}")
+    # The seeds share a teacher per seed, so the paired difference is the fairer test.
+    print("\npaired difference, distilled - baseline student (negative = distillation helped)")
+    for key in results[0]:
+        if not key.startswith("distilled"):
+            continue
+        for dec in decoders:
+            diffs = [r[key][dec] - r["baseline student"][dec] for r in results]
+            sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+            verdict = "helps" if statistics.mean(diffs) + sd < 0 else ("hurts" if statistics.mean(diffs) - sd > 0 else "within spread")
+            print(f"{key:<62} {dec:<7} {statistics.mean(diffs):+7.2f} {sd:6.2f}   {verdict}")
     (out / "results.json").write_text(json.dumps({"seeds": args.seeds, "results": results}, indent=2))
 
 
