@@ -38,13 +38,19 @@ def make_data(vocab: int, frames: int, utts: int, seed: int = 0):
         lp[:, 0] = -0.01
         spikes = np.sort(rng.choice(np.arange(2, frames - 2), size=len(ids), replace=False))
         for t, g in zip(spikes, ids):
-            p_true = rng.uniform(0.25, 0.9)
+            # The right gloss is the most likely one 70% of the time; otherwise a confusable wins.
             conf = rng.integers(0, vocab, size=3)
+            p_true = rng.uniform(0.35, 0.8) if rng.random() < 0.7 else rng.uniform(0.15, 0.3)
+            rest = 0.97 - p_true
             lp[t, :] = -12.0
-            lp[t, 0] = np.log(0.05)
+            lp[t, 0] = np.log(0.03)
             lp[t, 2 + g] = np.log(p_true)
-            for c in conf:
-                lp[t, 2 + c] = np.log((0.95 - p_true) / 3 + 1e-6)
+            shares = rng.dirichlet([1.0, 1.0, 1.0]) * rest
+            if p_true < 0.33:
+                shares[0] = max(shares[0], p_true + 0.05)
+                shares *= rest / shares.sum()
+            for c, sh in zip(conf, shares):
+                lp[t, 2 + c] = np.log(sh + 1e-6)
         lp -= np.log(np.exp(lp).sum(1, keepdims=True))
         refs.append([glosses[i] for i in ids])
         emissions.append(lp)
@@ -57,7 +63,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--utts", type=int, default=40)
     ap.add_argument("--beams", type=int, nargs="+", default=[10, 50])
-    ap.add_argument("--alpha", type=float, default=0.9)
+    ap.add_argument("--alpha", type=float, default=0.5)
+    ap.add_argument("--beta", type=float, default=0.0, help="pyctcdecode only; flashlight needs 0")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     import torch
@@ -77,14 +84,14 @@ def main() -> None:
         ids = greedy_decode(torch.from_numpy(lp)[None], torch.tensor([lp.shape[0]]))[0]
         greedy.append([tokens[i] for i in ids])
     g_speed = len(emissions) / (time.perf_counter() - t0)
-    print(f"{args.utts} utterances, T={args.frames}, {args.vocab} glosses, 3-gram LM, alpha {args.alpha}, {args.threads} thread(s)")
+    print(f"{args.utts} utterances, T={args.frames}, {args.vocab} glosses, 3-gram LM, alpha {args.alpha}, beta {args.beta}, {args.threads} thread(s)")
     print(f"{'decoder':<28} {'utt/s':>8} {'WER %':>7}")
     print(f"{'greedy':<28} {g_speed:8.0f} {word_error_rate(refs, greedy).wer:7.2f}")
     for beam in args.beams:
         outs = {}
         for backend in ("pyctcdecode", "flashlight"):
             try:
-                dec = BeamSearchDecoder(tokens, DecoderConfig(beam_width=beam, alpha=args.alpha, lm=str(lm), backend=backend))
+                dec = BeamSearchDecoder(tokens, DecoderConfig(beam_width=beam, alpha=args.alpha, beta=args.beta, lm=str(lm), backend=backend))
             except Exception as exc:  # a backend that is not installed
                 print(f"{backend} beam {beam}: skipped ({exc})")
                 continue

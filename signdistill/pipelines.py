@@ -385,17 +385,21 @@ def quickstart(
 
 
 def quickstart_table(report: dict[str, Any]) -> Any:
-    """The quickstart report as a rich table."""
+    """The quickstart report as rich renderables: the model table and the plan's criteria."""
+    from rich.console import Group
     from rich.table import Table
 
-    t = Table(title=f"signdistill quickstart (embedded dataset, size={report['size']})")
+    t = Table(title=f"signdistill quickstart (embedded dataset, size={report['size']}, greedy decoding)")
     for col in ("model", "params", "size on disk", "dev WER %", "test WER %", "frames/s (1 thread)"):
         t.add_column(col, justify="left" if col == "model" else "right")
     for name, m in report["models"].items():
         t.add_row(name, f"{m['parameters']:,}", f"{m['size_bytes'] / 1e6:.2f} MB", f"{m['dev_wer']:.2f}", f"{m['test_wer']:.2f}", f"{m['frames_per_s']:,.0f}")
+    c = Table(title="the plan's success criteria")
+    c.add_column("criterion")
+    c.add_column("result", justify="right")
     for k, ok in report["criteria"].items():
-        t.add_row(k.replace("_", " "), "", "", "", "[green]pass[/]" if ok else "[red]fail[/]", "")
-    return t
+        c.add_row(k.replace("_", " "), "[green]pass[/]" if ok else "[red]fail[/]")
+    return Group(t, c)
 
 
 # -- language models and decoder tuning ----------------------------------------------------------

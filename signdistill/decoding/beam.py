@@ -132,6 +132,13 @@ class BeamSearchDecoder:
             )
 
     def _init_flashlight(self) -> None:
+        if self.config.beta != 0:
+            # The lexicon-free decoder scores a silence token, not emitted words; with the
+            # blank as its word boundary there is no per-gloss bonus to map beta onto.
+            raise SignDistillError(
+                f"The flashlight backend has no per-gloss insertion bonus: beta must be 0 (got {self.config.beta}). "
+                "Use --beta 0, or the pyctcdecode backend."
+            )
         dec = _require("flashlight.lib.text.decoder")
         dictionary = _require("flashlight.lib.text.dictionary")
         token_dict = dictionary.Dictionary()
@@ -147,7 +154,7 @@ class BeamSearchDecoder:
             beam_size_token=min(len(self.tokens), 16),
             beam_threshold=50.0,
             lm_weight=self.config.alpha * math.log(10),
-            sil_score=self.config.beta * math.log(10),
+            sil_score=0.0,
             log_add=False,
             criterion_type=dec.CriterionType.CTC,
         )
