@@ -39,6 +39,7 @@ def lint(session: nox.Session) -> None:
     """ruff check."""
     session.install("ruff>=0.4")
     session.run("ruff", "check", "signdistill", "tests", "benchmarks", "examples", *session.posargs)
+    session.run("ruff", "format", "--check", "signdistill", "tests", "benchmarks", "examples", "noxfile.py")
 
 
 @nox.session(python=PYTHON)

@@ -84,14 +84,19 @@ def main() -> None:
         ids = greedy_decode(torch.from_numpy(lp)[None], torch.tensor([lp.shape[0]]))[0]
         greedy.append([tokens[i] for i in ids])
     g_speed = len(emissions) / (time.perf_counter() - t0)
-    print(f"{args.utts} utterances, T={args.frames}, {args.vocab} glosses, 3-gram LM, alpha {args.alpha}, beta {args.beta}, {args.threads} thread(s)")
+    print(
+        f"{args.utts} utterances, T={args.frames}, {args.vocab} glosses, 3-gram LM, "
+        f"alpha {args.alpha}, beta {args.beta}, {args.threads} thread(s)"
+    )
     print(f"{'decoder':<28} {'utt/s':>8} {'WER %':>7}")
     print(f"{'greedy':<28} {g_speed:8.0f} {word_error_rate(refs, greedy).wer:7.2f}")
     for beam in args.beams:
         outs = {}
         for backend in ("pyctcdecode", "flashlight"):
             try:
-                dec = BeamSearchDecoder(tokens, DecoderConfig(beam_width=beam, alpha=args.alpha, beta=args.beta, lm=str(lm), backend=backend))
+                dec = BeamSearchDecoder(
+                    tokens, DecoderConfig(beam_width=beam, alpha=args.alpha, beta=args.beta, lm=str(lm), backend=backend)
+                )
             except Exception as exc:  # a backend that is not installed
                 print(f"{backend} beam {beam}: skipped ({exc})")
                 continue

@@ -27,8 +27,17 @@ RECIPES = {
     "plan weights, T=4, drop blank": {"loss": {"kl": 0.7, "ctc": 0.2}, "temperature": 4.0, "blank_mode": "drop"},
     "kl .5 + ctc .5, T=1, keep blank": {"loss": {"kl": 0.5, "ctc": 0.5}, "temperature": 1.0, "blank_mode": "keep"},
     "sequence-level KD (ctc .5 + seq .5)": {"loss": {"kl": 0.0, "ctc": 0.5, "sequence": 0.5}, "temperature": 1.0, "blank_mode": "keep"},
-    "T=2, drop blank + 5 epochs CTC warm-up": {"loss": {"kl": 0.5, "ctc": 0.5}, "temperature": 2.0, "blank_mode": "drop", "ctc_warmup_epochs": 5},
-    "T=2, drop blank + sequence KD (kl .4, ctc .3, seq .3)": {"loss": {"kl": 0.4, "ctc": 0.3, "sequence": 0.3}, "temperature": 2.0, "blank_mode": "drop"},
+    "T=2, drop blank + 5 epochs CTC warm-up": {
+        "loss": {"kl": 0.5, "ctc": 0.5},
+        "temperature": 2.0,
+        "blank_mode": "drop",
+        "ctc_warmup_epochs": 5,
+    },
+    "T=2, drop blank + sequence KD (kl .4, ctc .3, seq .3)": {
+        "loss": {"kl": 0.4, "ctc": 0.3, "sequence": 0.3},
+        "temperature": 2.0,
+        "blank_mode": "drop",
+    },
     "recommended (default): kl .5 + ctc .5, T=2, drop blank": None,  # pipelines.RECOMMENDED_DISTILL
 }
 
@@ -58,10 +67,14 @@ def run_seed(seed: int, out: str, epochs: int, teacher_epochs: int, recipes: lis
         e = pipelines.evaluate(run / "best", data / "test.jsonl", decoder=decoder, compare_greedy=True, device="cpu")
         res[name] = {k: e[k]["wer"] for k in ("greedy", "beam") if k in e}
 
-    t_cfg = pipelines.run_config(out_p / f"teacher-{seed}", data, pipelines.QUICKSTART_TEACHER, teacher_epochs, seed=seed, threads=1, progress=False)
+    t_cfg = pipelines.run_config(
+        out_p / f"teacher-{seed}", data, pipelines.QUICKSTART_TEACHER, teacher_epochs, seed=seed, threads=1, progress=False
+    )
     pipelines.train(load_config(None, [], data=t_cfg))
     score("teacher", out_p / f"teacher-{seed}")
-    b_cfg = pipelines.run_config(out_p / f"student-{seed}", data, pipelines.QUICKSTART_STUDENT, epochs, seed=seed, threads=1, progress=False)
+    b_cfg = pipelines.run_config(
+        out_p / f"student-{seed}", data, pipelines.QUICKSTART_STUDENT, epochs, seed=seed, threads=1, progress=False
+    )
     pipelines.train(load_config(None, [], data=b_cfg))
     score("baseline student", out_p / f"student-{seed}")
     for name in recipes:
@@ -97,8 +110,17 @@ def main() -> None:
         pipelines.build_lm(out / "data" / "train.jsonl", out / "lm.arpa", order=3)
     t0 = time.time()
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(run_seed, args.seeds, [str(out)] * len(args.seeds), [args.epochs] * len(args.seeds),
-                                [args.teacher_epochs] * len(args.seeds), [args.recipes] * len(args.seeds), [alpha] * len(args.seeds)))
+        results = list(
+            pool.map(
+                run_seed,
+                args.seeds,
+                [str(out)] * len(args.seeds),
+                [args.epochs] * len(args.seeds),
+                [args.teacher_epochs] * len(args.seeds),
+                [args.recipes] * len(args.seeds),
+                [alpha] * len(args.seeds),
+            )
+        )
     print(f"\nembedded dataset, test WER % over seeds {args.seeds} ({args.epochs} student epochs, {time.time() - t0:.0f} s)")
     decoders = ["greedy"] + (["beam"] if alpha is not None else [])
     if alpha is not None:

@@ -6,7 +6,6 @@ Every user error ends in one readable message and exit code 2, without a traceba
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -128,7 +127,11 @@ def data_check(
         for p in report.problems[:20]:
             console.print(f"[red]problem:[/] {p}", highlight=False)
         more = len(report.problems) - 20
-        _fail(f"{manifest}: {len(report.problems)} problem(s) found" + (f" ({more} not shown)" if more > 0 else "") + ". Fix or remove those utterances.")
+        _fail(
+            f"{manifest}: {len(report.problems)} problem(s) found"
+            + (f" ({more} not shown)" if more > 0 else "")
+            + ". Fix or remove those utterances."
+        )
     console.print(f"[green]ok[/]: {report.utterances} utterances, no problems.")
 
 
@@ -179,8 +182,9 @@ def cache_teacher(
     console.print(f"cached {info['utterances']} utterances, {info['frames']} frames, {info['bytes_per_frame']:.1f} B/frame -> {out}")
 
 
-def _decoder_from_options(lm: Path | None, alpha: float | None, beta: float | None, beam_width: int | None,
-                         backend: str | None, decoder_config: Path | None) -> Any:
+def _decoder_from_options(
+    lm: Path | None, alpha: float | None, beta: float | None, beam_width: int | None, backend: str | None, decoder_config: Path | None
+) -> Any:
     from signdistill.decoding.beam import DecoderConfig, load_decoder_config
 
     if decoder_config is None and lm is None and beam_width is None:
@@ -221,13 +225,21 @@ def evaluate(
     from signdistill.console import out
 
     decoder = _decoder_from_options(lm, alpha, beta, beam_width, backend, decoder_config)
-    kwargs = {"batch_size": batch_size, "device": device, "decoder": decoder, "compare_greedy": compare_greedy,
-              "cleanup": phoenix_cleanup, "processes": processes}
+    kwargs = {
+        "batch_size": batch_size,
+        "device": device,
+        "decoder": decoder,
+        "compare_greedy": compare_greedy,
+        "cleanup": phoenix_cleanup,
+        "processes": processes,
+    }
     result = pipelines.evaluate(checkpoint, manifest, stm=stm, ctm=ctm, **kwargs)
     rows = {f"{checkpoint.parent.name}/{checkpoint.name} {k}": result[k] for k in ("greedy", "beam") if k in result}
     if teacher is not None:
         result["teacher"] = pipelines.evaluate(teacher, manifest, **kwargs)
-        rows.update({f"{teacher.parent.name}/{teacher.name} {k}": result["teacher"][k] for k in ("greedy", "beam") if k in result["teacher"]})
+        rows.update(
+            {f"{teacher.parent.name}/{teacher.name} {k}": result["teacher"][k] for k in ("greedy", "beam") if k in result["teacher"]}
+        )
     _print_results(f"{manifest}" + (" (PHOENIX clean-up)" if phoenix_cleanup else ""), rows)
     if result["per_signer"]:
         t = Table(title="per signer")
@@ -283,8 +295,17 @@ def tune_decoder(
     from signdistill.console import out as stdout
 
     res = pipelines.tune_decoder(
-        checkpoint, manifest, lm, out, alphas=pipelines.parse_grid(alpha, "alpha"), betas=pipelines.parse_grid(beta, "beta"),
-        beam_width=beam_width, backend=backend, search=search, trials=trials, cleanup=phoenix_cleanup,
+        checkpoint,
+        manifest,
+        lm,
+        out,
+        alphas=pipelines.parse_grid(alpha, "alpha"),
+        betas=pipelines.parse_grid(beta, "beta"),
+        beam_width=beam_width,
+        backend=backend,
+        search=search,
+        trials=trials,
+        cleanup=phoenix_cleanup,
     )
     t = Table(title=f"tune-decoder on {manifest} (greedy WER {res['greedy_wer']:.2f})")
     for c in ("alpha", "beta", "WER %"):
@@ -300,7 +321,9 @@ def tune_decoder(
 @app.command("report")
 @handle_errors
 def report(
-    run: Annotated[list[str], typer.Option("--run", help="NAME=PATH of a run folder or checkpoint (repeatable; the first is drawn as the teacher).")],
+    run: Annotated[
+        list[str], typer.Option("--run", help="NAME=PATH of a run folder or checkpoint (repeatable; the first is drawn as the teacher).")
+    ],
     manifest: Annotated[Path, typer.Option("--manifest", help="Manifest to compare on.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.md, report.json and PNG plots.")],
     lm: Annotated[Path | None, typer.Option("--lm", help="Also beam-search with this LM.")] = None,
@@ -355,7 +378,8 @@ def quickstart(
 ) -> None:
     """Synthesize data, train teacher, baseline and distilled student, and compare them."""
     from signdistill import pipelines
-    from signdistill.console import RichReporter, out as stdout
+    from signdistill.console import RichReporter
+    from signdistill.console import out as stdout
 
     report = pipelines.quickstart(out, size=size, seed=seed, threads=threads, reporter_factory=RichReporter, overwrite=overwrite)
     stdout.print(pipelines.quickstart_table(report))
@@ -365,4 +389,3 @@ def quickstart(
 def main() -> None:
     """Console-script entry point."""
     app()
-

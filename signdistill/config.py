@@ -46,9 +46,7 @@ class ModelConfig(_Section):
     @model_validator(mode="after")
     def _preset_or_sizes(self) -> ModelConfig:
         if self.preset is None and (self.layers is None or self.hidden is None):
-            raise ValueError(
-                "set model.preset (teacher or student) or both model.layers and model.hidden"
-            )
+            raise ValueError("set model.preset (teacher or student) or both model.layers and model.hidden")
         return self
 
     def build_kwargs(self) -> dict[str, Any]:
@@ -167,9 +165,7 @@ class DistillSection(_Section):
     )
     blank_weight: float = Field(0.1, ge=0, le=1, description="downweight: weight of frames the teacher labels blank.")
     topk: int | None = Field(None, ge=1, description="Keep the teacher's top-k classes per frame (renormalized).")
-    feature_layers: list[tuple[int, int]] = Field(
-        default_factory=list, description="(teacher layer, student layer) pairs, 1-based."
-    )
+    feature_layers: list[tuple[int, int]] = Field(default_factory=list, description="(teacher layer, student layer) pairs, 1-based.")
     ctc_warmup_epochs: int = Field(0, ge=0, description="Epochs of CTC only before distillation starts.")
     kd_ramp_epochs: int = Field(0, ge=0, description="Epochs over which the KD weights ramp up linearly after warm-up.")
     teacher_cache: Path | None = Field(None, description="Folder written by `signdistill cache-teacher`.")
@@ -188,8 +184,7 @@ class DistillSection(_Section):
             raise ValueError("loss.feature > 0 needs feature_layers, e.g. [[2, 2], [4, 3]]")
         if self.teacher_cache is not None and self.loss.feature > 0:
             raise ValueError(
-                "a teacher cache holds output distributions only, not hidden states: "
-                "set loss.feature to 0 or remove teacher_cache"
+                "a teacher cache holds output distributions only, not hidden states: set loss.feature to 0 or remove teacher_cache"
             )
         return self
 
@@ -220,7 +215,7 @@ def _suggest(bad: str, schema: type[BaseModel]) -> str:
     close = difflib.get_close_matches(bad, valid, n=1, cutoff=0.6)
     if not close:
         prefix = bad.rsplit(".", 1)[0] + "." if "." in bad else ""
-        siblings = [v for v in valid if v.startswith(prefix) and "." not in v[len(prefix):]]
+        siblings = [v for v in valid if v.startswith(prefix) and "." not in v[len(prefix) :]]
         return f" Valid keys here: {', '.join(siblings[:12])}."
     return f" Did you mean {close[0]!r}?"
 
@@ -284,9 +279,7 @@ def load_config(
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f", line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(
-                f"{p}{line}: not valid YAML ({getattr(exc, 'problem', exc)}). Check indentation and colons."
-            ) from None
+            raise ConfigError(f"{p}{line}: not valid YAML ({getattr(exc, 'problem', exc)}). Check indentation and colons.") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{p} is not UTF-8 text.") from None
     if data is None:
@@ -321,19 +314,31 @@ def reference_markdown() -> str:
         "",
     ]
     sections: list[tuple[str, type[BaseModel]]] = [
-        ("top level", RunConfig), ("data", DataConfig), ("model", ModelConfig), ("optim", OptimConfig),
-        ("train", TrainConfig), ("distill", DistillSection), ("distill.teachers[]", TeacherRef),
-        ("distill.loss", LossWeights), ("distill.temperature (a schedule)", ScheduleConfig),
+        ("top level", RunConfig),
+        ("data", DataConfig),
+        ("model", ModelConfig),
+        ("optim", OptimConfig),
+        ("train", TrainConfig),
+        ("distill", DistillSection),
+        ("distill.teachers[]", TeacherRef),
+        ("distill.loss", LossWeights),
+        ("distill.temperature (a schedule)", ScheduleConfig),
     ]
     for title, schema in sections:
-        lines += [f"## `{title}`", "", (schema.__doc__ or "").strip().splitlines()[0], "",
-                  "| field | type | default | description |", "| --- | --- | --- | --- |"]
+        lines += [
+            f"## `{title}`",
+            "",
+            (schema.__doc__ or "").strip().splitlines()[0],
+            "",
+            "| field | type | default | description |",
+            "| --- | --- | --- | --- |",
+        ]
         for name, f in schema.model_fields.items():
             if schema is RunConfig and name in ("data", "model", "optim", "train"):
                 continue
             ann = str(f.annotation).replace("typing.", "").replace("pathlib.", "").replace("<class '", "").replace("'>", "")
             ann = ann.replace("signdistill.config.", "").replace("|", "or")
-            default = "required" if f.is_required() else repr(f.default if f.default_factory is None else f.default_factory())
+            default = "required" if f.is_required() else repr(f.default if f.default_factory is None else f.default_factory())  # type: ignore[call-arg]
             default = default.replace("|", "or")
             lines.append(f"| `{name}` | {ann} | {default} | {f.description or ''} |")
         lines.append("")

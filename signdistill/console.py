@@ -47,7 +47,11 @@ class RichReporter:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
-        parts = [f"{k.split('/')[-1]} {v:.3f}" for k, v in metrics.items() if k.startswith("train/") and k.split("/")[-1] not in ("seconds", "skipped_batches", "frames_per_s")]
+        parts = [
+            f"{k.split('/')[-1]} {v:.3f}"
+            for k, v in metrics.items()
+            if k.startswith("train/") and k.split("/")[-1] not in ("seconds", "skipped_batches", "frames_per_s")
+        ]
         temp = f"  T {metrics['temperature']:.2f}" if "temperature" in metrics else ""
         warn = "  [red]dev decodes to blank only[/]" if metrics.get("collapse_warning") else ""
         console.print(
@@ -62,7 +66,13 @@ def wer_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
         table.add_column(col, justify="right" if col != "set" else "left")
     for name, r in rows:
         table.add_row(
-            name, f"{r['wer']:.2f}", str(r["substitutions"]), str(r["deletions"]), str(r["insertions"]),
-            str(r["reference_words"]), f"{r['sentence_error_rate']:.1f}", f"{100 * r.get('blank_rate', 0):.1f}",
+            name,
+            f"{r['wer']:.2f}",
+            str(r["substitutions"]),
+            str(r["deletions"]),
+            str(r["insertions"]),
+            str(r["reference_words"]),
+            f"{r['sentence_error_rate']:.1f}",
+            f"{100 * r.get('blank_rate', 0):.1f}",
         )
     return table

@@ -28,6 +28,9 @@ def export(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], *, f
     if dtype == "fp16":
         model = model.to(torch.float16)
     return save_checkpoint(
-        out, model, ckpt.vocab, ckpt.normalizer,
+        out,
+        model,
+        ckpt.vocab,
+        ckpt.normalizer,
         meta={"exported_from": str(checkpoint), "dtype": dtype, "format": format},
     )

@@ -67,9 +67,7 @@ def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
                 )
             return (run_dir / "last").exists()
         else:
-            raise ConfigError(
-                f"Run folder {run_dir} exists and is not a signdistill run. Pick a new run_dir or pass --overwrite."
-            )
+            raise ConfigError(f"Run folder {run_dir} exists and is not a signdistill run. Pick a new run_dir or pass --overwrite.")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(saved, dump_config(cfg))
     return False
@@ -158,8 +156,12 @@ def evaluate(
     refs = [list(u.glosses) for u in data.utterances]
     ids = [u.id for u in data.utterances]
     signers = [u.signer for u in data.utterances]
-    result: dict[str, Any] = {"checkpoint": str(checkpoint), "manifest": str(manifest),
-                              "parameters": ckpt.model.num_parameters(), "cleanup": "phoenix" if cleanup else None}
+    result: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "manifest": str(manifest),
+        "parameters": ckpt.model.num_parameters(),
+        "cleanup": "phoenix" if cleanup else None,
+    }
     runs: dict[str, list[list[str]]] = {}
     if decoder is None or compare_greedy:
         runs["greedy"] = decode_logits(logits, ckpt.vocab.tokens, None)
@@ -222,18 +224,31 @@ def build_distill_objective(cfg: Any, splits: Splits, device: Any) -> Any:
         teachers, weights = _load_teachers(cfg, splits, device)
     projector = None
     if d.loss.feature > 0:
-        student_sizes = [2 * (cfg.model.hidden or _preset(cfg.model.preset, "hidden"))] * (cfg.model.layers or _preset(cfg.model.preset, "layers"))
+        student_sizes = [2 * (cfg.model.hidden or _preset(cfg.model.preset, "hidden"))] * (
+            cfg.model.layers or _preset(cfg.model.preset, "layers")
+        )
         try:
             projector = FeatureProjector(d.feature_layers, student_sizes, teachers[0].hidden_sizes)
         except ValueError as exc:
             raise ConfigError(f"distill.feature_layers: {exc}. Fix the layer pairs in the config.") from None
     loss = DistillationLoss(
-        kl=d.loss.kl, ctc=d.loss.ctc, feature=d.loss.feature, sequence=d.loss.sequence, projector=projector,
-        blank_mode=d.blank_mode, blank_weight=d.blank_weight, topk=d.topk,
+        kl=d.loss.kl,
+        ctc=d.loss.ctc,
+        feature=d.loss.feature,
+        sequence=d.loss.sequence,
+        projector=projector,
+        blank_mode=d.blank_mode,
+        blank_weight=d.blank_weight,
+        topk=d.topk,
     )
     return DistillObjective(
-        loss, schedule, teachers=teachers, teacher_weights=weights if len(weights) > 1 else None, cache=cache,
-        ctc_warmup_epochs=d.ctc_warmup_epochs, kd_ramp_epochs=d.kd_ramp_epochs,
+        loss,
+        schedule,
+        teachers=teachers,
+        teacher_weights=weights if len(weights) > 1 else None,
+        cache=cache,
+        ctc_warmup_epochs=d.ctc_warmup_epochs,
+        kd_ramp_epochs=d.kd_ramp_epochs,
     )
 
 
@@ -253,8 +268,17 @@ def distill(cfg: Any, *, reporter: Reporter | None = None, overwrite: bool = Fal
     seed_everything(cfg.seed)
     objective = build_distill_objective(cfg, splits, device)
     model = build_model(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
-    trainer = Trainer(model, objective, splits.train, splits.dev, cfg, splits.vocab, splits.normalizer, reporter=reporter,
-                      extra_meta={"distilled_from": [str(t.checkpoint) for t in cfg.distill.teachers]})
+    trainer = Trainer(
+        model,
+        objective,
+        splits.train,
+        splits.dev,
+        cfg,
+        splits.vocab,
+        splits.normalizer,
+        reporter=reporter,
+        extra_meta={"distilled_from": [str(t.checkpoint) for t in cfg.distill.teachers]},
+    )
     result = trainer.fit(resume=resume)
     return result, _evaluate_test(trainer, splits, cfg)
 
@@ -269,7 +293,13 @@ def cache_teacher(cfg: Any, out: str | Path, *, topk: int = 16, batch_size: int 
     device = resolve_device(cfg.train.device)
     teachers, weights = _load_teachers(cfg, splits, device)
     return write_teacher_cache(
-        teachers, weights, splits.train, out, topk=topk, batch_size=batch_size, device=device,
+        teachers,
+        weights,
+        splits.train,
+        out,
+        topk=topk,
+        batch_size=batch_size,
+        device=device,
         meta={"teachers": [str(t.checkpoint) for t in cfg.distill.teachers], "train_manifest": str(cfg.data.train)},
     )
 
@@ -292,22 +322,33 @@ PLAN_DISTILL = {
     "blank_mode": "keep",
     "feature_layers": [[2, 2], [4, 3]],
 }
-QUICKSTART_SIZES = {
+QUICKSTART_SIZES: dict[str, dict[str, Any]] = {
     "default": {"data": "default", "teacher_epochs": 30, "student_epochs": 30},
     "small": {"data": "tiny", "teacher_epochs": 2, "student_epochs": 2},
 }
 
 
 def run_config(
-    run_dir: Path, data_dir: Path, model: dict[str, Any], epochs: int, *, seed: int = 0, threads: int | None = None,
-    lr: float = 3e-3, progress: bool = True,
+    run_dir: Path,
+    data_dir: Path,
+    model: dict[str, Any],
+    epochs: int,
+    *,
+    seed: int = 0,
+    threads: int | None = None,
+    lr: float = 3e-3,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """A plain-data run config for the embedded dataset (what quickstart and the benchmarks use)."""
     return {
         "seed": seed,
         "run_dir": str(run_dir),
-        "data": {"train": str(data_dir / "train.jsonl"), "dev": str(data_dir / "dev.jsonl"),
-                 "test": str(data_dir / "test.jsonl"), "batch_size": 16},
+        "data": {
+            "train": str(data_dir / "train.jsonl"),
+            "dev": str(data_dir / "dev.jsonl"),
+            "test": str(data_dir / "test.jsonl"),
+            "batch_size": 16,
+        },
         "model": dict(model),
         "optim": {"lr": lr, "warmup_steps": 100},
         "train": {"epochs": epochs, "threads": threads, "progress": progress, "collapse_patience": 0},
@@ -344,10 +385,16 @@ def quickstart(
     (out / "configs").mkdir(parents=True, exist_ok=True)
     progress = reporter_factory is not None
     configs = {
-        "teacher": run_config(out / "runs" / "teacher", data_dir, QUICKSTART_TEACHER, spec["teacher_epochs"], seed=seed, threads=threads, progress=progress),
-        "student": run_config(out / "runs" / "student", data_dir, QUICKSTART_STUDENT, spec["student_epochs"], seed=seed, threads=threads, progress=progress),
+        "teacher": run_config(
+            out / "runs" / "teacher", data_dir, QUICKSTART_TEACHER, spec["teacher_epochs"], seed=seed, threads=threads, progress=progress
+        ),
+        "student": run_config(
+            out / "runs" / "student", data_dir, QUICKSTART_STUDENT, spec["student_epochs"], seed=seed, threads=threads, progress=progress
+        ),
     }
-    distilled = run_config(out / "runs" / "distilled", data_dir, QUICKSTART_STUDENT, spec["student_epochs"], seed=seed, threads=threads, progress=progress)
+    distilled = run_config(
+        out / "runs" / "distilled", data_dir, QUICKSTART_STUDENT, spec["student_epochs"], seed=seed, threads=threads, progress=progress
+    )
     distilled["distill"] = {"teachers": [{"checkpoint": str(out / "runs" / "teacher" / "best")}], **(distill_recipe or RECOMMENDED_DISTILL)}
     configs["distilled"] = distilled
     for name, c in configs.items():
@@ -393,7 +440,14 @@ def quickstart_table(report: dict[str, Any]) -> Any:
     for col in ("model", "params", "size on disk", "dev WER %", "test WER %", "frames/s (1 thread)"):
         t.add_column(col, justify="left" if col == "model" else "right")
     for name, m in report["models"].items():
-        t.add_row(name, f"{m['parameters']:,}", f"{m['size_bytes'] / 1e6:.2f} MB", f"{m['dev_wer']:.2f}", f"{m['test_wer']:.2f}", f"{m['frames_per_s']:,.0f}")
+        t.add_row(
+            name,
+            f"{m['parameters']:,}",
+            f"{m['size_bytes'] / 1e6:.2f} MB",
+            f"{m['dev_wer']:.2f}",
+            f"{m['test_wer']:.2f}",
+            f"{m['frames_per_s']:,.0f}",
+        )
     c = Table(title="the plan's success criteria")
     c.add_column("criterion")
     c.add_column("result", justify="right")
@@ -415,8 +469,13 @@ def build_lm(manifest: str | Path, out: str | Path, *, order: int = 3, cleanup: 
     utts = read_manifest(manifest)
     transcripts = [phoenix_cleanup(u.glosses) if cleanup else list(u.glosses) for u in utts]
     build_arpa(transcripts, out, order=order)
-    return {"manifest": str(manifest), "out": str(out), "order": order, "sentences": len(transcripts),
-            "vocabulary": len({g for t in transcripts for g in t})}
+    return {
+        "manifest": str(manifest),
+        "out": str(out),
+        "order": order,
+        "sentences": len(transcripts),
+        "vocabulary": len({g for t in transcripts for g in t}),
+    }
 
 
 def parse_grid(spec: str, name: str) -> list[float]:
@@ -520,8 +579,14 @@ def report(
         res = evaluate(ckpt_dir, manifest, decoder=decoder, compare_greedy=True, cleanup=cleanup, device=device)
         for dec in ("greedy", "beam"):
             if dec in res:
-                rows.append({"model": name, "decoder": dec, "parameters": res["parameters"],
-                             **{k: res[dec][k] for k in ("wer", "substitutions", "deletions", "insertions", "sentence_error_rate")}})
+                rows.append(
+                    {
+                        "model": name,
+                        "decoder": dec,
+                        "parameters": res["parameters"],
+                        **{k: res[dec][k] for k in ("wer", "substitutions", "deletions", "insertions", "sentence_error_rate")},
+                    }
+                )
         ckpt = load_checkpoint(ckpt_dir)
         data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
         idx = 0

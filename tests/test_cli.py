@@ -66,7 +66,17 @@ def test_evaluate_identical_across_batch_sizes(cli_run, synth):
     root, _ = cli_run
     outs = []
     for bs in (1, 3, 64):
-        r = invoke("evaluate", "--checkpoint", root / "run" / "best", "--manifest", synth / "test.jsonl", "--batch-size", bs, "--json", root / f"e{bs}.json")
+        r = invoke(
+            "evaluate",
+            "--checkpoint",
+            root / "run" / "best",
+            "--manifest",
+            synth / "test.jsonl",
+            "--batch-size",
+            bs,
+            "--json",
+            root / f"e{bs}.json",
+        )
         assert r.exit_code == 0, r.output
         outs.append(json.loads((root / f"e{bs}.json").read_text()))
     assert outs[0]["hypotheses"] == outs[1]["hypotheses"] == outs[2]["hypotheses"]

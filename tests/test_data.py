@@ -70,10 +70,13 @@ def test_duplicate_ids(tmp_path):
 def test_bad_feature_files(tmp_path, arr, match):
     feats(tmp_path, "ok.npy", np.zeros((5, 3), np.float32))
     feats(tmp_path, "bad.npy", arr)
-    m = write(tmp_path, [
-        json.dumps({"id": "ok", "features": "ok.npy", "gloss": "X"}),
-        json.dumps({"id": "bad", "features": "bad.npy", "gloss": "X X"}),
-    ])
+    m = write(
+        tmp_path,
+        [
+            json.dumps({"id": "ok", "features": "ok.npy", "gloss": "X"}),
+            json.dumps({"id": "bad", "features": "bad.npy", "gloss": "X X"}),
+        ],
+    )
     with pytest.raises(DataError, match=match):
         SignDataset(read_manifest(m), Vocabulary.build([["X"]]))
 
@@ -114,7 +117,9 @@ def test_bucket_sampler_covers_everything_and_groups_lengths():
     s.set_epoch(2)
     assert a != s.batches()
     spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in a])
-    random_spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in BucketBatchSampler(lengths, 8, bucket=False).batches()])
+    random_spread = np.mean(
+        [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in BucketBatchSampler(lengths, 8, bucket=False).batches()]
+    )
     assert spread < random_spread / 3
 
 
@@ -142,13 +147,16 @@ def test_check_manifest_reports_problems(tmp_path, synth):
     feats(tmp_path, "a.npy", np.zeros((5, 3), np.float32))
     feats(tmp_path, "n.npy", np.full((5, 3), np.inf, np.float32))
     feats(tmp_path, "d.npy", np.zeros((5, 2), np.float32))
-    m = write(tmp_path, [
-        json.dumps({"id": "a", "features": "a.npy", "gloss": "X"}),
-        json.dumps({"id": "n", "features": "n.npy", "gloss": "X"}),
-        json.dumps({"id": "d", "features": "d.npy", "gloss": "X"}),
-        json.dumps({"id": "m", "features": "missing.npy", "gloss": "X"}),
-        json.dumps({"id": "s", "features": "a.npy", "gloss": "A A A A"}),
-    ])
+    m = write(
+        tmp_path,
+        [
+            json.dumps({"id": "a", "features": "a.npy", "gloss": "X"}),
+            json.dumps({"id": "n", "features": "n.npy", "gloss": "X"}),
+            json.dumps({"id": "d", "features": "d.npy", "gloss": "X"}),
+            json.dumps({"id": "m", "features": "missing.npy", "gloss": "X"}),
+            json.dumps({"id": "s", "features": "a.npy", "gloss": "A A A A"}),
+        ],
+    )
     r = check_manifest(m)
     text = " ".join(r.problems)
     assert len(r.problems) == 4
@@ -160,7 +168,9 @@ def test_corpus_reader(tmp_path):
     (tmp_path / "f").mkdir()
     np.save(tmp_path / "f" / "u1.npy", np.zeros((4, 2), np.float32))
     ann = tmp_path / "train.corpus.csv"
-    ann.write_text("id|folder|signer|annotation\nu1|u1/*.png|Signer01|__ON__ REGEN\nu2|u2/*.png|Signer02|SONNE\nu3|u3|S|\n", encoding="utf-8")
+    ann.write_text(
+        "id|folder|signer|annotation\nu1|u1/*.png|Signer01|__ON__ REGEN\nu2|u2/*.png|Signer02|SONNE\nu3|u3|S|\n", encoding="utf-8"
+    )
     utts, skipped = read_corpus(ann, tmp_path / "f")
     assert [u.id for u in utts] == ["u1"] and utts[0].signer == "Signer01"
     assert dict(skipped) == {"u2": f"no feature file {tmp_path / 'f' / 'u2.npy'}", "u3": "empty annotation"}

@@ -50,7 +50,9 @@ def frame(d):
 
 
 # Acoustics slightly prefer "A C B"; the LM (fixtures/abc.arpa) strongly prefers "A B C".
-AMBIGUOUS = np.stack([frame({2: 0.9}), frame({0: 0.9}), frame({3: 0.45, 4: 0.5}), frame({0: 0.9}), frame({4: 0.45, 3: 0.5}), frame({0: 0.9})])
+AMBIGUOUS = np.stack(
+    [frame({2: 0.9}), frame({0: 0.9}), frame({3: 0.45, 4: 0.5}), frame({0: 0.9}), frame({4: 0.45, 3: 0.5}), frame({0: 0.9})]
+)
 
 
 @needs_lm

@@ -23,8 +23,14 @@ def distill_cfg(tmp_path, synth, teacher, **distill):
 
 
 def test_distill_cli_end_to_end_logs_components(synth, trained_teacher, tmp_path):
-    data = distill_cfg(tmp_path, synth, trained_teacher, loss={"kl": 0.7, "ctc": 0.2, "feature": 0.1},
-                       feature_layers=[[2, 1]], temperature={"kind": "piecewise", "values": [4.0, 3.5], "boundaries": [1]})
+    data = distill_cfg(
+        tmp_path,
+        synth,
+        trained_teacher,
+        loss={"kl": 0.7, "ctc": 0.2, "feature": 0.1},
+        feature_layers=[[2, 1]],
+        temperature={"kind": "piecewise", "values": [4.0, 3.5], "boundaries": [1]},
+    )
     cfg = tmp_path / "d.yaml"
     cfg.write_text(yaml.safe_dump(data))
     before = {k: v.clone() for k, v in load_checkpoint(trained_teacher).model.state_dict().items()}
@@ -76,7 +82,12 @@ def test_refuses_mismatched_teacher(synth, trained_teacher, tmp_path):
 
 
 def test_feature_layer_past_depth_is_a_config_error(synth, trained_teacher, tmp_path):
-    cfg = load_config(None, [], DistillRunConfig, data=distill_cfg(tmp_path, synth, trained_teacher, loss={"kl": 0.5, "ctc": 0.5, "feature": 0.1}, feature_layers=[[4, 1]]))
+    cfg = load_config(
+        None,
+        [],
+        DistillRunConfig,
+        data=distill_cfg(tmp_path, synth, trained_teacher, loss={"kl": 0.5, "ctc": 0.5, "feature": 0.1}, feature_layers=[[4, 1]]),
+    )
     with pytest.raises(Exception, match="teacher layer 4 does not exist"):
         pipelines.distill(cfg)
 
@@ -125,9 +136,7 @@ def test_ctc_warmup_and_ramp(synth, trained_teacher, tmp_path):
 
 
 def test_collapse_to_blank_is_detected(synth, trained_teacher, tmp_path):
-    from signdistill.training import CollapseError
-
-    from signdistill.training import save_checkpoint
+    from signdistill.training import CollapseError, save_checkpoint
 
     # A teacher that says blank on every frame, followed by KL alone: the student collapses.
     t = load_checkpoint(trained_teacher)

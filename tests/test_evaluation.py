@@ -67,14 +67,53 @@ def test_agrees_with_sclite(tmp_path):
 def test_lm_build_tune_and_evaluate_cli(synth, trained_teacher, tmp_path):
     r = runner.invoke(app, ["lm", "build", "--manifest", str(synth / "train.jsonl"), "--order", "3", "--out", str(tmp_path / "lm.arpa")])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["tune-decoder", "--checkpoint", str(trained_teacher), "--manifest", str(synth / "dev.jsonl"), "--lm", str(tmp_path / "lm.arpa"),
-                            "--alpha", "0,1", "--beta", "0", "--beam-width", "4", "--out", str(tmp_path / "dec.json"), "--json", str(tmp_path / "tune.json")])
+    r = runner.invoke(
+        app,
+        [
+            "tune-decoder",
+            "--checkpoint",
+            str(trained_teacher),
+            "--manifest",
+            str(synth / "dev.jsonl"),
+            "--lm",
+            str(tmp_path / "lm.arpa"),
+            "--alpha",
+            "0,1",
+            "--beta",
+            "0",
+            "--beam-width",
+            "4",
+            "--out",
+            str(tmp_path / "dec.json"),
+            "--json",
+            str(tmp_path / "tune.json"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     tune = json.loads((tmp_path / "tune.json").read_text())
     assert len(tune["table"]) == 2 and json.loads((tmp_path / "dec.json").read_text())["alpha"] == tune["best"]["alpha"]
-    r = runner.invoke(app, ["evaluate", "--checkpoint", str(trained_teacher), "--manifest", str(synth / "test.jsonl"),
-                            "--decoder-config", str(tmp_path / "dec.json"), "--compare-greedy", "--teacher", str(trained_teacher),
-                            "--phoenix-cleanup", "--stm", str(tmp_path / "r.stm"), "--ctm", str(tmp_path / "h.ctm"), "--json", str(tmp_path / "e.json")])
+    r = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--checkpoint",
+            str(trained_teacher),
+            "--manifest",
+            str(synth / "test.jsonl"),
+            "--decoder-config",
+            str(tmp_path / "dec.json"),
+            "--compare-greedy",
+            "--teacher",
+            str(trained_teacher),
+            "--phoenix-cleanup",
+            "--stm",
+            str(tmp_path / "r.stm"),
+            "--ctm",
+            str(tmp_path / "h.ctm"),
+            "--json",
+            str(tmp_path / "e.json"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     e = json.loads((tmp_path / "e.json").read_text())
     assert e["decoding"] == "beam" and "greedy" in e and "beam" in e and e["teacher"]["wer"] == e["wer"]
@@ -94,5 +133,20 @@ def test_decoder_errors(trained_teacher, synth, tmp_path):
     ):
         r = runner.invoke(app, ["evaluate", "--checkpoint", str(trained_teacher), "--manifest", str(synth / "dev.jsonl"), *args])
         assert r.exit_code == 2 and "Traceback" not in r.output, (args, r.output)
-    r = runner.invoke(app, ["tune-decoder", "--checkpoint", str(trained_teacher), "--manifest", str(synth / "dev.jsonl"), "--lm", str(not_arpa), "--alpha", "1:0:-1", "--out", str(tmp_path / "d.json")])
+    r = runner.invoke(
+        app,
+        [
+            "tune-decoder",
+            "--checkpoint",
+            str(trained_teacher),
+            "--manifest",
+            str(synth / "dev.jsonl"),
+            "--lm",
+            str(not_arpa),
+            "--alpha",
+            "1:0:-1",
+            "--out",
+            str(tmp_path / "d.json"),
+        ],
+    )
     assert r.exit_code == 2 and "start:stop:step" in r.output

@@ -27,11 +27,13 @@ def test_exact_padded_bilstm_on_cudnn():
 def test_training_precisions_on_cuda(synth, tmp_path, precision):
     from signdistill import pipelines
 
-    cfg = load_config(None, [f"train.precision={precision}", "train.device=cuda"], data=make_run_config(tmp_path / precision, synth, epochs=2))
+    cfg = load_config(
+        None, [f"train.precision={precision}", "train.device=cuda"], data=make_run_config(tmp_path / precision, synth, epochs=2)
+    )
     result, scores = pipelines.train(cfg)
     assert result.epochs_run == 2
     assert all(h["train/skipped_batches"] < 3 for h in result.history)
-    best = (tmp_path / precision / "best" / "model.safetensors")
+    best = tmp_path / precision / "best" / "model.safetensors"
     assert best.exists() and 0 <= scores["dev"]["wer"]
 
 

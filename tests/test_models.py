@@ -3,7 +3,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from signdistill.models import PRESETS, CTCModel, ExactBiLSTMLayer, ModelSpec, build_model, reverse_within_length
+from signdistill.models import CTCModel, ExactBiLSTMLayer, ModelSpec, build_model, reverse_within_length
 
 
 def _tiny(layers=2, hidden=16):

@@ -50,9 +50,7 @@ def check_manifest(path: str | os.PathLike[str], *, fps: float = 25.0) -> CheckR
         lengths.append(arr.shape[0])
         need = min_ctc_frames(u.glosses)
         if arr.shape[0] < need:
-            report.problems.append(
-                f"Utterance {u.id!r}: {arr.shape[0]} frames for {len(u.glosses)} glosses; CTC needs at least {need}."
-            )
+            report.problems.append(f"Utterance {u.id!r}: {arr.shape[0]} frames for {len(u.glosses)} glosses; CTC needs at least {need}.")
     glosses = Counter(g for u in utts for g in u.glosses)
     lens = np.array(lengths) if lengths else np.zeros(1)
     report.stats = {

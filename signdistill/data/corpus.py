@@ -68,9 +68,7 @@ def read_corpus(
             continue
         cells = line.split("|")
         if len(cells) != len(header):
-            raise DataError(
-                f"{path}, line {lineno}: {len(cells)} fields, but the header has {len(header)}."
-            )
+            raise DataError(f"{path}, line {lineno}: {len(cells)} fields, but the header has {len(header)}.")
         uid = cells[id_col].strip()
         glosses = tuple(cells[gloss_col].split())
         feats = features_dir / f"{uid}{suffix}"

@@ -67,23 +67,16 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
             raise DataError(f"{where} holds a JSON {type(entry).__name__}, not an object.")
         missing = [f for f in REQUIRED_FIELDS if f not in entry]
         if missing:
-            raise DataError(
-                f"{where} lacks the field(s) {missing}. Every line needs "
-                f"{list(REQUIRED_FIELDS)}; 'signer' is optional."
-            )
+            raise DataError(f"{where} lacks the field(s) {missing}. Every line needs {list(REQUIRED_FIELDS)}; 'signer' is optional.")
         for field in ("id", "features", "gloss"):
             if not isinstance(entry[field], str):
                 raise DataError(f"{where}: field {field!r} must be a string, got {entry[field]!r}.")
         glosses = tuple(entry["gloss"].split())
         if not glosses:
-            raise DataError(
-                f"{where}: utterance {entry['id']!r} has an empty 'gloss'. Give it its gloss "
-                "sequence or remove the line."
-            )
+            raise DataError(f"{where}: utterance {entry['id']!r} has an empty 'gloss'. Give it its gloss sequence or remove the line.")
         if entry["id"] in seen:
             raise DataError(
-                f"{where}: id {entry['id']!r} already appears on line {seen[entry['id']]}. "
-                "Ids must be unique within a manifest."
+                f"{where}: id {entry['id']!r} already appears on line {seen[entry['id']]}. Ids must be unique within a manifest."
             )
         seen[entry["id"]] = lineno
         signer = entry.get("signer")

@@ -58,6 +58,5 @@ class Normalizer:
 
     def allclose(self, other: Normalizer, rtol: float = 1e-4, atol: float = 1e-6) -> bool:
         return self.dim == other.dim and bool(
-            np.allclose(self.mean, other.mean, rtol=rtol, atol=atol)
-            and np.allclose(self.std, other.std, rtol=rtol, atol=atol)
+            np.allclose(self.mean, other.mean, rtol=rtol, atol=atol) and np.allclose(self.std, other.std, rtol=rtol, atol=atol)
         )

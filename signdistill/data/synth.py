@@ -19,6 +19,7 @@ elbows, and per hand the wrist and five fingertips.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +55,14 @@ AFFINITY = {
     "SCHAUER": ["SCHWACH", "MOEGLICH"],
 }
 VERB_AFFINITY = {
-    "REGEN": "KOMMEN", "SCHNEE": "KOMMEN", "SONNE": "BLEIBEN", "WOLKE": "AUFLOESEN",
-    "NEBEL": "AUFLOESEN", "GEWITTER": "KOMMEN", "FROST": "BLEIBEN", "SCHAUER": "WECHSELN",
+    "REGEN": "KOMMEN",
+    "SCHNEE": "KOMMEN",
+    "SONNE": "BLEIBEN",
+    "WOLKE": "AUFLOESEN",
+    "NEBEL": "AUFLOESEN",
+    "GEWITTER": "KOMMEN",
+    "FROST": "BLEIBEN",
+    "SCHAUER": "WECHSELN",
 }
 
 
@@ -158,7 +165,7 @@ def _random_primitive(rng: np.random.Generator) -> _Primitive:
 
 def _variant(p: _Primitive, rng: np.random.Generator) -> _Primitive:
     """A near-identical sign that differs from ``p`` in one attribute."""
-    q = _Primitive(**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(p).items()})
+    q = copy.deepcopy(p)
     what = rng.integers(0, 4)
     if what == 0:  # handshape
         q.shape_start = np.clip(p.shape_start + rng.choice([-1, 1], 5) * rng.uniform(0.25, 0.45, 5), 0, 1)
@@ -250,6 +257,7 @@ def _realize(p: _Primitive, sig: _Signer, gloss: str, rng: np.random.Generator) 
 
 def _concat_with_epenthesis(parts: list[dict[str, np.ndarray]], sig: _Signer, rng: np.random.Generator) -> dict[str, np.ndarray]:
     rest = {"right": REST_RIGHT[None], "left": REST_LEFT[None], "shape": np.full((1, 5), 0.3), "orient": np.zeros(1)}
+
     def hold() -> dict[str, np.ndarray]:
         n_rest = int(rng.integers(3, 8))
         return {k: np.repeat(v, n_rest, 0) for k, v in rest.items()}

@@ -195,8 +195,12 @@ class BeamSearchDecoder:
             import multiprocessing as mp
 
             with mp.get_context("fork").Pool(processes) as pool:
-                texts = self._decoder.decode_batch(pool, [np.ascontiguousarray(x, dtype=np.float32) for x in log_probs],
-                                                   beam_width=self.config.beam_width, token_min_logp=self.config.token_min_logp)
+                texts = self._decoder.decode_batch(
+                    pool,
+                    [np.ascontiguousarray(x, dtype=np.float32) for x in log_probs],
+                    beam_width=self.config.beam_width,
+                    token_min_logp=self.config.token_min_logp,
+                )
             return [t.split() for t in texts]
         return [self.decode_one(x) for x in log_probs]
 

@@ -81,7 +81,7 @@ def estimate_kneser_ney(sentences: Iterable[Sequence[str]], order: int = 3) -> d
     # Per context: total adjusted count and how many continuations have count 1, 2, 3+.
     ctx_total: dict[Gram, float] = defaultdict(float)
     ctx_nk: dict[Gram, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for n, counts in adjusted.items():
+    for counts in adjusted.values():
         for g, c in counts.items():
             ctx_total[g[:-1]] += c
             ctx_nk[g[:-1]][min(c, 3) - 1] += 1

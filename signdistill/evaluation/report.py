@@ -34,7 +34,9 @@ def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return [r for r in (json.loads(x) for x in f.read_text().splitlines() if x.strip()) if r.get("kind") == "epoch"]
 
 
-def plot_all(rows: list[dict[str, Any]], runs: dict[str, Path], posteriors: dict[str, torch.Tensor], utterance: dict[str, Any], out: Path) -> list[Path]:
+def plot_all(
+    rows: list[dict[str, Any]], runs: dict[str, Path], posteriors: dict[str, torch.Tensor], utterance: dict[str, Any], out: Path
+) -> list[Path]:
     """Write the PNG plots; returns their paths ([] without matplotlib)."""
     try:
         import matplotlib

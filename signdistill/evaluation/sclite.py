@@ -11,7 +11,9 @@ from pathlib import Path
 from signdistill.io import write_text_atomic
 
 
-def write_stm(path: str | os.PathLike[str], ids: Sequence[str], references: Sequence[Sequence[str]], signers: Sequence[str | None] | None = None) -> None:
+def write_stm(
+    path: str | os.PathLike[str], ids: Sequence[str], references: Sequence[Sequence[str]], signers: Sequence[str | None] | None = None
+) -> None:
     """One STM line per utterance: ``id 1 speaker 0.0 1.0 GLOSS ...`` (sorted by id, as sclite wants)."""
     rows = []
     for k, (uid, ref) in enumerate(zip(ids, references)):
@@ -48,14 +50,25 @@ def run_sclite(stm: str | os.PathLike[str], ctm: str | os.PathLike[str], out_dir
         raise FileNotFoundError("sclite not found (Debian: apt install sctk)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run([*cmd, "-h", str(ctm), "ctm", "-r", str(stm), "stm", "-f", "0", "-o", "rsum", "-O", str(out_dir), "-n", "result"],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [*cmd, "-h", str(ctm), "ctm", "-r", str(stm), "stm", "-f", "0", "-o", "rsum", "-O", str(out_dir), "-n", "result"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     for line in (out_dir / "result.raw").read_text(encoding="utf-8", errors="replace").splitlines():
         cells_raw = [c.strip() for c in line.split("|")]
         if len(cells_raw) > 1 and cells_raw[1] in ("Sum", "Sum/Avg"):
             cells = [c.strip() for c in line.split("|") if c.strip()]
             nums = cells[1].split()
             stats = cells[2].split()
-            return {"sentences": float(nums[0]), "words": float(nums[1]), "corr": float(stats[0]), "sub": float(stats[1]),
-                    "del": float(stats[2]), "ins": float(stats[3]), "err": float(stats[4])}
+            return {
+                "sentences": float(nums[0]),
+                "words": float(nums[1]),
+                "corr": float(stats[0]),
+                "sub": float(stats[1]),
+                "del": float(stats[2]),
+                "ins": float(stats[3]),
+                "err": float(stats[4]),
+            }
     raise RuntimeError(f"no Sum line in {out_dir / 'result.raw'}")

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 
-
 @dataclass
 class WerResult:
     """WER in percent with substitutions, deletions, insertions, sentence error rate."""

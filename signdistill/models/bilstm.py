@@ -114,9 +114,7 @@ class CTCModel(nn.Module):
             raise ValueError(f"Invalid model spec {spec}: layers, hidden, input_dim must be >= 1.")
         self.spec = spec
         if spec.input_proj > 0:
-            self.input_proj: nn.Module = nn.Sequential(
-                nn.Linear(spec.input_dim, spec.input_proj), nn.ReLU(), nn.Dropout(spec.dropout)
-            )
+            self.input_proj: nn.Module = nn.Sequential(nn.Linear(spec.input_dim, spec.input_proj), nn.ReLU(), nn.Dropout(spec.dropout))
             in_size = spec.input_proj
         else:
             self.input_proj = nn.Identity()
@@ -132,14 +130,10 @@ class CTCModel(nn.Module):
         """Width of each layer's output (what feature matching sees)."""
         return [2 * self.spec.hidden] * self.spec.layers
 
-    def forward(
-        self, features: torch.Tensor, lengths: torch.Tensor, *, return_hidden: bool = False
-    ) -> CTCOutput:
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor, *, return_hidden: bool = False) -> CTCOutput:
         """Args: features ``(B, T, D)``, lengths ``(B,)``. Returns a :class:`CTCOutput`."""
         if features.dim() != 3 or features.shape[-1] != self.spec.input_dim:
-            raise ValueError(
-                f"features must be (batch, time, {self.spec.input_dim}); got {tuple(features.shape)}"
-            )
+            raise ValueError(f"features must be (batch, time, {self.spec.input_dim}); got {tuple(features.shape)}")
         rev = reverse_within_length(lengths, features.shape[1])
         x = self.input_proj(features)
         hidden: list[torch.Tensor] = []

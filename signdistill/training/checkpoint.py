@@ -103,8 +103,7 @@ def _read_meta(path: Path) -> dict[str, Any]:
         Normalizer.from_dict(info["normalizer"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
         raise CheckpointError(
-            f"{meta_file} is damaged or from another tool ({type(exc).__name__}: {exc}). "
-            "Use a checkpoint written by signdistill."
+            f"{meta_file} is damaged or from another tool ({type(exc).__name__}: {exc}). Use a checkpoint written by signdistill."
         ) from None
     return info
 
@@ -129,8 +128,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise CheckpointError(
-            f"{path / WEIGHTS} does not match the architecture in {path / META} ({first}). "
-            "The folder mixes files from different runs."
+            f"{path / WEIGHTS} does not match the architecture in {path / META} ({first}). The folder mixes files from different runs."
         ) from None
     model.to(device).eval()
     return Checkpoint(

@@ -98,7 +98,9 @@ class TeacherCache:
             )
         for u, n in zip(data.utterances, data.lengths):
             if self.values[u.id].shape[0] != n:
-                raise DataError(f"Teacher cache {self.path}: utterance {u.id!r} has {self.values[u.id].shape[0]} frames cached but {n} in the data.")
+                raise DataError(
+                    f"Teacher cache {self.path}: utterance {u.id!r} has {self.values[u.id].shape[0]} frames cached but {n} in the data."
+                )
 
     def batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         t = batch.features.shape[1]
@@ -160,8 +162,15 @@ def write_teacher_cache(
         if frames_in_shard >= shard_frames:
             flush()
     flush()
-    info = {"topk": k, "vocabulary": data.vocab.tokens, "shards": shards, "utterances": len(data),
-            "frames": total_frames, "bytes_per_frame": total_bytes / max(total_frames, 1), **(meta or {})}
+    info = {
+        "topk": k,
+        "vocabulary": data.vocab.tokens,
+        "shards": shards,
+        "utterances": len(data),
+        "frames": total_frames,
+        "bytes_per_frame": total_bytes / max(total_frames, 1),
+        **(meta or {}),
+    }
     tmp_index = out / f".{CACHE_INDEX}.tmp"
     tmp_index.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp_index, out / CACHE_INDEX)

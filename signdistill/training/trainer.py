@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -156,10 +156,7 @@ class Trainer:
         self.cfg = cfg
         self.device = resolve_device(cfg.train.device)
         if cfg.train.precision == "fp16" and self.device.type != "cuda":
-            raise ConfigError(
-                "train.precision is 'fp16', which needs a CUDA device (fp16 with a GradScaler). "
-                "On CPU use 'bf16' or 'fp32'."
-            )
+            raise ConfigError("train.precision is 'fp16', which needs a CUDA device (fp16 with a GradScaler). On CPU use 'bf16' or 'fp32'.")
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         self.model = model.to(self.device)
@@ -170,9 +167,7 @@ class Trainer:
         self.reporter: Reporter = reporter or _LogReporter()
         self.config_dict = config_dict if config_dict is not None else cfg.model_dump(mode="json")
         self.extra_meta = extra_meta or {}
-        self.sampler = BucketBatchSampler(
-            train_set.lengths, cfg.data.batch_size, shuffle=True, seed=cfg.seed, bucket=cfg.data.bucket
-        )
+        self.sampler = BucketBatchSampler(train_set.lengths, cfg.data.batch_size, shuffle=True, seed=cfg.seed, bucket=cfg.data.bucket)
         self.loader = DataLoader(train_set, batch_sampler=self.sampler, collate_fn=collate)
         params = [p for p in list(self.model.parameters()) + list(self.objective.parameters()) if p.requires_grad]
         o = cfg.optim
@@ -192,7 +187,7 @@ class Trainer:
         self.bad_epochs = 0
         self.blank_streak = 0
         self.history: list[dict[str, Any]] = []
-        self._tb = None
+        self._tb: Any = None
 
     # -- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -203,8 +198,8 @@ class Trainer:
             "objective": self.objective.state_dict(),
             "rng_torch": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "rng_numpy": np.random.get_state()[1].astype(np.int64).tolist(),
-            "rng_numpy_pos": int(np.random.get_state()[2]),
+            "rng_numpy": cast(tuple, np.random.get_state())[1].astype(np.int64).tolist(),
+            "rng_numpy_pos": int(cast(tuple, np.random.get_state())[2]),
             "rng_python": json.dumps(random.getstate()),
             "epoch": self.epoch,
             "step": self.step,
@@ -318,8 +313,15 @@ class Trainer:
             for k, v in out.parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             if self.step % self.cfg.train.log_every_steps == 0 and (i + 1) % acc == 0:
-                self._log({"kind": "step", "epoch": self.epoch, "step": self.step, "lr": self.scheduler.get_last_lr()[0],
-                           **{f"train/{k}": v for k, v in out.parts.items()}})
+                self._log(
+                    {
+                        "kind": "step",
+                        "epoch": self.epoch,
+                        "step": self.step,
+                        "lr": self.scheduler.get_last_lr()[0],
+                        **{f"train/{k}": v for k, v in out.parts.items()},
+                    }
+                )
             self.reporter.step({"loss": out.parts["total"], "frames_per_s": frames / max(time.perf_counter() - t0, 1e-9)})
         elapsed = time.perf_counter() - t0
         metrics = {f"train/{k}": v / max(count, 1) for k, v in sums.items()}
@@ -349,8 +351,15 @@ class Trainer:
                 self.reporter.epoch_start(self.epoch, epochs, len(self.sampler))
                 metrics: dict[str, Any] = {"kind": "epoch", "epoch": self.epoch, **extra, **self.train_epoch()}
                 dev = score_dataset(self.model, self.dev_set, self.cfg.data.eval_batch_size, self.device)
-                metrics.update({"step": self.step, "lr": self.scheduler.get_last_lr()[0], "dev/wer": dev["wer"],
-                                "dev/blank_rate": dev["blank_rate"], "dev/sentence_error_rate": dev["sentence_error_rate"]})
+                metrics.update(
+                    {
+                        "step": self.step,
+                        "lr": self.scheduler.get_last_lr()[0],
+                        "dev/wer": dev["wer"],
+                        "dev/blank_rate": dev["blank_rate"],
+                        "dev/sentence_error_rate": dev["sentence_error_rate"],
+                    }
+                )
                 improved = dev["wer"] < self.best_wer
                 if improved:
                     self.best_wer, self.best_epoch, self.bad_epochs = dev["wer"], self.epoch, 0
