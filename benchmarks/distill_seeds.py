@@ -46,7 +46,9 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.split(":")[0].lower()).strip("-")[:40]
 
 
-def run_seed(seed: int, out: str, epochs: int, teacher_epochs: int, recipes: list[str], alpha: float | None) -> dict[str, dict[str, float]]:
+def run_seed(
+    seed: int, out: str, epochs: int, teacher_epochs: int, recipes: list[str], alpha: float | None, tune: bool
+) -> dict[str, dict[str, float]]:
     """Train (or reuse, when the run folder already holds the same finished run) and score one seed."""
     import torch
 
@@ -66,6 +68,23 @@ def run_seed(seed: int, out: str, epochs: int, teacher_epochs: int, recipes: lis
     def score(name: str, run: Path) -> None:
         e = pipelines.evaluate(run / "best", data / "test.jsonl", decoder=decoder, compare_greedy=True, device="cpu")
         res[name] = {k: e[k]["wer"] for k in ("greedy", "beam") if k in e}
+        if decoder is not None and tune:
+            # Each model gets its own alpha/beta, tuned on dev (the fair comparison: an LM
+            # weight and insertion bonus that suit one model's posteriors need not suit another's).
+            t = pipelines.tune_decoder(
+                run / "best",
+                data / "dev.jsonl",
+                decoder.lm,
+                run / "decoder.json",
+                alphas=[0.0, 0.25, 0.5, 0.75, 1.0],
+                betas=[0.0, 1.0, 2.0, 3.0],
+                beam_width=10,
+                device="cpu",
+            )
+            from signdistill.decoding.beam import DecoderConfig
+
+            tuned = DecoderConfig(beam_width=10, alpha=t["best"]["alpha"], beta=t["best"]["beta"], lm=decoder.lm)
+            res[name]["tuned"] = pipelines.evaluate(run / "best", data / "test.jsonl", decoder=tuned, device="cpu")["wer"]
 
     t_cfg = pipelines.run_config(
         out_p / f"teacher-{seed}", data, pipelines.QUICKSTART_TEACHER, teacher_epochs, seed=seed, threads=1, progress=False
@@ -96,6 +115,7 @@ def main() -> None:
     ap.add_argument("--recipes", nargs="+", default=list(RECIPES), help=f"any of {list(RECIPES)}")
     ap.add_argument("--out", default="/tmp/signdistill-distill-seeds", help="runs here are reused when re-run with the same settings")
     ap.add_argument("--alpha", type=float, default=0.5, help="LM weight for the beam-search column (needs the lm extra; -1: greedy only)")
+    ap.add_argument("--tune", action="store_true", help="also tune alpha/beta per model on dev and score test with them")
     args = ap.parse_args()
     import importlib.util
 
@@ -119,12 +139,15 @@ def main() -> None:
                 [args.teacher_epochs] * len(args.seeds),
                 [args.recipes] * len(args.seeds),
                 [alpha] * len(args.seeds),
+                [args.tune] * len(args.seeds),
             )
         )
     print(f"\nembedded dataset, test WER % over seeds {args.seeds} ({args.epochs} student epochs, {time.time() - t0:.0f} s)")
-    decoders = ["greedy"] + (["beam"] if alpha is not None else [])
+    decoders = ["greedy"] + (["beam"] if alpha is not None else []) + (["tuned"] if alpha is not None and args.tune else [])
     if alpha is not None:
-        print(f"beam: width 10, 3-gram LM from the training transcripts, alpha {alpha}")
+        print(f"beam: width 10, 3-gram LM from the training transcripts, alpha {alpha}, beta 0")
+        if args.tune:
+            print("tuned: the same beam with alpha in {0..1} and beta in {0..3} chosen per model on dev")
     print(f"{'model':<62} {'decoder':<7} {'mean':>7} {'std':>6}   per seed")
     for key in results[0]:
         for dec in decoders:

@@ -356,15 +356,91 @@ def report(
 def export(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint folder to export.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="safetensors (fp32 or fp16 weights + model JSON).")] = "safetensors",
-    dtype: Annotated[str, typer.Option(help="fp32 or fp16.")] = "fp32",
+    format: Annotated[str, typer.Option("--format", "-f", help="safetensors, onnx or int8.")] = "safetensors",
+    dtype: Annotated[str, typer.Option(help="fp32 or fp16 (safetensors only).")] = "fp32",
+    check: Annotated[Path | None, typer.Option("--check", help="Manifest to run parity checks on after exporting.")] = None,
 ) -> None:
-    """Export a trained model for deployment (inference weights + vocabulary + normalizer)."""
+    """Export a trained model for deployment (weights, vocabulary and normalizer travel together)."""
     from signdistill import export as export_mod
     from signdistill.console import console
 
     path = export_mod.export(checkpoint, out, format=format, dtype=dtype)
-    console.print(f"exported {checkpoint} -> {path}")
+    console.print(f"exported {checkpoint} -> {path} ({format}, {dtype})")
+    if check is not None:
+        res = export_mod.check_export(checkpoint, path, check)
+        for bs, r in res["by_batch_size"].items():
+            diff, same = r["max_abs_logprob_diff"], 100 * r["identical_transcripts"]
+            console.print(f"batch {bs}: max |log-prob diff| {diff:.2e}, identical transcripts {same:.1f}%")
+        console.print(f"WER {res['wer_reference']:.2f} (checkpoint) vs {res['wer_export']:.2f} ({res['format']})")
+        exact = format in ("safetensors", "onnx") and dtype == "fp32"
+        if exact and res["identical_transcripts"] < 1.0:
+            share = 100 * (1 - res["identical_transcripts"])
+            _fail(f"{path}: the fp32 export decodes {share:.1f}% of utterances differently from the checkpoint.")
+
+
+@app.command("benchmark")
+@handle_errors
+def benchmark(
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="Benchmark this checkpoint as fp32, int8 and ONNX, side by side.")
+    ] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Benchmark one exported model folder.")] = None,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, help="CPU threads (pin them: unpinned runs on a shared machine vary 10x).")
+    ] = 1,
+    frames: Annotated[int, typer.Option("--frames", min=1, help="Frames per utterance.")] = 300,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size for the batched figure.")] = 8,
+    repeats: Annotated[int, typer.Option("--repeats", min=3)] = 20,
+    json_out: Annotated[Path | None, typer.Option("--json")] = None,
+) -> None:
+    """Inference speed: frames/s (batch 1 and batched), latency percentiles, real-time factor, size, memory."""
+    import shutil as _shutil
+
+    from rich.table import Table
+
+    from signdistill import export as export_mod
+    from signdistill.console import out as stdout
+
+    if (checkpoint is None) == (model is None):
+        raise SignDistillError("Give exactly one of --checkpoint or --model.")
+    targets: dict[str, Path] = {}
+    tmp_root = None
+    if checkpoint is not None:
+        targets["fp32 (PyTorch)"] = checkpoint
+        tmp_root, paths = export_mod.temporary_exports(checkpoint)
+        targets.update({("int8 (PyTorch dynamic)" if k == "int8" else "ONNX Runtime"): v for k, v in paths.items()})
+    else:
+        assert model is not None
+        targets[model.name] = model
+    results = {}
+    try:
+        for name, path in targets.items():
+            results[name] = export_mod.benchmark(
+                export_mod.load_inference_model(path, threads=threads), frames=frames, batch=batch, repeats=repeats, threads=threads
+            )
+    finally:
+        if tmp_root is not None:
+            _shutil.rmtree(tmp_root, ignore_errors=True)
+    t = Table(title=f"inference, {frames} frames/utterance, {threads} thread(s)")
+    cols = ("model", "frames/s b=1", f"frames/s b={batch}", "p50 ms", "p90 ms", "p99 ms", "RTF @30fps", "size", "vs fp32 b=1")
+    for c in cols:
+        t.add_column(c, justify="left" if c == "model" else "right")
+    base = next(iter(results.values()))["frames_per_s_batch1"]
+    for name, r in results.items():
+        t.add_row(
+            name,
+            f"{r['frames_per_s_batch1']:,.0f}",
+            f"{r['frames_per_s_batched']:,.0f}",
+            f"{r['latency_ms_p50']:.2f}",
+            f"{r['latency_ms_p90']:.2f}",
+            f"{r['latency_ms_p99']:.2f}",
+            f"{r['real_time_factor_at_30fps']:.4f}",
+            f"{r['size_bytes'] / 1e6:.2f} MB",
+            f"{r['frames_per_s_batch1'] / base:.2f}x",
+        )
+    stdout.print(t)
+    if json_out:
+        _write_json(json_out, results)
 
 
 @app.command("quickstart")
