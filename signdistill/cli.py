@@ -48,7 +48,13 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except SignDistillError as exc:
-            _fail(str(exc))
+            _fail(str(exc), code=getattr(exc, "exit_code", 2))
+        except OSError as exc:  # a full disk, a vanished file, a permission: say so, no traceback
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            _fail(
+                f"{exc.strerror or exc}{where}. Checkpoints are written atomically, so the last complete one is intact; "
+                "fix the cause and run the same command again to resume."
+            )
         except KeyboardInterrupt:
             _fail("interrupted.", code=130)
 

@@ -90,6 +90,13 @@ class TrainConfig(_Section):
     )
 
 
+class GuideConfig(_Section):
+    """Guided CTC: pull this model's CTC spikes to where a guide model's spikes are."""
+
+    checkpoint: Path = Field(description="Guide checkpoint, typically the baseline student (runs/student/best).")
+    weight: float = Field(1.0, gt=0, description="Weight of the guided-CTC term.")
+
+
 class RunConfig(_Section):
     """A training run: ``signdistill train-teacher --config FILE``."""
 
@@ -99,6 +106,7 @@ class RunConfig(_Section):
     model: ModelConfig
     optim: OptimConfig = OptimConfig()
     train: TrainConfig
+    guide: GuideConfig | None = Field(None, description="Train with guided CTC towards a guide model's spike timings (for teachers).")
 
 
 class TeacherRef(_Section):
@@ -319,6 +327,7 @@ def reference_markdown() -> str:
         ("model", ModelConfig),
         ("optim", OptimConfig),
         ("train", TrainConfig),
+        ("guide", GuideConfig),
         ("distill", DistillSection),
         ("distill.teachers[]", TeacherRef),
         ("distill.loss", LossWeights),
@@ -334,7 +343,7 @@ def reference_markdown() -> str:
             "| --- | --- | --- | --- |",
         ]
         for name, f in schema.model_fields.items():
-            if schema is RunConfig and name in ("data", "model", "optim", "train"):
+            if schema is RunConfig and name in ("data", "model", "optim", "train", "guide"):
                 continue
             ann = str(f.annotation).replace("typing.", "").replace("pathlib.", "").replace("<class '", "").replace("'>", "")
             ann = ann.replace("signdistill.config.", "").replace("|", "or")

@@ -50,7 +50,10 @@ def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
 
     A folder holding a *different* run (another config) is refused unless ``overwrite``.
     """
+    from signdistill.training.trainer import check_run_dir
+
     run_dir = Path(cfg.run_dir)
+    check_run_dir(run_dir, 0)
     saved = run_dir / "config.yaml"
     current = cfg.model_dump(mode="json")
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -90,7 +93,15 @@ def train(cfg: RunConfig, *, reporter: Reporter | None = None, overwrite: bool =
     splits = load_splits(cfg)
     seed_everything(cfg.seed)
     model = build_model(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
-    trainer = Trainer(model, CTCObjective(), splits.train, splits.dev, cfg, splits.vocab, splits.normalizer, reporter=reporter)
+    objective: Any = CTCObjective()
+    if cfg.guide is not None:
+        from signdistill.training.distill import check_teacher_compatible
+        from signdistill.training.objectives import GuidedCTCObjective
+
+        guide = load_checkpoint(cfg.guide.checkpoint, device=resolve_device(cfg.train.device))
+        check_teacher_compatible(guide, splits.train, f"(guide) {cfg.guide.checkpoint}")
+        objective = GuidedCTCObjective(guide.model, cfg.guide.weight)
+    trainer = Trainer(model, objective, splits.train, splits.dev, cfg, splits.vocab, splits.normalizer, reporter=reporter)
     result = trainer.fit(resume=resume)
     return result, _evaluate_test(trainer, splits, cfg)
 

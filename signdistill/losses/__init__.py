@@ -7,6 +7,7 @@ from signdistill.losses.functional import (
     ctc_loss,
     feature_mse_loss,
     frame_mask,
+    guided_ctc_loss,
     kd_kl_loss,
     teacher_log_probs,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "ctc_loss",
     "feature_mse_loss",
     "frame_mask",
+    "guided_ctc_loss",
     "kd_kl_loss",
     "make_schedule",
     "teacher_log_probs",

@@ -260,3 +260,34 @@ def ctc_loss(
             reduction=reduction,
             zero_infinity=True,
         )
+
+
+def guided_ctc_loss(
+    logits: torch.Tensor,
+    guide_logits: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    blank: int = 0,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    r"""Guided CTC term (Kurata & Audhkhasi, 2019, "Guiding CTC posterior spike timings for
+    improved posterior fusion and knowledge distillation").
+
+    Added to a model's CTC loss, it pulls the model's spikes to the frames where a *guide*
+    model (e.g. the small student trained alone) spikes, so that the model, used later as
+    a teacher, fires where a student can: ``-sum_t M_t * p_t(g_t)``, where ``g_t`` is the
+    guide's most likely label at frame t and ``M_t = 1`` when it is not blank.
+
+    Args:
+        logits: ``(B, T, V)`` of the model being trained. guide_logits: ``(B, T, V)`` (a constant).
+        reduction: ``"mean"`` over guided frames (0 when there are none), ``"sum"`` or ``"none"``.
+    """
+    _check(logits, lengths, "logits")
+    with _float32(logits):
+        guide = guide_logits.detach().float().argmax(-1)  # (B, T)
+        mask = frame_mask(lengths, logits.shape[1]) & (guide != blank)
+        p = torch.softmax(logits.float(), dim=-1).gather(-1, guide.unsqueeze(-1)).squeeze(-1)  # (B, T)
+        per_frame = -p
+        if reduction == "mean":
+            return per_frame.masked_fill(~mask, 0.0).sum() / mask.sum().clamp(min=1)
+        return _reduce(per_frame, mask, reduction)

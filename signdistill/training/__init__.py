@@ -2,7 +2,7 @@
 
 from signdistill.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from signdistill.training.objectives import CTCObjective, Objective
-from signdistill.training.trainer import CollapseError, Trainer, TrainResult, predict, score_dataset
+from signdistill.training.trainer import CollapseError, Trainer, TrainingInterrupted, TrainResult, predict, score_dataset
 
 __all__ = [
     "CTCObjective",
@@ -10,6 +10,7 @@ __all__ = [
     "CollapseError",
     "Objective",
     "TrainResult",
+    "TrainingInterrupted",
     "Trainer",
     "load_checkpoint",
     "predict",

@@ -24,6 +24,7 @@ from signdistill.data.vocab import Vocabulary
 from signdistill.decoding import greedy_decode
 from signdistill.errors import ConfigError, SignDistillError
 from signdistill.evaluation import word_error_rate
+from signdistill.io import write_text_atomic
 from signdistill.models import CTCModel
 from signdistill.training.checkpoint import load_checkpoint, load_training_state, save_checkpoint
 from signdistill.training.objectives import Objective
@@ -48,6 +49,73 @@ class _LogReporter:
 
     def epoch_end(self, metrics: dict[str, Any]) -> None:
         log.info("epoch %s: %s", metrics.get("epoch"), {k: v for k, v in metrics.items() if k != "epoch"})
+
+
+class _StopRequested(Exception):
+    """Raised inside the epoch loop at a safe point after SIGINT/SIGTERM."""
+
+
+class TrainingInterrupted(SignDistillError):
+    """The run was stopped by a signal after saving its state; rerunning resumes it."""
+
+    exit_code = 130
+
+
+def _install_stop_handlers(trainer: Trainer) -> dict[int, Any]:
+    """SIGINT/SIGTERM ask the trainer to stop at the next safe point and save (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        if trainer.stop_signal is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        trainer.stop_signal = signal.Signals(signum).name
+        log.warning("%s received: saving a checkpoint at the next batch boundary", trainer.stop_signal)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _restore_stop_handlers(previous: dict[int, Any]) -> None:
+    import signal
+
+    for sig, h in previous.items():
+        signal.signal(sig, h)
+
+
+def check_run_dir(run_dir: Path, needed_bytes: int) -> None:
+    """Fail before training when the run folder cannot be written or the disk is nearly full.
+
+    Also removes temporary folders a killed save left behind.
+    """
+    import shutil
+    import tempfile
+
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise SignDistillError(
+            f"Run folder {run_dir} cannot be written ({exc.strerror or exc}). Choose another run_dir "
+            "(--set run_dir=...) or fix its permissions."
+        ) from None
+    free = shutil.disk_usage(run_dir).free
+    if free < needed_bytes:
+        raise SignDistillError(
+            f"Only {free / 1e6:.1f} MB free on the disk of {run_dir}, but checkpoints of this model need about "
+            f"{needed_bytes / 1e6:.1f} MB. Free some space or choose another run_dir."
+        )
+    for stale in run_dir.glob(".*.tmp"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 class CollapseError(SignDistillError):
@@ -168,7 +236,9 @@ class Trainer:
         self.config_dict = config_dict if config_dict is not None else cfg.model_dump(mode="json")
         self.extra_meta = extra_meta or {}
         self.sampler = BucketBatchSampler(train_set.lengths, cfg.data.batch_size, shuffle=True, seed=cfg.seed, bucket=cfg.data.bucket)
-        self.loader = DataLoader(train_set, batch_sampler=self.sampler, collate_fn=collate)
+        # Its own generator: creating an iterator would otherwise draw from the global RNG that
+        # dropout uses, and a run resumed mid-epoch would not replay the same dropout masks.
+        self.loader = DataLoader(train_set, batch_sampler=self.sampler, collate_fn=collate, generator=torch.Generator())
         params = [p for p in list(self.model.parameters()) + list(self.objective.parameters()) if p.requires_grad]
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
@@ -188,6 +258,8 @@ class Trainer:
         self.blank_streak = 0
         self.history: list[dict[str, Any]] = []
         self._tb: Any = None
+        self.partial: dict[str, Any] | None = None  # position inside an interrupted epoch
+        self.stop_signal: str | None = None
 
     # -- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -207,6 +279,7 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
             "blank_streak": self.blank_streak,
+            "partial": json.dumps(self.partial),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -222,6 +295,7 @@ class Trainer:
         random.setstate((py[0], tuple(py[1]), py[2]))
         for key in ("epoch", "step", "best_wer", "best_epoch", "bad_epochs", "blank_streak"):
             setattr(self, key, state[key])
+        self.partial = json.loads(state.get("partial", "null"))
 
     def _save(self, name: str, metrics: dict[str, Any], with_state: bool) -> None:
         save_checkpoint(
@@ -245,9 +319,19 @@ class Trainer:
         self.load_state_dict(state)
         hist = self.run_dir / "metrics.jsonl"
         if hist.exists():
-            self.history = [json.loads(x) for x in hist.read_text().splitlines() if x.strip()]
-            self.history = [h for h in self.history if h.get("kind") == "epoch" and h["epoch"] <= self.epoch]
-        log.info("resumed from %s at epoch %d (step %d)", last, self.epoch, self.step)
+            # Drop what a killed run logged after its last checkpoint: it will be redone.
+            records = []
+            for x in hist.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    records.append(json.loads(x))
+                except json.JSONDecodeError:
+                    continue  # a line cut short by the kill
+            done = self.epoch - (1 if self.partial else 0)
+            kept = [r for r in records if (r.get("epoch", 0) <= done) or (r.get("kind") == "step" and r.get("step", 0) <= self.step)]
+            write_text_atomic(hist, "".join(json.dumps(r) + "\n" for r in kept))
+            self.history = [h for h in kept if h.get("kind") == "epoch"]
+        where = f"epoch {self.epoch}, batch {self.partial['batch']}" if self.partial else f"the end of epoch {self.epoch}"
+        log.info("resumed from %s at %s (step %d)", last, where, self.step)
         return True
 
     # -- logging -----------------------------------------------------------------------
@@ -280,14 +364,21 @@ class Trainer:
         self.objective.train()
         self.sampler.set_epoch(self.epoch)
         acc = self.cfg.optim.accumulate
-        sums: dict[str, float] = {}
-        count = 0
-        skipped = 0
-        frames = 0
+        # A run stopped mid-epoch (SIGINT/SIGTERM) resumes at the batch where it stopped,
+        # with the sums of the batches already done.
+        part = self.partial or {"batch": 0, "sums": {}, "count": 0, "skipped": 0, "frames": 0}
+        self.partial = None
+        sums: dict[str, float] = dict(part["sums"])
+        count, skipped, frames = part["count"], part["skipped"], part["frames"]
         t0 = time.perf_counter()
         n_batches = len(self.sampler)
         self.optimizer.zero_grad(set_to_none=True)
         for i, batch in enumerate(self.loader):
+            if i < part["batch"]:
+                continue
+            if self.stop_signal is not None and i % acc == 0:
+                self.partial = {"batch": i, "sums": sums, "count": count, "skipped": skipped, "frames": frames}
+                raise _StopRequested
             batch = batch.to(self.device)
             with self._autocast():
                 out = self.objective(self.model, batch)
@@ -337,19 +428,30 @@ class Trainer:
 
     def fit(self, *, resume: bool = True, on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
         """Train until ``train.epochs`` or early stopping; returns the best dev WER."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        check_run_dir(self.run_dir, self.model.size_bytes() * 4)
         if not (resume and self.try_resume()):
             seed_everything(self.cfg.seed)
             (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
         self._open_tensorboard()
         epochs = self.cfg.train.epochs
         collapsed = False
+        previous = _install_stop_handlers(self)
         try:
-            while self.epoch < epochs:
-                self.epoch += 1
+            while self.epoch < epochs or self.partial:
+                if not self.partial:
+                    self.epoch += 1
                 extra = self.objective.on_epoch_start(self.epoch)
                 self.reporter.epoch_start(self.epoch, epochs, len(self.sampler))
-                metrics: dict[str, Any] = {"kind": "epoch", "epoch": self.epoch, **extra, **self.train_epoch()}
+                try:
+                    train_metrics = self.train_epoch()
+                except _StopRequested:
+                    self._save("last", {"interrupted": self.stop_signal}, with_state=True)
+                    raise TrainingInterrupted(
+                        f"Training stopped by {self.stop_signal} at epoch {self.epoch}, batch {self.partial['batch'] if self.partial else 0}; "
+                        f"the state was saved to {self.run_dir / 'last'}. Run the same command again to resume "
+                        "(the run folder is resumed automatically)."
+                    ) from None
+                metrics: dict[str, Any] = {"kind": "epoch", "epoch": self.epoch, **extra, **train_metrics}
                 dev = score_dataset(self.model, self.dev_set, self.cfg.data.eval_batch_size, self.device)
                 metrics.update(
                     {
@@ -395,6 +497,7 @@ class Trainer:
                     log.info("early stopping at epoch %d (best %.2f at epoch %d)", self.epoch, self.best_wer, self.best_epoch)
                     break
         finally:
+            _restore_stop_handlers(previous)
             if self._tb is not None:
                 self._tb.close()
         return TrainResult(self.best_wer, self.best_epoch, self.epoch, self.run_dir, collapsed, self.history)
