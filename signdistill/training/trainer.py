@@ -446,8 +446,9 @@ class Trainer:
                     train_metrics = self.train_epoch()
                 except _StopRequested:
                     self._save("last", {"interrupted": self.stop_signal}, with_state=True)
+                    at = self.partial["batch"] if self.partial else 0
                     raise TrainingInterrupted(
-                        f"Training stopped by {self.stop_signal} at epoch {self.epoch}, batch {self.partial['batch'] if self.partial else 0}; "
+                        f"Training stopped by {self.stop_signal} at epoch {self.epoch}, batch {at}; "
                         f"the state was saved to {self.run_dir / 'last'}. Run the same command again to resume "
                         "(the run folder is resumed automatically)."
                     ) from None
