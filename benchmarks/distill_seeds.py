@@ -38,6 +38,16 @@ RECIPES = {
         "temperature": 2.0,
         "blank_mode": "drop",
     },
+    "token-aligned KD (aligned .5 + ctc .5, T=2)": {
+        "loss": {"kl": 0.0, "ctc": 0.5, "aligned": 0.5},
+        "temperature": 2.0,
+        "blank_mode": "keep",
+    },
+    "token-aligned KD + sequence KD (aligned .4, ctc .3, seq .3)": {
+        "loss": {"kl": 0.0, "ctc": 0.3, "aligned": 0.4, "sequence": 0.3},
+        "temperature": 2.0,
+        "blank_mode": "keep",
+    },
     "recommended (default): kl .5 + ctc .5, T=2, drop blank": None,  # pipelines.RECOMMENDED_DISTILL
 }
 

@@ -151,11 +151,12 @@ class LossWeights(_Section):
     ctc: float = Field(ge=0, description="CTC on the ground truth.")
     feature: float = Field(0.0, ge=0, description="FitNets feature MSE.")
     sequence: float = Field(0.0, ge=0, description="CTC on the teacher's greedy transcripts (sequence-level KD).")
+    aligned: float = Field(0.0, ge=0, description="Token-aligned KL: teacher at its spike, student at its own spike, per gloss.")
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> LossWeights:
-        if self.kl + self.ctc + self.feature + self.sequence <= 0:
-            raise ValueError("all loss weights are zero: give at least one of kl, ctc, feature, sequence a weight > 0")
+        if self.kl + self.ctc + self.feature + self.sequence + self.aligned <= 0:
+            raise ValueError("all loss weights are zero: give at least one of kl, ctc, feature, sequence, aligned a weight > 0")
         return self
 
 
@@ -190,9 +191,10 @@ class DistillSection(_Section):
     def _consistent(self) -> DistillSection:
         if self.loss.feature > 0 and not self.feature_layers:
             raise ValueError("loss.feature > 0 needs feature_layers, e.g. [[2, 2], [4, 3]]")
-        if self.teacher_cache is not None and self.loss.feature > 0:
+        if self.teacher_cache is not None and (self.loss.feature > 0 or self.loss.aligned > 0):
             raise ValueError(
-                "a teacher cache holds output distributions only, not hidden states: set loss.feature to 0 or remove teacher_cache"
+                "a teacher cache holds top-k outputs only, not hidden states or full posteriors: "
+                "set loss.feature and loss.aligned to 0 or remove teacher_cache"
             )
         return self
 

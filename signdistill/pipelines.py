@@ -61,6 +61,10 @@ def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
             shutil.rmtree(run_dir)
         elif saved.is_file():
             previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
+            try:  # re-validate, so fields added in later versions take their defaults
+                previous = type(cfg).model_validate(previous).model_dump(mode="json")
+            except Exception:  # noqa: BLE001 - an unreadable old config is simply "different"
+                pass
             if previous != current:
                 changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
                 raise ConfigError(
@@ -247,6 +251,7 @@ def build_distill_objective(cfg: Any, splits: Splits, device: Any) -> Any:
         ctc=d.loss.ctc,
         feature=d.loss.feature,
         sequence=d.loss.sequence,
+        aligned=d.loss.aligned,
         projector=projector,
         blank_mode=d.blank_mode,
         blank_weight=d.blank_weight,

@@ -161,3 +161,15 @@ def test_quickstart_small(tmp_path):
     assert report["models"]["distilled"]["frames_per_s"] > 30
     for name in ("teacher", "student", "distilled"):
         assert (tmp_path / "qs" / "configs" / f"{name}.yaml").exists()
+
+
+def test_guided_teacher_and_aligned_kd(synth, trained_teacher, tmp_path):
+    cfg = make_run_config(tmp_path / "guided", synth, epochs=1, layers=2, hidden=16)
+    cfg["guide"] = {"checkpoint": str(trained_teacher), "weight": 0.5}
+    result, _ = pipelines.train(load_config(None, [], data=cfg))
+    assert "train/guided" in result.history[0] and result.history[0]["train/guided"] <= 0
+    data = distill_cfg(tmp_path, synth, tmp_path / "guided" / "best", loss={"kl": 0.0, "ctc": 0.5, "aligned": 0.5}, blank_mode="keep")
+    result, _ = pipelines.distill(load_config(None, [], DistillRunConfig, data=data))
+    assert "train/aligned" in result.history[0]
+    with pytest.raises(Exception, match="top-k outputs only"):
+        load_config(None, [f"distill.teacher_cache={tmp_path}"], DistillRunConfig, data=data)

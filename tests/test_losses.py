@@ -206,3 +206,79 @@ def test_import_losses_needs_torch_only():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _brute_force_spikes(lp, targets):
+    """Best CTC path by enumeration (tiny T and V only): first frame of each label."""
+    import itertools
+
+    t_len, v = lp.shape
+    best, best_path = -float("inf"), None
+    for path in itertools.product(range(v), repeat=t_len):
+        collapsed, prev = [], None
+        for p in path:
+            if p != prev and p != 0:
+                collapsed.append(p)
+            prev = p
+        if collapsed != list(targets):
+            continue
+        score = sum(float(lp[t, p]) for t, p in enumerate(path))
+        if score > best:
+            best, best_path = score, path
+    if best_path is None:
+        return [-1] * len(targets)
+    frames, k, prev = [], 0, None
+    for t, p in enumerate(best_path):
+        if p != 0 and p != prev:
+            frames.append(t)
+            k += 1
+        prev = p
+    return frames
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 5), st.lists(st.integers(1, 2), min_size=1, max_size=3), st.integers(0, 2**16))
+def test_ctc_spike_frames_match_brute_force(t_len, targets, seed):
+    from signdistill.losses import ctc_spike_frames
+
+    g = torch.Generator().manual_seed(seed)
+    lp = torch.log_softmax(torch.randn(t_len, 3, generator=g) * 3, -1)
+    got = ctc_spike_frames(lp[None], torch.tensor([t_len]), torch.tensor(targets), torch.tensor([len(targets)]))[0].tolist()
+    assert got == _brute_force_spikes(lp, targets)
+
+
+def test_aligned_kd_ignores_timing_but_not_identity():
+    from signdistill.losses import aligned_kd_loss
+
+    v, t_len = 5, 12
+
+    def spikes(frames_labels, conf=0.0):
+        x = torch.full((1, t_len, v), -8.0)
+        x[0, :, 0] = 0.0
+        for f, lab in frames_labels:
+            x[0, f, :] = -8.0
+            x[0, f, lab] = 0.0
+            x[0, f, 4] = conf  # a confusion the teacher has
+        return x
+
+    lengths, targets, tl = torch.tensor([t_len]), torch.tensor([2, 3]), torch.tensor([2])
+    teacher = spikes([(10, 2), (11, 3)], conf=-1.0)  # fires both glosses at the very end
+    student_same_identity = spikes([(3, 2), (7, 3)], conf=-1.0)  # fires mid-utterance, same distributions
+    frame = kd_kl_loss(student_same_identity, teacher, lengths, 1.0)
+    aligned = aligned_kd_loss(student_same_identity, teacher, lengths, targets, tl, 1.0)
+    assert frame.item() > 1.0 and aligned.item() < 1e-5  # frame KD punishes timing; aligned KD does not
+    wrong = spikes([(3, 3), (7, 2)])
+    assert aligned_kd_loss(wrong, teacher, lengths, torch.tensor([3, 2]), tl, 1.0).item() > 0
+
+
+def test_guided_ctc_pulls_spikes_to_the_guide():
+    from signdistill.losses import guided_ctc_loss
+
+    logits = torch.zeros(1, 6, 4, requires_grad=True)
+    guide = torch.full((1, 6, 4), -5.0)
+    guide[0, :, 0] = 0.0
+    guide[0, 2, 3] = 5.0  # the guide fires label 3 at frame 2
+    loss = guided_ctc_loss(logits, guide, torch.tensor([6]))
+    loss.backward()
+    assert loss.item() == pytest.approx(-0.25)
+    assert logits.grad[0, 2, 3] < 0 and logits.grad[0, 0].abs().sum() == 0

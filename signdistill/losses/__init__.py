@@ -4,7 +4,9 @@
 """
 
 from signdistill.losses.functional import (
+    aligned_kd_loss,
     ctc_loss,
+    ctc_spike_frames,
     feature_mse_loss,
     frame_mask,
     guided_ctc_loss,
@@ -22,6 +24,8 @@ from signdistill.losses.schedules import (
 )
 
 __all__ = [
+    "aligned_kd_loss",
+    "ctc_spike_frames",
     "ConstantSchedule",
     "CosineSchedule",
     "DistillationLoss",

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from signdistill.losses.functional import BlankMode, ctc_loss, feature_mse_loss, kd_kl_loss
+from signdistill.losses.functional import BlankMode, aligned_kd_loss, ctc_loss, feature_mse_loss, kd_kl_loss, teacher_log_probs
 
 
 class FeatureProjector(nn.Module):
@@ -42,7 +42,8 @@ class LossOutput(NamedTuple):
 
 
 class DistillationLoss(nn.Module):
-    """``kl * KL_T + ctc * CTC + feature * sum_pairs MSE (+ sequence * CTC on teacher transcripts)``.
+    """``kl * KL_T + ctc * CTC + feature * sum_pairs MSE + sequence * CTC(teacher transcript)
+    + aligned * token-aligned KL`` (see :func:`~signdistill.losses.aligned_kd_loss`).
 
     The defaults (``kl=0.5, ctc=0.5, blank_mode="drop"``, used with T = 2) are the recipe
     that measurably helped (docs/distillation.md). The plan's recipe is
@@ -64,6 +65,7 @@ class DistillationLoss(nn.Module):
         ctc: float = 0.5,
         feature: float = 0.0,
         sequence: float = 0.0,
+        aligned: float = 0.0,
         projector: FeatureProjector | None = None,
         blank_mode: BlankMode = "drop",
         blank_weight: float = 0.1,
@@ -71,11 +73,11 @@ class DistillationLoss(nn.Module):
         blank: int = 0,
     ):
         super().__init__()
-        if min(kl, ctc, feature, sequence) < 0 or kl + ctc + feature + sequence <= 0:
+        if min(kl, ctc, feature, sequence, aligned) < 0 or kl + ctc + feature + sequence + aligned <= 0:
             raise ValueError("loss weights must be >= 0 and not all zero")
         if feature > 0 and projector is None:
             raise ValueError("feature > 0 needs a FeatureProjector")
-        self.weights = {"kl": kl, "ctc": ctc, "feature": feature, "sequence": sequence}
+        self.weights = {"kl": kl, "ctc": ctc, "feature": feature, "sequence": sequence, "aligned": aligned}
         self.projector = projector
         self.blank_mode: BlankMode = blank_mode
         self.blank_weight = blank_weight
@@ -135,5 +137,16 @@ class DistillationLoss(nn.Module):
             sq = ctc_loss(student_logits, lengths, sequence_targets[0], sequence_targets[1], blank=self.blank)
             total = total + kd_scale * w["sequence"] * sq
             parts["sequence"] = float(sq.detach())
+        if w["aligned"] > 0 and kd_scale > 0:
+            if teacher_logits is None:
+                raise ValueError("aligned KD needs the teacher's full logits (an online teacher, not a top-k cache)")
+            t_logits = teacher_logits
+            if not isinstance(t_logits, torch.Tensor):  # several teachers: their averaged posteriors
+                t_logits = teacher_log_probs(t_logits, 1.0, weights=teacher_weights)
+            a = aligned_kd_loss(
+                student_logits, t_logits, lengths, targets, target_lengths, temperature, blank_mode=self.blank_mode, blank=self.blank
+            )
+            total = total + kd_scale * w["aligned"] * a
+            parts["aligned"] = float(a.detach())
         parts["total"] = float(total.detach())
         return LossOutput(total, parts)
