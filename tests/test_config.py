@@ -84,3 +84,12 @@ def test_example_configs_validate():
     for f in files:
         schema = DistillRunConfig if "distill" in yaml.safe_load(f.read_text()) else RunConfig
         load_config(f, schema=schema)
+
+
+def test_configuration_reference_is_current():
+    from pathlib import Path
+
+    from signdistill.config import reference_markdown
+
+    doc = Path(__file__).parents[1] / "docs" / "configuration.md"
+    assert doc.read_text() == reference_markdown() + "\n", "run: python -m signdistill.config > docs/configuration.md"
