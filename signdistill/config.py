@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -348,7 +349,8 @@ def reference_markdown() -> str:
             if schema is RunConfig and name in ("data", "model", "optim", "train", "guide"):
                 continue
             ann = str(f.annotation).replace("typing.", "").replace("pathlib.", "").replace("<class '", "").replace("'>", "")
-            ann = ann.replace("signdistill.config.", "").replace("|", "or")
+            ann = ann.replace("signdistill.config.", "").replace("__main__.", "")
+            ann = re.sub(r"Union\[Annotated\[float, FieldInfo\(.*?\)\], (\w+)\]", r"float > 0 or \1", ann).replace("|", "or")
             default = "required" if f.is_required() else repr(f.default if f.default_factory is None else f.default_factory())  # type: ignore[call-arg]
             default = default.replace("|", "or")
             lines.append(f"| `{name}` | {ann} | {default} | {f.description or ''} |")
