@@ -49,7 +49,13 @@ def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
     """Create the run folder; return True if it holds this same run to resume.
 
     A folder holding a *different* run (another config) is refused unless ``overwrite``.
+    Under torchrun only rank 0 prepares the folder; the other ranks resume from whatever
+    it holds once the process group has formed (after rank 0 is done here).
     """
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return True
     from signdistill.training.trainer import check_run_dir
 
     run_dir = Path(cfg.run_dir)

@@ -27,6 +27,7 @@ from signdistill.evaluation import word_error_rate
 from signdistill.io import write_text_atomic
 from signdistill.models import CTCModel
 from signdistill.training.checkpoint import load_checkpoint, load_training_state, save_checkpoint
+from signdistill.training.distributed import DistInfo, all_reduce_sum, average_gradients, barrier, init_from_env, shard_batch
 from signdistill.training.objectives import Objective
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,36 @@ class Reporter(Protocol):
     def epoch_start(self, epoch: int, epochs: int, batches: int) -> None: ...
     def step(self, metrics: dict[str, float]) -> None: ...
     def epoch_end(self, metrics: dict[str, Any]) -> None: ...
+
+
+class _SilentReporter:
+    def epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        pass
+
+    def step(self, metrics: dict[str, float]) -> None:
+        pass
+
+    def epoch_end(self, metrics: dict[str, Any]) -> None:
+        pass
+
+
+class _ShardedBatches:
+    """This rank's share of every global batch (global batches too small to share are skipped)."""
+
+    def __init__(self, inner: BucketBatchSampler, info: DistInfo):
+        self.inner, self.info = inner, info
+
+    def set_epoch(self, epoch: int) -> None:
+        self.inner.set_epoch(epoch)
+
+    def _global(self) -> list[list[int]]:
+        return [b for b in self.inner.batches() if len(b) >= self.info.world_size]
+
+    def __iter__(self) -> Any:
+        return iter([shard_batch(b, self.info) for b in self._global()])
+
+    def __len__(self) -> int:
+        return len(self._global())
 
 
 class _LogReporter:
@@ -227,7 +258,18 @@ class Trainer:
             raise ConfigError("train.precision is 'fp16', which needs a CUDA device (fp16 with a GradScaler). On CPU use 'bf16' or 'fp32'.")
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
+        self.dist = init_from_env(self.device.type)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+        if self.dist.enabled and not self.dist.is_main:
+            reporter = _SilentReporter()
         self.model = model.to(self.device)
+        self.train_model: Any = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.train_model = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.objective = objective.to(self.device)
         self.train_set, self.dev_set = train_set, dev_set
         self.vocab, self.normalizer = vocab, normalizer
@@ -235,7 +277,13 @@ class Trainer:
         self.reporter: Reporter = reporter or _LogReporter()
         self.config_dict = config_dict if config_dict is not None else cfg.model_dump(mode="json")
         self.extra_meta = extra_meta or {}
-        self.sampler = BucketBatchSampler(train_set.lengths, cfg.data.batch_size, shuffle=True, seed=cfg.seed, bucket=cfg.data.bucket)
+        # Under torchrun every rank draws the same global batches (batch_size x world size)
+        # and keeps its share, so N processes see what one process with the global batch sees.
+        self.sampler: Any = BucketBatchSampler(
+            train_set.lengths, cfg.data.batch_size * self.dist.world_size, shuffle=True, seed=cfg.seed, bucket=cfg.data.bucket
+        )
+        if self.dist.enabled:
+            self.sampler = _ShardedBatches(self.sampler, self.dist)
         # Its own generator: creating an iterator would otherwise draw from the global RNG that
         # dropout uses, and a run resumed mid-epoch would not replay the same dropout masks.
         self.loader = DataLoader(train_set, batch_sampler=self.sampler, collate_fn=collate, generator=torch.Generator())
@@ -298,6 +346,8 @@ class Trainer:
         self.partial = json.loads(state.get("partial", "null"))
 
     def _save(self, name: str, metrics: dict[str, Any], with_state: bool) -> None:
+        if not self.dist.is_main:
+            return
         save_checkpoint(
             self.run_dir / name,
             self.model,
@@ -328,7 +378,8 @@ class Trainer:
                     continue  # a line cut short by the kill
             done = self.epoch - (1 if self.partial else 0)
             kept = [r for r in records if (r.get("epoch", 0) <= done) or (r.get("kind") == "step" and r.get("step", 0) <= self.step)]
-            write_text_atomic(hist, "".join(json.dumps(r) + "\n" for r in kept))
+            if self.dist.is_main:
+                write_text_atomic(hist, "".join(json.dumps(r) + "\n" for r in kept))
             self.history = [h for h in kept if h.get("kind") == "epoch"]
         where = f"epoch {self.epoch}, batch {self.partial['batch']}" if self.partial else f"the end of epoch {self.epoch}"
         log.info("resumed from %s at %s (step %d)", last, where, self.step)
@@ -336,6 +387,8 @@ class Trainer:
 
     # -- logging -----------------------------------------------------------------------
     def _log(self, record: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if self._tb is not None:
@@ -344,7 +397,7 @@ class Trainer:
                     self._tb.add_scalar(k, v, record.get("step", self.step))
 
     def _open_tensorboard(self) -> None:
-        if not self.cfg.train.tensorboard:
+        if not self.cfg.train.tensorboard or not self.dist.is_main:
             return
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -376,20 +429,27 @@ class Trainer:
         for i, batch in enumerate(self.loader):
             if i < part["batch"]:
                 continue
+            if self.dist.enabled and i % acc == 0:  # stop together: a lone rank would hang the others
+                if all_reduce_sum([1.0 if self.stop_signal else 0.0], self.dist)[0] > 0 and self.stop_signal is None:
+                    self.stop_signal = "a signal to another rank"
             if self.stop_signal is not None and i % acc == 0:
                 self.partial = {"batch": i, "sums": sums, "count": count, "skipped": skipped, "frames": frames}
                 raise _StopRequested
             batch = batch.to(self.device)
-            with self._autocast():
-                out = self.objective(self.model, batch)
+            stepping = (i + 1) % acc == 0 or i + 1 == n_batches
+            sync = nullcontext() if (stepping or not self.dist.enabled) else self.train_model.no_sync()
+            with sync, self._autocast():
+                out = self.objective(self.train_model, batch)
             loss = out.total
             if not torch.isfinite(loss):
                 skipped += 1
                 log.warning("epoch %d batch %d: non-finite loss %s, batch skipped", self.epoch, i, float(loss.detach()))
                 self.optimizer.zero_grad(set_to_none=True)
                 continue
-            self.scaler.scale(loss / acc).backward()
-            if (i + 1) % acc == 0 or i + 1 == n_batches:
+            with sync:
+                self.scaler.scale(loss / acc).backward()
+            if stepping:
+                average_gradients([p for p in self.objective.parameters() if p.requires_grad], self.dist)
                 if self.cfg.optim.grad_clip:
                     self.scaler.unscale_(self.optimizer)
                     params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -415,6 +475,11 @@ class Trainer:
                 )
             self.reporter.step({"loss": out.parts["total"], "frames_per_s": frames / max(time.perf_counter() - t0, 1e-9)})
         elapsed = time.perf_counter() - t0
+        if self.dist.enabled:  # metrics over all ranks
+            keys = sorted(sums)
+            reduced = all_reduce_sum([sums[k] for k in keys] + [count, frames, skipped], self.dist)
+            sums = dict(zip(keys, reduced[: len(keys)]))
+            count, frames, skipped = int(reduced[-3]), int(reduced[-2]), int(reduced[-1])
         metrics = {f"train/{k}": v / max(count, 1) for k, v in sums.items()}
         metrics["train/frames_per_s"] = frames / max(elapsed, 1e-9)
         metrics["train/seconds"] = elapsed
@@ -481,6 +546,7 @@ class Trainer:
                 if improved:
                     self._save("best", metrics, with_state=False)
                 self._save("last", metrics, with_state=True)
+                barrier(self.dist)
                 self.reporter.epoch_end(metrics)
                 if on_epoch_end is not None:
                     on_epoch_end(metrics)
