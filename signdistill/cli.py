@@ -141,6 +141,28 @@ def data_check(
     console.print(f"[green]ok[/]: {report.utterances} utterances, no problems.")
 
 
+@data_app.command("import-phoenix")
+@handle_errors
+def data_import_phoenix(
+    annotations: Annotated[Path, typer.Option("--annotations", help="Folder of train/dev/test annotation files (or one file).")],
+    features: Annotated[Path, typer.Option("--features", help="Folder of per-utterance features (<split>/<id>.npy or <id>.npy).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the manifests.")],
+    suffix: Annotated[str, typer.Option(help="Feature file suffix.")] = ".npy",
+) -> None:
+    """Turn a PHOENIX-2014 / PHOENIX-2014-T / CSL-Daily annotation folder plus features into manifests."""
+    from signdistill.console import console
+    from signdistill.data.corpus import import_corpus
+
+    report = import_corpus(annotations, features, out, suffix=suffix)
+    for split, r in report.items():
+        console.print(f"{split:>5}: {r['written']} utterances -> {out / (split + '.jsonl')}, {len(r['skipped'])} skipped")
+        for s in r["skipped"][:5]:
+            console.print(f"       skipped {s['id']}: {s['reason']}", highlight=False)
+    console.print(f"every skipped utterance and why: {out / 'skipped.json'}")
+    if not any(r["written"] for r in report.values()):
+        _fail(f"No utterance of {annotations} had a feature file under {features}; check --features and --suffix.")
+
+
 # -- training ----------------------------------------------------------------------------------
 
 

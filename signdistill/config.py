@@ -24,6 +24,21 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
+class AugmentConfig(_Section):
+    """Temporal augmentation of training utterances (off unless this section is given)."""
+
+    speed: tuple[float, float] = Field((0.9, 1.1), description="Speed perturbation range (resampling factor).")
+    frame_drop: float = Field(0.0, ge=0, lt=0.5, description="Probability of dropping each frame.")
+    noise: float = Field(0.0, ge=0, description="Std of Gaussian noise added to normalized features.")
+
+    @field_validator("speed")
+    @classmethod
+    def _speed(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < v[0] <= v[1] <= 4:
+            raise ValueError(f"speed must be (min, max) with 0 < min <= max <= 4; got {v}")
+        return v
+
+
 class DataConfig(_Section):
     """Where the data is and how it is batched."""
 
@@ -33,6 +48,7 @@ class DataConfig(_Section):
     batch_size: int = Field(16, ge=1, description="Utterances per batch.")
     eval_batch_size: int = Field(32, ge=1, description="Utterances per batch when evaluating.")
     bucket: bool = Field(True, description="Group utterances of similar length into batches.")
+    augment: AugmentConfig | None = Field(None, description="Temporal augmentation of the training split (default: off).")
 
 
 class ModelConfig(_Section):
@@ -205,6 +221,15 @@ class DistillRunConfig(RunConfig):
 
     distill: DistillSection
 
+    @model_validator(mode="after")
+    def _cache_without_augmentation(self) -> DistillRunConfig:
+        if self.distill.teacher_cache is not None and self.data.augment is not None:
+            raise ValueError(
+                "a teacher cache holds the teacher's outputs for the original frames; with data.augment the "
+                "student sees other frames. Remove data.augment or distill.teacher_cache (use the online teacher)"
+            )
+        return self
+
 
 # ---------------------------------------------------------------------------------------
 
@@ -327,6 +352,7 @@ def reference_markdown() -> str:
     sections: list[tuple[str, type[BaseModel]]] = [
         ("top level", RunConfig),
         ("data", DataConfig),
+        ("data.augment", AugmentConfig),
         ("model", ModelConfig),
         ("optim", OptimConfig),
         ("train", TrainConfig),

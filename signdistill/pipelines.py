@@ -38,6 +38,11 @@ def load_splits(cfg: RunConfig, vocab: Vocabulary | None = None, normalizer: Nor
     train = SignDataset(train_utts, vocab, feature_dim=dim, source=str(cfg.data.train))
     normalizer = normalizer or Normalizer.fit(train.raw)
     train.set_normalizer(normalizer)
+    if cfg.data.augment is not None:
+        from signdistill.data.augment import Augmentation
+
+        a = cfg.data.augment
+        train.augmentation = Augmentation(speed=a.speed, frame_drop=a.frame_drop, noise=a.noise, seed=cfg.seed)
     dev = SignDataset(read_manifest(cfg.data.dev), vocab, normalizer, source=str(cfg.data.dev))
     test = None
     if cfg.data.test is not None:

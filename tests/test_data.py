@@ -182,3 +182,78 @@ def test_corpus_reader(tmp_path):
     wrong.write_text("a|b\n1|2\n")
     with pytest.raises(DataError, match="line 1"):
         read_corpus(wrong, tmp_path)
+
+
+def test_import_phoenix_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from signdistill.cli import app
+
+    ann = tmp_path / "annotations"
+    ann.mkdir()
+    (tmp_path / "features" / "train").mkdir(parents=True)
+    (tmp_path / "features" / "dev").mkdir(parents=True)
+    for uid in ("a", "b"):
+        np.save(tmp_path / "features" / "train" / f"{uid}.npy", np.zeros((6, 4), np.float32))
+    np.save(tmp_path / "features" / "dev" / "c.npy", np.zeros((6, 4), np.float32))
+    (ann / "PHOENIX-2014-T.train.corpus.csv").write_text(
+        "name|video|start|end|speaker|orth|translation\na|a/1/*.png|-1|-1|Signer01|REGEN NORD|es regnet\n"
+        "b|b/1/*.png|-1|-1|Signer02|SONNE|sonne\nz|z/1/*.png|-1|-1|Signer03|WIND|wind\n",
+        encoding="utf-8",
+    )
+    (ann / "PHOENIX-2014-T.dev.corpus.csv").write_text(
+        "name|video|start|end|speaker|orth|translation\nc|c|-1|-1|Signer04|WIND|w\n", encoding="utf-8"
+    )
+    r = CliRunner().invoke(
+        app, ["data", "import-phoenix", "--annotations", str(ann), "--features", str(tmp_path / "features"), "--out", str(tmp_path / "m")]
+    )
+    assert r.exit_code == 0, r.output
+    assert [u.id for u in read_manifest(tmp_path / "m" / "train.jsonl")] == ["a", "b"]
+    assert [u.signer for u in read_manifest(tmp_path / "m" / "dev.jsonl")] == ["Signer04"]
+    report = json.loads((tmp_path / "m" / "skipped.json").read_text())
+    assert report["train"]["skipped"][0]["id"] == "z" and "no feature file" in report["train"]["skipped"][0]["reason"]
+    r = CliRunner().invoke(
+        app, ["data", "import-phoenix", "--annotations", str(ann), "--features", str(tmp_path / "nothing"), "--out", str(tmp_path / "m2")]
+    )
+    assert r.exit_code == 2 and "No utterance" in r.output
+
+
+def test_augmentation_is_seeded_and_keeps_ctc_length():
+    from signdistill.data.augment import Augmentation
+
+    x = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    aug = Augmentation(speed=(0.8, 1.25), frame_drop=0.2, noise=0.05, seed=3)
+    a, b = aug(x, 10, epoch=2, index=7), aug(x, 10, epoch=2, index=7)
+    assert np.array_equal(a, b) and a.dtype == np.float32
+    assert not np.array_equal(a, aug(x, 10, epoch=3, index=7))
+    assert a.shape[0] != 50 or not np.allclose(a, x)
+    short = aug(x[:6], 6, epoch=1, index=0)
+    assert short.shape[0] >= 6  # never shorter than CTC needs
+    assert np.array_equal(Augmentation()(x, 10, 1, 1), x)  # identity by default
+
+
+def test_augment_config_and_cache_conflict(synth, tmp_path):
+    from signdistill.config import DistillRunConfig, load_config
+    from signdistill.errors import ConfigError
+    from tests.conftest import make_run_config
+
+    data = make_run_config(tmp_path / "r", synth)
+    data["data"]["augment"] = {"speed": [0.9, 1.1], "frame_drop": 0.1, "noise": 0.01}
+    data["distill"] = {"teachers": [{"checkpoint": "t"}], "teacher_cache": "c"}
+    with pytest.raises(ConfigError, match="original frames"):
+        load_config(None, [], DistillRunConfig, data=data)
+    with pytest.raises(ConfigError, match="speed"):
+        load_config(
+            None, ["data.augment.speed=[1.2, 0.9]"], DistillRunConfig, data={**data, "distill": {"teachers": [{"checkpoint": "t"}]}}
+        )
+
+
+def test_training_with_augmentation_runs(synth, tmp_path):
+    from signdistill import pipelines
+    from signdistill.config import load_config
+    from tests.conftest import make_run_config
+
+    data = make_run_config(tmp_path / "r", synth, epochs=1)
+    data["data"]["augment"] = {"speed": [0.8, 1.2], "frame_drop": 0.1, "noise": 0.02}
+    result, _ = pipelines.train(load_config(None, [], data=data))
+    assert result.epochs_run == 1

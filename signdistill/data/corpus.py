@@ -81,3 +81,54 @@ def read_corpus(
         signer = cells[signer_col].strip() if signer_col is not None else None
         utterances.append(Utterance(id=uid, features=feats, glosses=glosses, signer=signer))
     return utterances, skipped
+
+
+SPLITS = ("train", "dev", "test")
+
+
+def import_corpus(
+    annotations: str | os.PathLike[str],
+    features_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    suffix: str = ".npy",
+) -> dict[str, dict]:
+    """Turn a PHOENIX-2014 / -T / CSL-Daily annotation folder plus features into manifests.
+
+    ``annotations`` is a folder holding one pipe-separated file per split (its name contains
+    ``train``, ``dev`` or ``test``, e.g. ``train.corpus.csv`` or ``PHOENIX-2014-T.dev.corpus.csv``),
+    or a single such file. Features are looked up as ``features_dir/<split>/<id><suffix>``,
+    then ``features_dir/<id><suffix>``. Writes ``out/<split>.jsonl`` and ``out/skipped.json``;
+    returns, per split, the number written and the skipped ids with their reasons.
+    """
+    import json
+
+    from signdistill.data.manifest import write_manifest
+    from signdistill.io import write_text_atomic
+
+    ann = Path(annotations)
+    files = [ann] if ann.is_file() else sorted(p for p in ann.iterdir() if p.is_file()) if ann.is_dir() else []
+    if not files:
+        raise DataError(f"{ann} is neither an annotation file nor a folder of them.")
+    by_split: dict[str, Path] = {}
+    for f in files:
+        name = f.name.lower()
+        for split in SPLITS:
+            if f".{split}." in f".{name}." or name.startswith(f"{split}.") or f".{split}." in name:
+                by_split.setdefault(split, f)
+    if not by_split:
+        raise DataError(
+            f"No annotation file in {ann} names a split (train, dev or test), e.g. train.corpus.csv or PHOENIX-2014-T.train.corpus.csv."
+        )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    feats = Path(features_dir)
+    report: dict[str, dict] = {}
+    for split, f in sorted(by_split.items()):
+        split_dir = feats / split if (feats / split).is_dir() else feats
+        utts, skipped = read_corpus(f, split_dir, suffix=suffix)
+        if utts:
+            write_manifest(out / f"{split}.jsonl", utts)
+        report[split] = {"annotations": str(f), "written": len(utts), "skipped": [{"id": i, "reason": r} for i, r in skipped]}
+    write_text_atomic(out / "skipped.json", json.dumps(report, indent=2) + "\n")
+    return report

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +89,12 @@ class SignDataset(Dataset):
         self.feature_dim = dim
         self.targets = [torch.tensor(vocab.encode(u.glosses), dtype=torch.long) for u in self.utterances]
         self._normalized: list[torch.Tensor] | None = None
+        self.augmentation: Callable[[np.ndarray, int, int, int], np.ndarray] | None = None
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch seeds the augmentation of every utterance."""
+        self.epoch = epoch
 
     def set_normalizer(self, normalizer: Normalizer) -> None:
         self.normalizer = normalizer
@@ -109,11 +115,15 @@ class SignDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         u = self.utterances[i]
+        feats = self.features(i)
+        if self.augmentation is not None:
+            need = min_ctc_frames(u.glosses)
+            feats = torch.from_numpy(self.augmentation(feats.numpy(), need, self.epoch, i))
         return {
             "index": i,
             "id": u.id,
             "signer": u.signer,
-            "features": self.features(i),
+            "features": feats,
             "targets": self.targets[i],
         }
 

@@ -416,6 +416,7 @@ class Trainer:
         self.model.train()
         self.objective.train()
         self.sampler.set_epoch(self.epoch)
+        self.train_set.set_epoch(self.epoch)
         acc = self.cfg.optim.accumulate
         # A run stopped mid-epoch (SIGINT/SIGTERM) resumes at the batch where it stopped,
         # with the sums of the batches already done.
