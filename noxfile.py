@@ -18,7 +18,7 @@ TORCH_SPEC = os.environ.get("TORCH_SPEC", "torch==2.13.0")
 PYTHON = os.environ.get("NOX_PYTHON", "3.11")
 
 
-def _install(session: nox.Session, extras: str = "dev,lm,flashlight,plots,onnx") -> None:
+def _install(session: nox.Session, extras: str = "dev,lm,flashlight,plots,onnx,pose") -> None:
     session.install(TORCH_SPEC)
     session.install("-e", f".[{extras}]")
 

@@ -117,6 +117,13 @@ def load_features(path: Path, *, expect_dim: int | None = None, context: str = "
     where = f" ({context})" if context else ""
     if not path.is_file():
         raise DataError(f"Feature file {path}{where} does not exist. Fix the 'features' path.")
+    if path.suffix == ".pose":  # pose-format keypoints, read with the default feature spec
+        from signdistill.data.pose import pose_to_features
+
+        arr = pose_to_features(path)
+        if expect_dim is not None and arr.shape[1] != expect_dim:
+            raise DataError(f"Feature file {path}{where} gives {arr.shape[1]} dimensions per frame, but the dataset uses {expect_dim}.")
+        return arr
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
