@@ -54,3 +54,16 @@ def benchmarks(session: nox.Session) -> None:
     """Run a benchmark script: `nox -s benchmarks -- benchmarks/padded_lstm.py`."""
     _install(session)
     session.run("python", *(session.posargs or ["benchmarks/padded_lstm.py"]))
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Regenerate the configuration and CLI references, then build the site with mkdocs --strict."""
+    _install(session, "docs")
+    session.run(
+        "python",
+        "-c",
+        "from signdistill.config import reference_markdown; open('docs/configuration.md', 'w').write(reference_markdown() + '\\n')",
+    )
+    session.run("typer", "signdistill.cli", "utils", "docs", "--name", "signdistill", "--output", "docs/cli.md")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})

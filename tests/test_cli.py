@@ -124,3 +124,20 @@ def test_incomplete_and_corrupt_checkpoint(cli_run, tmp_path, synth):
     (broken / "model.safetensors").write_bytes(data[: len(data) // 2])
     r = invoke("evaluate", "--checkpoint", broken, "--manifest", synth / "dev.jsonl")
     assert r.exit_code == 2 and "truncated or corrupt" in r.output
+
+
+def test_cli_reference_is_current(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "cli.md"
+    subprocess.run(
+        [sys.executable, "-m", "typer", "signdistill.cli", "utils", "docs", "--name", "signdistill", "--output", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    doc = Path(__file__).parents[1] / "docs" / "cli.md"
+    assert doc.read_text() == out.read_text(), (
+        "run: nox -s docs (or typer signdistill.cli utils docs --name signdistill --output docs/cli.md)"
+    )

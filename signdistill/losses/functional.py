@@ -212,7 +212,8 @@ def feature_mse_loss(
     vanishes without teaching anything.) The teacher features are treated as constants.
 
     Args:
-        student_hidden, teacher_hidden: ``(B, T, D_t)``.
+        student_hidden: ``(B, T, D_t)``, the student's layer after the regressor.
+        teacher_hidden: ``(B, T, D_t)``.
         lengths: ``(B,)``; padded frames are ignored.
         reduction: ``"mean"`` over valid frames of the per-frame mean squared error.
     """
@@ -246,7 +247,8 @@ def ctc_loss(
 
     Args:
         logits: ``(B, T, V)`` (log-softmax is applied here).
-        lengths: ``(B,)``. targets: concatenated ``(sum(target_lengths),)`` or padded ``(B, S)``.
+        lengths: ``(B,)``.
+        targets: concatenated ``(sum(target_lengths),)`` or padded ``(B, S)``.
     """
     _check(logits, lengths, "logits")
     with _float32(logits):
@@ -279,7 +281,8 @@ def guided_ctc_loss(
     guide's most likely label at frame t and ``M_t = 1`` when it is not blank.
 
     Args:
-        logits: ``(B, T, V)`` of the model being trained. guide_logits: ``(B, T, V)`` (a constant).
+        logits: ``(B, T, V)`` of the model being trained.
+        guide_logits: ``(B, T, V)`` (a constant).
         reduction: ``"mean"`` over guided frames (0 when there are none), ``"sum"`` or ``"none"``.
     """
     _check(logits, lengths, "logits")
@@ -305,7 +308,8 @@ def ctc_spike_frames(
     """Frame at which the best CTC alignment (Viterbi) first emits each target label.
 
     Args:
-        log_probs: ``(B, T, V)``. targets: ``(B, S)`` padded, or concatenated ``(sum S,)``.
+        log_probs: ``(B, T, V)``.
+        targets: ``(B, S)`` padded, or concatenated ``(sum S,)``.
     Returns:
         ``(B, S_max)`` int64 frame indices; -1 for padding or impossible alignments.
     """
