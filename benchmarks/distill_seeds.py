@@ -48,6 +48,13 @@ RECIPES = {
         "temperature": 2.0,
         "blank_mode": "keep",
     },
+    "default, then CTC only after epoch 20": {
+        "loss": {"kl": 0.5, "ctc": 0.5},
+        "temperature": 2.0,
+        "blank_mode": "drop",
+        "kd_last_epoch": 20,
+    },
+    "light frame KD: kl .2 + ctc .8, T=2, drop blank": {"loss": {"kl": 0.2, "ctc": 0.8}, "temperature": 2.0, "blank_mode": "drop"},
     "recommended (default): kl .5 + ctc .5, T=2, drop blank": None,  # pipelines.RECOMMENDED_DISTILL
 }
 

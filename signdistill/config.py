@@ -194,6 +194,9 @@ class DistillSection(_Section):
     feature_layers: list[tuple[int, int]] = Field(default_factory=list, description="(teacher layer, student layer) pairs, 1-based.")
     ctc_warmup_epochs: int = Field(0, ge=0, description="Epochs of CTC only before distillation starts.")
     kd_ramp_epochs: int = Field(0, ge=0, description="Epochs over which the KD weights ramp up linearly after warm-up.")
+    kd_last_epoch: int | None = Field(
+        None, ge=1, description="Last epoch with KD terms; CTC only afterwards (the student re-settles its own alignment)."
+    )
     teacher_cache: Path | None = Field(None, description="Folder written by `signdistill cache-teacher`.")
 
     @field_validator("feature_layers")

@@ -276,6 +276,7 @@ def build_distill_objective(cfg: Any, splits: Splits, device: Any) -> Any:
         cache=cache,
         ctc_warmup_epochs=d.ctc_warmup_epochs,
         kd_ramp_epochs=d.kd_ramp_epochs,
+        kd_last_epoch=d.kd_last_epoch,
     )
 
 

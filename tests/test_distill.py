@@ -173,3 +173,10 @@ def test_guided_teacher_and_aligned_kd(synth, trained_teacher, tmp_path):
     assert "train/aligned" in result.history[0]
     with pytest.raises(Exception, match="top-k outputs only"):
         load_config(None, [f"distill.teacher_cache={tmp_path}"], DistillRunConfig, data=data)
+
+
+def test_kd_last_epoch_switches_to_ctc_only(synth, trained_teacher, tmp_path):
+    data = distill_cfg(tmp_path, synth, trained_teacher, kd_last_epoch=1)
+    data["train"]["epochs"] = 2
+    result, _ = pipelines.distill(load_config(None, [], DistillRunConfig, data=data))
+    assert [h["kd_scale"] for h in result.history] == [1.0, 0.0]

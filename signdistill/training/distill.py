@@ -195,6 +195,7 @@ class DistillObjective(Objective):
         cache: TeacherCache | None = None,
         ctc_warmup_epochs: int = 0,
         kd_ramp_epochs: int = 0,
+        kd_last_epoch: int | None = None,
     ):
         super().__init__()
         if not teachers and cache is None:
@@ -209,6 +210,7 @@ class DistillObjective(Objective):
         self.cache = cache
         self.ctc_warmup_epochs = ctc_warmup_epochs
         self.kd_ramp_epochs = kd_ramp_epochs
+        self.kd_last_epoch = kd_last_epoch
         self.temperature = schedule(1)
         self.kd_scale = 1.0
 
@@ -226,7 +228,7 @@ class DistillObjective(Objective):
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         self.temperature = float(self.schedule(epoch))
         after = epoch - self.ctc_warmup_epochs
-        if after <= 0:
+        if after <= 0 or (self.kd_last_epoch is not None and epoch > self.kd_last_epoch):
             self.kd_scale = 0.0
         elif self.kd_ramp_epochs:
             self.kd_scale = min(1.0, after / self.kd_ramp_epochs)
