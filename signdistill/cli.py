@@ -190,6 +190,15 @@ def distill(config: ConfigOpt, set_: SetOpt = None, overwrite: OverwriteOpt = Fa
     cfg = load_config(config, set_ or [], DistillRunConfig)
     result, scores = pipelines.distill(cfg, reporter=RichReporter(cfg.train.progress, "distill"), overwrite=overwrite)  # type: ignore[arg-type]
     _print_results(f"{cfg.run_dir}/best (epoch {result.best_epoch})", scores)
+    if cfg.distill.loss.kl > 0:  # type: ignore[attr-defined]
+        from signdistill.console import console
+
+        console.print(
+            "note: frame-level KD also transfers the teacher's CTC spike timing. If you decode with an LM beam "
+            "search tuned per model, compare against the baseline with `signdistill tune-decoder` and consider "
+            "sequence-level KD (docs/distillation.md).",
+            highlight=False,
+        )
 
 
 @app.command("cache-teacher")
