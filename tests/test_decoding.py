@@ -172,3 +172,13 @@ def test_read_arpa_refuses_other_files(tmp_path):
     with pytest.raises(SignDistillError, match="cannot be read"):
         read_arpa(p)
     assert math.isfinite(read_arpa(FIX / "abc.arpa")[2][("A", "B")][0])
+
+
+@needs_lm
+def test_batch_decoding_over_processes_matches_serial():
+    from signdistill.decoding.beam import BeamSearchDecoder, DecoderConfig
+
+    rng = np.random.default_rng(0)
+    batch = [np.log(rng.dirichlet(np.ones(5) * 0.3, size=int(rng.integers(3, 12)))).astype(np.float32) for _ in range(6)]
+    d = BeamSearchDecoder(TOKENS, DecoderConfig(beam_width=6, alpha=0.5, lm=str(FIX / "abc.arpa")))
+    assert d.decode(batch, processes=2) == d.decode(batch)
