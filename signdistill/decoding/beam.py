@@ -190,19 +190,27 @@ class BeamSearchDecoder:
         return [self.tokens[i] for i in out]
 
     def decode(self, log_probs: Sequence[np.ndarray], *, processes: int = 1) -> list[list[str]]:
-        """Decode a list of ``(T, V)`` log-probability arrays (``processes > 1``: a process pool)."""
-        if processes > 1 and self.config.backend == "pyctcdecode" and len(log_probs) > 1:
+        """Decode a list of ``(T, V)`` log-probability arrays; ``processes > 1`` uses a fork pool
+        whose workers run exactly :meth:`decode_one` (the same results as one process)."""
+        if processes > 1 and len(log_probs) > 1:
             import multiprocessing as mp
 
-            with mp.get_context("fork").Pool(processes) as pool:
-                texts = self._decoder.decode_batch(
-                    pool,
-                    [np.ascontiguousarray(x, dtype=np.float32) for x in log_probs],
-                    beam_width=self.config.beam_width,
-                    token_min_logp=self.config.token_min_logp,
-                )
-            return [t.split() for t in texts]
+            global _WORKER_DECODER
+            _WORKER_DECODER = self
+            try:
+                with mp.get_context("fork").Pool(processes) as pool:
+                    return pool.map(_decode_in_worker, list(log_probs))
+            finally:
+                _WORKER_DECODER = None
         return [self.decode_one(x) for x in log_probs]
+
+
+_WORKER_DECODER: BeamSearchDecoder | None = None
+
+
+def _decode_in_worker(log_probs: np.ndarray) -> list[str]:
+    assert _WORKER_DECODER is not None
+    return _WORKER_DECODER.decode_one(log_probs)
 
 
 def load_decoder_config(path: str | os.PathLike[str]) -> DecoderConfig:
