@@ -152,6 +152,31 @@ def decode_logits(logits: list[Any], tokens: list[str], decoder: Any | None, *, 
     return beam.decode([torch.log_softmax(lg.float(), -1).numpy() for lg in logits], processes=processes)
 
 
+@dataclass
+class ModelOutputs:
+    """A checkpoint's outputs over a manifest, computed once and decoded as often as needed."""
+
+    ckpt: Any
+    logits: list[Any]
+    refs: list[list[str]]
+    ids: list[str]
+    signers: list[str | None]
+
+
+def model_outputs(checkpoint: str | Path, manifest: str | Path, *, batch_size: int = 32, device: str = "auto") -> ModelOutputs:
+    """Run a checkpoint over a manifest once; keep per-utterance logits ``(T, V)``."""
+    from signdistill.training.trainer import predict
+
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(checkpoint, device=dev)
+    data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
+    _, logits = predict(ckpt.model, data, batch_size, dev, keep_logits=True)
+    assert logits is not None
+    return ModelOutputs(
+        ckpt, logits, [list(u.glosses) for u in data.utterances], [u.id for u in data.utterances], [u.signer for u in data.utterances]
+    )
+
+
 def evaluate(
     checkpoint: str | Path,
     manifest: str | Path,
@@ -172,16 +197,9 @@ def evaluate(
     applies the PHOENIX-2014 evaluation rewrites to references and hypotheses.
     """
     from signdistill.evaluation.sclite import write_ctm, write_stm
-    from signdistill.training.trainer import predict
 
-    dev = resolve_device(device)
-    ckpt = load_checkpoint(checkpoint, device=dev)
-    data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
-    _, logits = predict(ckpt.model, data, batch_size, dev, keep_logits=True)
-    assert logits is not None
-    refs = [list(u.glosses) for u in data.utterances]
-    ids = [u.id for u in data.utterances]
-    signers = [u.signer for u in data.utterances]
+    outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
+    ckpt, logits, refs, ids, signers = outs.ckpt, outs.logits, outs.refs, outs.ids, outs.signers
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "manifest": str(manifest),
@@ -582,18 +600,11 @@ def tune_decoder(
 
     from signdistill.decoding.beam import DecoderConfig
     from signdistill.io import write_json_atomic
-    from signdistill.training.trainer import predict
 
     if search not in ("grid", "random"):
         raise ConfigError(f"--search must be grid or random, got {search!r}.")
-    dev = resolve_device(device)
-    ckpt = load_checkpoint(checkpoint, device=dev)
-    data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
-    _, logits = predict(ckpt.model, data, batch_size, dev, keep_logits=True)
-    assert logits is not None
-    refs = [list(u.glosses) for u in data.utterances]
-    ids = [u.id for u in data.utterances]
-    signers = [u.signer for u in data.utterances]
+    outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
+    ckpt, logits, refs, ids, signers = outs.ckpt, outs.logits, outs.refs, outs.ids, outs.signers
     grid = [(a, b) for a in alphas for b in betas]
     if search == "random":
         rng = _random.Random(seed)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import abc
 import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 
-class TemperatureSchedule:
+class TemperatureSchedule(abc.ABC):
     """Maps an epoch (1-based) to a temperature."""
 
-    def __call__(self, epoch: int) -> float:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __call__(self, epoch: int) -> float: ...
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ with the model and saved in the training state, never in the model's weights.
 
 from __future__ import annotations
 
-from typing import Any
+import abc
 
 import torch
 from torch import nn
@@ -16,17 +16,14 @@ from signdistill.losses import LossOutput, ctc_loss, guided_ctc_loss
 from signdistill.models import CTCModel
 
 
-class Objective(nn.Module):
+class Objective(nn.Module, abc.ABC):
     """Base class. ``on_epoch_start`` returns values to log for the epoch (e.g. temperature)."""
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         return {}
 
-    def forward(self, model: CTCModel, batch: Batch) -> LossOutput:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def extra_state(self) -> dict[str, Any]:
-        return {}
+    @abc.abstractmethod
+    def forward(self, model: CTCModel, batch: Batch) -> LossOutput: ...
 
 
 class CTCObjective(Objective):
