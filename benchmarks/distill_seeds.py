@@ -55,11 +55,11 @@ RECIPES = {
         "kd_last_epoch": 20,
     },
     "light frame KD: kl .2 + ctc .8, T=2, drop blank": {"loss": {"kl": 0.2, "ctc": 0.8}, "temperature": 2.0, "blank_mode": "drop"},
-    "FitNets only: ctc .5 + feature .5, teacher layer 1 -> student 1": {
+    "FitNets only (teacher layer 1 -> student 1), ctc .5 + feature .5": {
         "loss": {"kl": 0.0, "ctc": 0.5, "feature": 0.5},
         "feature_layers": [[1, 1]],
     },
-    "FitNets only: ctc .5 + feature .5, teacher layer 2 -> student 1": {
+    "FitNets only (teacher layer 2 -> student 1), ctc .5 + feature .5": {
         "loss": {"kl": 0.0, "ctc": 0.5, "feature": 0.5},
         "feature_layers": [[2, 1]],
     },
