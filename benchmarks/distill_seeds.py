@@ -63,7 +63,14 @@ RECIPES = {
         "loss": {"kl": 0.0, "ctc": 0.5, "feature": 0.5},
         "feature_layers": [[2, 1]],
     },
-    "recommended (default): kl .5 + ctc .5, T=2, drop blank": None,  # pipelines.RECOMMENDED_DISTILL
+    "FitNets L1 + light KL (ctc .4, feature .4, kl .2 at T=2 drop)": {
+        "loss": {"kl": 0.2, "ctc": 0.4, "feature": 0.4},
+        "feature_layers": [[1, 1]],
+        "temperature": 2.0,
+        "blank_mode": "drop",
+    },
+    "frame KL: kl .5 + ctc .5, T=2, drop blank": {"loss": {"kl": 0.5, "ctc": 0.5}, "temperature": 2.0, "blank_mode": "drop"},
+    "recommended (default): FitNets L1 -> L1, ctc .5 + feature 1.0": None,  # pipelines.RECOMMENDED_DISTILL  # pipelines.RECOMMENDED_DISTILL
 }
 
 

@@ -182,8 +182,8 @@ class DistillSection(_Section):
 
     teachers: list[TeacherRef] = Field(min_length=1, description="One or more frozen teachers.")
     loss: LossWeights = Field(
-        default_factory=lambda: LossWeights(kl=0.5, ctc=0.5),
-        description="Component weights; default kl 0.5 + ctc 0.5 (the measured recipe, docs/distillation.md).",
+        default_factory=lambda: LossWeights(kl=0.0, ctc=0.5, feature=1.0),
+        description="Component weights; default ctc 0.5 + feature 1.0 with feature_layers [[1, 1]] (the measured recipe, docs/distillation.md).",
     )
     temperature: Annotated[float, Field(gt=0)] | ScheduleConfig = Field(2.0, description="A number > 0 or a schedule.")
     blank_mode: Literal["keep", "drop", "downweight"] = Field(
@@ -191,7 +191,9 @@ class DistillSection(_Section):
     )
     blank_weight: float = Field(0.1, ge=0, le=1, description="downweight: weight of frames the teacher labels blank.")
     topk: int | None = Field(None, ge=1, description="Keep the teacher's top-k classes per frame (renormalized).")
-    feature_layers: list[tuple[int, int]] = Field(default_factory=list, description="(teacher layer, student layer) pairs, 1-based.")
+    feature_layers: list[tuple[int, int]] = Field(
+        default_factory=lambda: [(1, 1)], description="(teacher layer, student layer) pairs, 1-based; default: first onto first."
+    )
     ctc_warmup_epochs: int = Field(0, ge=0, description="Epochs of CTC only before distillation starts.")
     kd_ramp_epochs: int = Field(0, ge=0, description="Epochs over which the KD weights ramp up linearly after warm-up.")
     kd_last_epoch: int | None = Field(

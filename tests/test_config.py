@@ -64,7 +64,7 @@ def test_yaml_file_errors(tmp_path):
     [
         (["distill.loss.kl=0", "distill.loss.ctc=0"], "all loss weights are zero"),
         (["distill.temperature=0"], "temperature"),
-        (["distill.loss.feature=0.1"], "needs feature_layers"),
+        (["distill.loss.feature=0.1", "distill.feature_layers=[]"], "needs feature_layers"),
         (["distill.feature_layers=[[0, 1]]"], "1-based"),
         (["distill.temperature={kind: piecewise, values: [4, 3], boundaries: [30, 70]}"], "one more entry"),
         (["distill.blank_mode=ignore"], "blank_mode"),

@@ -239,7 +239,7 @@ def test_augment_config_and_cache_conflict(synth, tmp_path):
 
     data = make_run_config(tmp_path / "r", synth)
     data["data"]["augment"] = {"speed": [0.9, 1.1], "frame_drop": 0.1, "noise": 0.01}
-    data["distill"] = {"teachers": [{"checkpoint": "t"}], "teacher_cache": "c"}
+    data["distill"] = {"teachers": [{"checkpoint": "t"}], "teacher_cache": "c", "loss": {"kl": 0.5, "ctc": 0.5}}
     with pytest.raises(ConfigError, match="original frames"):
         load_config(None, [], DistillRunConfig, data=data)
     with pytest.raises(ConfigError, match="speed"):
