@@ -183,7 +183,7 @@ class DistillSection(_Section):
     teachers: list[TeacherRef] = Field(min_length=1, description="One or more frozen teachers.")
     loss: LossWeights = Field(
         default_factory=lambda: LossWeights(kl=0.0, ctc=0.5, feature=1.0),
-        description="Component weights; default ctc 0.5 + feature 1.0 with feature_layers [[1, 1]] (the measured recipe, docs/distillation.md).",
+        description="Component weights; default ctc 0.5 + feature 1.0 on feature_layers [[1, 1]] (docs/distillation.md).",
     )
     temperature: Annotated[float, Field(gt=0)] | ScheduleConfig = Field(2.0, description="A number > 0 or a schedule.")
     blank_mode: Literal["keep", "drop", "downweight"] = Field(
