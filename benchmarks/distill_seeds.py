@@ -129,7 +129,8 @@ def run_seed(
     pipelines.train(load_config(None, [], data=b_cfg))
     score("baseline student", out_p / f"student-{seed}")
     for name in recipes:
-        recipe = RECIPES[name] or pipelines.RECOMMENDED_DISTILL
+        # A recipe says what it uses; no feature matching unless it names layers.
+        recipe = {"feature_layers": [], **RECIPES[name]} if RECIPES[name] else pipelines.RECOMMENDED_DISTILL
         run = out_p / f"{slug(name)}-{seed}"
         d_cfg = pipelines.run_config(run, data, pipelines.QUICKSTART_STUDENT, epochs, seed=seed, threads=1, progress=False)
         d_cfg["distill"] = {"teachers": [{"checkpoint": str(out_p / f"teacher-{seed}" / "best")}], **recipe}
