@@ -374,7 +374,7 @@ PLAN_DISTILL = {
 QUICKSTART_SIZES: dict[str, dict[str, Any]] = {
     "default": {
         "data": "default",
-        "teacher_epochs": 30,
+        "teacher_epochs": 45,
         "student_epochs": 30,
         "alphas": [0.0, 0.25, 0.5, 0.75, 1.0],
         "betas": [0.0, 1.0, 2.0, 3.0],
