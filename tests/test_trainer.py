@@ -110,3 +110,11 @@ def test_bf16_and_accumulation_and_nonfinite_skip(synth, tmp_path, caplog):
     assert result.history[0]["train/skipped_batches"] == 1
     assert "non-finite loss" in caplog.text
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_tensorboard_events_are_written(synth, tmp_path):
+    pytest.importorskip("tensorboard")
+    cfg = load_config(None, ["train.tensorboard=true"], data=make_run_config(tmp_path / "tb", synth, epochs=1))
+    pipelines.train(cfg)
+    events = list((tmp_path / "tb" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
