@@ -241,15 +241,6 @@ def _load_teachers(cfg: Any, splits: Splits, device: Any) -> tuple[list[Any], li
     return teachers, weights
 
 
-def _teacher_data(cfg: Any) -> tuple[Vocabulary, Normalizer]:
-    """Vocabulary and normalizer of the student's data (built from its training split)."""
-    from signdistill.data.manifest import load_features
-
-    utts = read_manifest(cfg.data.train)
-    vocab = Vocabulary.build(u.glosses for u in utts)
-    return vocab, Normalizer.fit(load_features(u.features, context=f"utterance {u.id!r}") for u in utts)
-
-
 def build_distill_objective(cfg: Any, splits: Splits, device: Any) -> Any:
     """The :class:`DistillObjective` a distillation config describes."""
     from signdistill.losses import DistillationLoss, FeatureProjector, make_schedule
@@ -268,9 +259,10 @@ def build_distill_objective(cfg: Any, splits: Splits, device: Any) -> Any:
         teachers, weights = _load_teachers(cfg, splits, device)
     projector = None
     if d.loss.feature > 0:
-        student_sizes = [2 * (cfg.model.hidden or _preset(cfg.model.preset, "hidden"))] * (
-            cfg.model.layers or _preset(cfg.model.preset, "layers")
-        )
+        from signdistill.models import resolve_spec
+
+        spec = resolve_spec(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
+        student_sizes = [2 * spec.hidden] * spec.layers
         try:
             projector = FeatureProjector(d.feature_layers, student_sizes, teachers[0].hidden_sizes)
         except ValueError as exc:
@@ -296,14 +288,6 @@ def build_distill_objective(cfg: Any, splits: Splits, device: Any) -> Any:
         kd_ramp_epochs=d.kd_ramp_epochs,
         kd_last_epoch=d.kd_last_epoch,
     )
-
-
-def _preset(preset: str | None, key: str) -> int:
-    from signdistill.models import PRESETS
-
-    if preset is None:
-        raise ConfigError(f"model.{key} is not set and no preset gives it.")
-    return int(PRESETS[preset][key])
 
 
 def distill(cfg: Any, *, reporter: Reporter | None = None, overwrite: bool = False) -> tuple[TrainResult, dict[str, Any]]:

@@ -7,6 +7,7 @@ from signdistill.models.bilstm import (
     ExactBiLSTMLayer,
     ModelSpec,
     build_model,
+    resolve_spec,
     reverse_within_length,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "ExactBiLSTMLayer",
     "ModelSpec",
     "build_model",
+    "resolve_spec",
     "reverse_within_length",
 ]

@@ -159,10 +159,15 @@ def build_model(
     **overrides: int | float,
 ) -> CTCModel:
     """Build a :class:`CTCModel`; a ``preset`` (``teacher`` 5x384, ``student`` 4x256) sets defaults."""
+    return CTCModel(resolve_spec(input_dim, vocab_size, preset=preset, **overrides))
+
+
+def resolve_spec(input_dim: int, vocab_size: int, *, preset: str | None = None, **overrides: int | float | None) -> ModelSpec:
+    """The :class:`ModelSpec` a preset plus overrides (``None`` = keep the preset's) describe."""
     params: dict = {}
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
         params.update(PRESETS[preset])
     params.update({k: v for k, v in overrides.items() if v is not None})
-    return CTCModel(ModelSpec(input_dim=input_dim, vocab_size=vocab_size, **params))
+    return ModelSpec(input_dim=input_dim, vocab_size=vocab_size, **params)

@@ -71,13 +71,7 @@ class _ShardedBatches:
         return len(self._global())
 
 
-class _LogReporter:
-    def epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
-        pass
-
-    def step(self, metrics: dict[str, float]) -> None:
-        pass
-
+class _LogReporter(_SilentReporter):
     def epoch_end(self, metrics: dict[str, Any]) -> None:
         log.info("epoch %s: %s", metrics.get("epoch"), {k: v for k, v in metrics.items() if k != "epoch"})
 
