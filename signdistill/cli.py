@@ -96,13 +96,16 @@ def data_synth(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write manifests and features to.")],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 0,
     size: Annotated[str, typer.Option(help="tiny, small or default.")] = "default",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a dataset data synth wrote before (only that).")] = False,
 ) -> None:
     """Generate the embedded synthetic keypoint dataset (train/dev/test manifests)."""
     from signdistill.console import console
-    from signdistill.data.synth import SIZES, generate
+    from signdistill.data.synth import SIZES, generate, is_synth_dataset
+    from signdistill.io import check_output_path
 
     if size not in SIZES:
         raise SignDistillError(f"--size {size!r} is not one of {sorted(SIZES)}.")
+    check_output_path(out, kind="synthetic dataset", overwrite=overwrite, is_ours=is_synth_dataset)
     manifests = generate(out, seed=seed, size=size)
     for split, path in manifests.items():
         console.print(f"{split:>5}: {path}")
@@ -148,12 +151,21 @@ def data_import_phoenix(
     features: Annotated[Path, typer.Option("--features", help="Folder of per-utterance features (<split>/<id>.npy or <id>.npy).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the manifests.")],
     suffix: Annotated[str, typer.Option(help="Feature file suffix.")] = ".npy",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous import at --out (only that).")] = False,
 ) -> None:
     """Turn a PHOENIX-2014 / PHOENIX-2014-T / CSL-Daily annotation folder plus features into manifests."""
-    from signdistill.console import console
-    from signdistill.data.corpus import import_corpus
+    import json
 
+    from signdistill.console import console
+    from signdistill.data.corpus import import_corpus, is_imported_corpus
+    from signdistill.io import check_output_path
+
+    replacing = check_output_path(out, kind="corpus import", overwrite=overwrite, is_ours=is_imported_corpus)
+    previous = json.loads((out / "skipped.json").read_text(encoding="utf-8")) if replacing else {}
     report = import_corpus(annotations, features, out, suffix=suffix)
+    for split, r in previous.items():  # a manifest of the previous import that this one did not rewrite
+        if r["written"] and not report.get(split, {}).get("written"):
+            (out / f"{split}.jsonl").unlink(missing_ok=True)
     for split, r in report.items():
         console.print(f"{split:>5}: {r['written']} utterances -> {out / (split + '.jsonl')}, {len(r['skipped'])} skipped")
         for s in r["skipped"][:5]:
@@ -208,13 +220,17 @@ def cache_teacher(
     out: Annotated[Path, typer.Option("--out", "-o", help="Cache folder to write.")],
     topk: Annotated[int, typer.Option(help="Classes kept per frame.")] = 16,
     set_: SetOpt = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous teacher cache (only that).")] = False,
 ) -> None:
     """Run the teacher(s) once over the training set and store top-k outputs (offline distillation)."""
     from signdistill import pipelines
     from signdistill.config import DistillRunConfig, load_config
     from signdistill.console import console
+    from signdistill.io import check_output_path
+    from signdistill.training.distill import is_teacher_cache
 
     cfg = load_config(config, set_ or [], DistillRunConfig)
+    check_output_path(out, kind="teacher cache", overwrite=overwrite, is_ours=is_teacher_cache)
     info = pipelines.cache_teacher(cfg, out, topk=topk)  # type: ignore[arg-type]
     console.print(f"cached {info['utterances']} utterances, {info['frames']} frames, {info['bytes_per_frame']:.1f} B/frame -> {out}")
 
@@ -300,11 +316,15 @@ def lm_build(
     out: Annotated[Path, typer.Option("--out", "-o", help="ARPA file to write.")],
     order: Annotated[int, typer.Option("--order", help="n-gram order.")] = 3,
     phoenix_cleanup: Annotated[bool, typer.Option("--phoenix-cleanup", help="Apply the PHOENIX-2014 rewrites first.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an LM that lm build wrote before (only that).")] = False,
 ) -> None:
     """Build a gloss n-gram LM (interpolated modified Kneser-Ney) in ARPA format."""
     from signdistill import pipelines
     from signdistill.console import console
+    from signdistill.decoding.lm import is_own_arpa
+    from signdistill.io import check_output_path
 
+    check_output_path(out, kind="language model", overwrite=overwrite, is_ours=is_own_arpa, folder=False)
     info = pipelines.build_lm(manifest, out, order=order, cleanup=phoenix_cleanup)
     console.print(f"{info['order']}-gram LM from {info['sentences']} transcripts ({info['vocabulary']} glosses) -> {out}")
 
@@ -324,13 +344,17 @@ def tune_decoder(
     trials: Annotated[int, typer.Option("--trials", min=1, help="Settings tried by random search.")] = 20,
     phoenix_cleanup: Annotated[bool, typer.Option("--phoenix-cleanup")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the whole table as JSON.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace settings tune-decoder wrote before (only those).")] = False,
 ) -> None:
     """Search LM weight (alpha) and insertion bonus (beta) on dev outputs computed once."""
     from rich.table import Table
 
     from signdistill import pipelines
     from signdistill.console import out as stdout
+    from signdistill.decoding.beam import is_decoder_config
+    from signdistill.io import check_output_path
 
+    check_output_path(out, kind="decoder config", overwrite=overwrite, is_ours=is_decoder_config, folder=False)
     res = pipelines.tune_decoder(
         checkpoint,
         manifest,
@@ -370,11 +394,15 @@ def report(
     decoder_config: Annotated[Path | None, typer.Option("--decoder-config")] = None,
     utterance: Annotated[str | None, typer.Option("--utterance", help="Utterance id for the posterior plot (default: the first).")] = None,
     phoenix_cleanup: Annotated[bool, typer.Option("--phoenix-cleanup")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous report at --out (only that).")] = False,
 ) -> None:
     """Compare models: WER table (Markdown/JSON), WER and training-curve plots, teacher vs student posteriors."""
     from signdistill import pipelines
     from signdistill.console import out as stdout
+    from signdistill.evaluation.report import is_report
+    from signdistill.io import check_output_path
 
+    check_output_path(out, kind="report", overwrite=overwrite, is_ours=is_report)
     runs: dict[str, Path] = {}
     for item in run:
         if "=" not in item:
@@ -396,12 +424,13 @@ def export(
     format: Annotated[str, typer.Option("--format", "-f", help="safetensors, onnx or int8.")] = "safetensors",
     dtype: Annotated[str, typer.Option(help="fp32 or fp16 (safetensors only).")] = "fp32",
     check: Annotated[Path | None, typer.Option("--check", help="Manifest to run parity checks on after exporting.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous export at --out (only that).")] = False,
 ) -> None:
     """Export a trained model for deployment (weights, vocabulary and normalizer travel together)."""
     from signdistill import export as export_mod
     from signdistill.console import console
 
-    path = export_mod.export(checkpoint, out, format=format, dtype=dtype)
+    path = export_mod.export(checkpoint, out, format=format, dtype=dtype, overwrite=overwrite)
     console.print(f"exported {checkpoint} -> {path} ({format}, {dtype})")
     if check is not None:
         res = export_mod.check_export(checkpoint, path, check)
@@ -478,6 +507,50 @@ def benchmark(
     stdout.print(t)
     if json_out:
         _write_json(json_out, results)
+
+
+@app.command("compare")
+@handle_errors
+def compare(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML comparison config (see docs/compare.md).")] = None,
+    set_: SetOpt = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Runs at once, one torch thread each (default: CPU cores).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: the config's `out`); reruns reuse it.")] = None,
+    list_recipes: Annotated[bool, typer.Option("--list-recipes", help="Print the named recipes and exit.")] = False,
+) -> None:
+    """Seeds x recipes against the CTC baseline: mean +- std, paired 95 % intervals, gap recovered, verdicts."""
+    from signdistill.console import console
+    from signdistill.console import out as stdout
+
+    if list_recipes:
+        from signdistill.recipes import RECIPES
+
+        for name, r in RECIPES.items():
+            stdout.print(f"{name:<14} {r.summary}", highlight=False, markup=False)
+        return
+    from signdistill.compare import compare as run_compare
+    from signdistill.compare import results_tables
+    from signdistill.config import CompareConfig, load_config
+
+    if config is None:
+        raise SignDistillError("compare needs --config FILE (see docs/compare.md), or --list-recipes.")
+    if jobs is not None and jobs < 1:
+        raise SignDistillError(f"--jobs must be >= 1, got {jobs}.")
+    cfg = load_config(config, set_ or [], CompareConfig)
+
+    def on_event(kind: str, name: str, info: dict[str, Any]) -> None:
+        phase = "beam" if info.get("phase") == "beam" else "train"
+        if kind == "start":
+            console.print(f"  start  {phase:<5} {name}", highlight=False, markup=False)
+        else:
+            how = "reused" if info.get("reused") else f"{info['seconds']:.0f} s"
+            wers = f"dev {info['dev']['wer']:.2f}  test {info['test']['wer']:.2f}"
+            console.print(f"  done   {phase:<5} {name}: {wers}  ({how})", highlight=False, markup=False)
+
+    results = run_compare(cfg, out=out, jobs=jobs, on_event=on_event)
+    stdout.print(results_tables(results))
+    where = out or cfg.out
+    stdout.print(f"results: {where / 'results.json'} and {where / 'results.md'}", highlight=False)
 
 
 @app.command("quickstart")

@@ -1,0 +1,179 @@
+"""`signdistill compare` and the paired bootstrap behind its verdicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from signdistill.cli import app
+from signdistill.evaluation.stats import paired_difference, utterance_errors, verdict
+
+runner = CliRunner()
+
+
+# -- the interval method on constructed cases ---------------------------------------------------
+
+
+def test_identical_systems_are_within_noise():
+    rng = np.random.default_rng(0)
+    errs = rng.integers(0, 4, size=(3, 400))
+    lens = rng.integers(3, 8, size=400)
+    d = paired_difference(errs, errs.copy(), lens)
+    assert d.mean == 0.0 and d.ci_low <= 0.0 <= d.ci_high
+    assert d.verdict == "within noise"
+
+
+def test_planted_gain_helps_and_planted_loss_hurts():
+    rng = np.random.default_rng(1)
+    lens = rng.integers(3, 8, size=800)
+    base = rng.binomial(lens, 0.30, size=(5, 800))  # about 30 % WER per seed
+    better = rng.binomial(lens, 0.25, size=(5, 800))  # about 5 points better
+    d = paired_difference(better, base, lens)
+    assert -7.0 < d.mean < -3.0
+    assert d.ci_high < 0 and d.verdict == "helps"
+    assert paired_difference(base, better, lens).verdict == "hurts"
+
+
+def test_noise_the_size_of_the_effect_is_within_noise():
+    """Two systems of equal quality differ by chance; a 1-seed, 30-utterance test must not call it."""
+    rng = np.random.default_rng(2)
+    lens = rng.integers(3, 8, size=30)
+    a = rng.binomial(lens, 0.3, size=(1, 30))
+    b = rng.binomial(lens, 0.3, size=(1, 30))
+    d = paired_difference(a, b, lens)
+    assert d.ci_low < 0 < d.ci_high
+
+
+def test_seed_spread_widens_the_interval():
+    """The same mean difference with a large seed-to-seed spread gives a wider interval."""
+    lens = np.full(200, 5)
+    base = np.full((4, 200), 2)
+    steady = base - np.array([[1], [1], [1], [1]]) * (np.arange(200) % 5 == 0)  # -4 points every seed
+    spread = base - np.array([[4], [0], [0], [0]]) * (np.arange(200) % 5 == 0)  # -16, 0, 0, 0
+    d1, d2 = paired_difference(steady, base, lens), paired_difference(spread, base, lens)
+    assert d1.mean == pytest.approx(d2.mean)
+    assert (d2.ci_high - d2.ci_low) > 2 * (d1.ci_high - d1.ci_low)
+
+
+def test_bootstrap_is_deterministic_and_validates_shapes():
+    rng = np.random.default_rng(3)
+    a, b, n = rng.integers(0, 3, (2, 50)), rng.integers(0, 3, (2, 50)), rng.integers(2, 6, 50)
+    assert paired_difference(a, b, n) == paired_difference(a, b, n)
+    with pytest.raises(ValueError, match="shapes do not pair"):
+        paired_difference(a, b[:, :40], n)
+    with pytest.raises(ValueError, match="level"):
+        paired_difference(a, b, n, level=1.5)
+
+
+def test_utterance_errors_use_sclite_alignment():
+    errs, lens = utterance_errors([["A", "B", "C"], ["A"]], [["A", "X"], []])
+    assert errs.tolist() == [2, 1] and lens.tolist() == [3, 1]
+    assert verdict(-2, -0.1) == "helps" and verdict(0.1, 2) == "hurts" and verdict(-1, 1) == "within noise"
+
+
+# -- the command, end to end on tiny sizes -------------------------------------------------------
+
+
+def _config(tmp_path: Path, synth: Path, teacher_ckpt: Path, **extra) -> Path:
+    cfg = {
+        "out": str(tmp_path / "cmp"),
+        "data": {"train": str(synth / "train.jsonl"), "dev": str(synth / "dev.jsonl"), "test": str(synth / "test.jsonl"), "batch_size": 8},
+        "teacher": {"checkpoint": str(teacher_ckpt)},
+        "student": {"layers": 1, "hidden": 12, "input_proj": 12},
+        "recipes": ["ctc", "default"],
+        "seeds": 2,
+        "epochs": 1,
+        "optim": {"lr": 3e-3, "warmup_steps": 2},
+        "bootstrap": 200,
+        **extra,
+    }
+    path = tmp_path / "compare.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_compare_end_to_end_and_resume(tmp_path, synth, trained_teacher):
+    config = _config(tmp_path, synth, trained_teacher)
+    res = runner.invoke(app, ["compare", "--config", str(config), "--jobs", "2"])
+    assert res.exit_code == 0, res.output
+    assert "start  train ctc seed 0" in res.output and "done   train default seed 1" in res.output
+    results = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    assert set(results["teacher"]) >= {"dev_wer", "test_wer", "parameters"}
+    assert set(results["recipes"]) == {"ctc", "default"}
+    for name, r in results["recipes"].items():
+        assert len(r["test_wer"]) == 2 and len(r["dev_wer"]) == 2 and r["parameters"] > 0
+        assert set(r["paired_test"]) >= {"mean", "ci_low", "ci_high"}
+        assert r["verdict"] in ({"baseline"} if name == "ctc" else {"helps", "within noise", "hurts"})
+        assert "gap_recovered" in r
+    ctc = results["recipes"]["ctc"]["paired_test"]
+    assert ctc["mean"] == 0 and ctc["ci_low"] == 0 and ctc["ci_high"] == 0  # the baseline against itself
+    d = results["recipes"]["default"]
+    gap = results["recipes"]["ctc"]["test_wer_mean"] - results["teacher"]["test_wer"]
+    if gap > 0:
+        assert d["gap_recovered"] == pytest.approx((results["recipes"]["ctc"]["test_wer_mean"] - d["test_wer_mean"]) / gap)
+    assert (tmp_path / "cmp" / "results.md").read_text().startswith("# signdistill compare")
+    # Re-running reuses every finished run: nothing is trained again, the numbers are identical.
+    run_file = next((tmp_path / "cmp" / "runs").rglob("compare_run.json"))
+    before = run_file.stat().st_mtime_ns
+    res2 = runner.invoke(app, ["compare", "--config", str(config), "--jobs", "2"])
+    assert res2.exit_code == 0, res2.output
+    assert res2.output.count("(reused)") == 4
+    assert run_file.stat().st_mtime_ns == before
+    again = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    assert again["recipes"]["default"]["test_wer"] == d["test_wer"]
+
+
+def test_compare_tuning_grid_is_applied_to_every_recipe(tmp_path, synth, trained_teacher):
+    from signdistill.compare import plan
+    from signdistill.config import CompareConfig, load_config
+
+    config = _config(tmp_path, synth, trained_teacher, tune={"optim.lr": [1e-3, 1e-2]}, recipes=["ctc", "frame-kl"])
+    cfg = load_config(config, [], CompareConfig)
+    p = plan(cfg, tmp_path / "cmp")
+    assert len(p.jobs) == 2 * 2 * 2  # recipes x seeds x points
+    lrs = {(j.recipe, j.config["optim"]["lr"]) for j in p.jobs}
+    assert lrs == {("ctc", 1e-3), ("ctc", 1e-2), ("frame-kl", 1e-3), ("frame-kl", 1e-2)}
+    assert all(j.config["train"]["threads"] == 1 for j in p.jobs)
+    assert all(("distill" in j.config) == (j.recipe != "ctc") for j in p.jobs)
+
+
+def test_list_recipes():
+    res = runner.invoke(app, ["compare", "--list-recipes"])
+    assert res.exit_code == 0
+    for name in ("ctc", "default", "plan", "frame-kl", "sequence"):
+        assert f"\n{name} " in "\n" + res.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"recipes": ["ctc", "defualt"]}, "Did you mean 'default'"),
+        ({"seeds": 0}, "seeds must be >= 1"),
+        ({"tune": {"optim.lrr": [1e-3]}}, "optim.lrr"),
+        ({"tune": {"seed": [1, 2]}}, "only training settings can be tuned"),
+        ({"recipes": ["ctc", {"name": "x", "distill": {"loss": {"kl": -1, "ctc": 1}}}]}, "kl"),
+        ({"teacher": {"checkpoint": "/nonexistent/best"}}, "not a checkpoint folder"),
+    ],
+)
+def test_bad_compare_configs_exit_2(tmp_path, synth, trained_teacher, extra, message):
+    config = _config(tmp_path, synth, trained_teacher, **extra)
+    res = runner.invoke(app, ["compare", "--config", str(config)])
+    assert res.exit_code == 2, res.output
+    assert message in " ".join(res.output.split())
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "cmp").exists()  # nothing was written
+
+
+def test_compare_refuses_a_foreign_out_folder(tmp_path, synth, trained_teacher):
+    foreign = tmp_path / "cmp"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    res = runner.invoke(app, ["compare", "--config", str(_config(tmp_path, synth, trained_teacher))])
+    assert res.exit_code == 2 and "not a comparison" in " ".join(res.output.split())
+    assert sorted(p.name for p in foreign.iterdir()) == ["thesis.tex"]
+    assert (foreign / "thesis.tex").read_text() == "precious"
