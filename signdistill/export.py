@@ -34,7 +34,7 @@ from torch import nn
 from signdistill.data.normalizer import Normalizer
 from signdistill.data.vocab import Vocabulary
 from signdistill.errors import CheckpointError, SignDistillError
-from signdistill.io import replace_dir_atomic
+from signdistill.io import check_output_path, replace_dir_atomic
 from signdistill.models import CTCModel, ModelSpec
 from signdistill.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -73,14 +73,20 @@ def export(
     format: str = "safetensors",
     dtype: str = "fp32",
     opset: int = 17,
+    overwrite: bool = False,
 ) -> Path:
-    """Export ``checkpoint`` to the folder ``out`` (written atomically); returns ``out``."""
+    """Export ``checkpoint`` to the folder ``out`` (written atomically); returns ``out``.
+
+    An existing ``out`` is replaced only if it is a previous export and ``overwrite`` is
+    set; any other existing file or folder is refused before anything is touched.
+    """
     if format not in FORMATS:
         raise SignDistillError(f"--format {format!r} is not supported; choose one of {list(FORMATS)}.")
     if dtype not in ("fp32", "fp16"):
         raise SignDistillError(f"--dtype {dtype!r} is not supported; choose fp32 or fp16.")
     if dtype == "fp16" and format != "safetensors":
         raise SignDistillError(f"--dtype fp16 applies to the safetensors format only, not {format!r}.")
+    check_output_path(out, kind="export", overwrite=overwrite, is_ours=is_export, swap=True)
     ckpt = load_checkpoint(checkpoint)
     meta = {"exported_from": str(checkpoint), "format": format, "dtype": dtype}
     if format == "safetensors":
@@ -121,6 +127,18 @@ def export(
 
     wrapper.eval()
     return replace_dir_atomic(out, fill)
+
+
+def is_export(path: str | os.PathLike[str]) -> bool:
+    """True for a folder written by :func:`export` (any format): its metadata names the source checkpoint."""
+    for name in (ONNX_META, "checkpoint.json"):
+        try:
+            info = json.loads((Path(path) / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and isinstance(info.get("meta"), dict) and "exported_from" in info["meta"]:
+            return True
+    return False
 
 
 @dataclass
@@ -319,6 +337,7 @@ __all__ = [
     "benchmark",
     "check_export",
     "export",
+    "is_export",
     "load_inference_model",
     "parity",
     "quantize_int8",

@@ -11,10 +11,38 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from signdistill.errors import ConfigError
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def default_mode(*, directory: bool = False) -> int:
+    """The mode a plain ``open()`` / ``mkdir()`` would give: 0666 / 0777 less the umask.
+
+    Temporary files and folders are created 0600 / 0700; atomic writes set this mode on
+    them before the swap, so finished outputs are as readable as any other file.
+    """
+    return (0o777 if directory else 0o666) & ~_umask()
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    The file ends with the umask's mode (e.g. 0644), not the temporary file's 0600.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -22,6 +50,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, default_mode())
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -42,13 +71,25 @@ def replace_dir_atomic(target: str | os.PathLike[str], fill: Callable[[Path], No
 
     The previous ``target`` is kept as ``target.old`` until the new one is in place, so
     a crash at any moment leaves one complete folder (``load`` falls back to ``.old``).
+    The folder and everything in it end with the umask's mode (e.g. 0755 / 0644), not
+    the temporary folder's 0700 or a writer's 0600.
+    Only folders are swapped: a file or symbolic link at ``target`` or ``target.old`` is
+    refused before anything is touched (callers decide with :func:`check_output_path`
+    whether an existing folder may be replaced).
     """
     target = Path(target)
+    for p in (target, target.with_name(target.name + ".old")):
+        if p.is_symlink() or (p.exists() and not p.is_dir()):
+            raise ConfigError(f"{p} exists and is not a folder; refusing to replace it. Pick another path.")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     old = target.with_name(target.name + ".old")
     try:
         fill(tmp)
+        # Some writers (safetensors' save_file) write through a 0600 temporary file of their own.
+        for p in [tmp, *tmp.rglob("*")]:
+            if not p.is_symlink():
+                os.chmod(p, default_mode(directory=p.is_dir()))
         if old.exists():
             shutil.rmtree(old)
         if target.exists():
@@ -60,6 +101,57 @@ def replace_dir_atomic(target: str | os.PathLike[str], fill: Callable[[Path], No
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def check_output_path(
+    path: str | os.PathLike[str],
+    *,
+    kind: str,
+    overwrite: bool,
+    is_ours: Callable[[Path], bool],
+    folder: bool = True,
+    swap: bool = False,
+) -> bool:
+    """Refuse an output path whose writing would overwrite or delete something not ours.
+
+    Call it before anything is written. ``kind`` names the output in messages ("export",
+    "language model", ...). A path that does not exist, or (``folder``) an empty folder,
+    is free. A path for which ``is_ours(path)`` holds, this package's own previous output
+    of the same kind, is replaced only with ``overwrite``. Anything else (another
+    tool's file or folder, a file where a folder goes, a symbolic link where a folder is
+    swapped in) is refused, ``overwrite`` or not. ``swap``: the folder is swapped in by
+    :func:`replace_dir_atomic`, which also replaces ``<path>.old``; that is checked too.
+
+    Returns True when an own previous output is to be replaced. Raises
+    :class:`ConfigError` (the CLI exits 2) naming the path and ``--overwrite``.
+    """
+    target = Path(path)
+    replacing = False
+    for p in [target, target.with_name(target.name + ".old")] if swap else [target]:
+        if not os.path.lexists(p):
+            continue
+        link = p.is_symlink()
+        if folder and not link and p.is_dir() and not any(p.iterdir()):
+            continue
+        what = "a symbolic link" if link else "a folder" if p.is_dir() else "a file"
+        ours = not (swap and link) and (p.is_dir() if folder else p.is_file()) and is_ours(p)
+        if not ours:
+            if overwrite:
+                raise ConfigError(
+                    f"{p} already exists and is {what} that is not a previous signdistill {kind}; --overwrite replaces "
+                    f"only a previous {kind}, so nothing was changed. Pick another path, or move {p} away first."
+                )
+            raise ConfigError(
+                f"{p} already exists and is {what} that is not a previous signdistill {kind}; nothing was changed. "
+                f"Pick another path (--overwrite replaces only a previous {kind})."
+            )
+        if not overwrite:
+            raise ConfigError(
+                f"{p} already holds a previous signdistill {kind}; nothing was changed. "
+                "Pass --overwrite to replace it, or pick another path."
+            )
+        replacing = True
+    return replacing
 
 
 def resolve_dir(path: str | os.PathLike[str]) -> Path:

@@ -86,6 +86,21 @@ def read_corpus(
 SPLITS = ("train", "dev", "test")
 
 
+def is_imported_corpus(path: str | os.PathLike[str]) -> bool:
+    """True for a folder written by :func:`import_corpus` (its skipped.json holds the import report)."""
+    import json
+
+    try:
+        report = json.loads((Path(path) / "skipped.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(report, dict)
+        and bool(report)
+        and all(isinstance(r, dict) and {"annotations", "written", "skipped"} <= set(r) for r in report.values())
+    )
+
+
 def import_corpus(
     annotations: str | os.PathLike[str],
     features_dir: str | os.PathLike[str],

@@ -213,6 +213,17 @@ def _decode_in_worker(log_probs: np.ndarray) -> list[str]:
     return _WORKER_DECODER.decode_one(log_probs)
 
 
+def is_decoder_config(path: str | os.PathLike[str]) -> bool:
+    """True for a JSON file of decoder settings as ``tune-decoder`` writes it (exactly its keys)."""
+    import json
+
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(d, dict) and set(d) == set(DecoderConfig.__dataclass_fields__)
+
+
 def load_decoder_config(path: str | os.PathLike[str]) -> DecoderConfig:
     import json
 

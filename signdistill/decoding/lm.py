@@ -28,6 +28,10 @@ from pathlib import Path
 
 from signdistill.errors import SignDistillError
 
+# First line of every ARPA file signdistill writes. KenLM skips lines starting with "#"
+# before \data\; the line tells `lm build` which files it may replace with --overwrite.
+SIGNATURE = "# signdistill gloss LM (interpolated modified Kneser-Ney)"
+
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 Gram = tuple[str, ...]
 
@@ -121,6 +125,7 @@ def write_arpa(model: dict[int, dict[Gram, tuple[float, float | None]]], path: s
 
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(SIGNATURE + "\n")
         f.write("\\data\\\n")
         for n in sorted(model):
             f.write(f"ngram {n}={len(model[n])}\n")
@@ -139,6 +144,15 @@ def write_arpa(model: dict[int, dict[Gram, tuple[float, float | None]]], path: s
 def build_arpa(transcripts: Iterable[Sequence[str]], out: str | os.PathLike[str], *, order: int = 3) -> Path:
     """Estimate an interpolated modified Kneser-Ney ``order``-gram LM and write it as ARPA."""
     return write_arpa(estimate_kneser_ney(transcripts, order), out)
+
+
+def is_own_arpa(path: str | os.PathLike[str]) -> bool:
+    """True for an ARPA file written by :func:`write_arpa` (its first line is :data:`SIGNATURE`)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().rstrip("\n") == SIGNATURE
+    except (OSError, ValueError):
+        return False
 
 
 def read_arpa(path: str | os.PathLike[str]) -> dict[int, dict[Gram, tuple[float, float]]]:

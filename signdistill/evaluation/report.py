@@ -17,6 +17,15 @@ import torch
 log = logging.getLogger(__name__)
 
 
+def is_report(path: str | Path) -> bool:
+    """True for a folder written by ``signdistill report`` (its report.json has the report's keys)."""
+    try:
+        info = json.loads((Path(path) / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and {"manifest", "rows", "plots"} <= set(info)
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     head = "| model | decoder | params | WER % | sub | del | ins | SER % |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     body = "".join(

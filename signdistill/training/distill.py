@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from signdistill.data.dataset import Batch, BucketBatchSampler, SignDataset, collate
 from signdistill.decoding import greedy_decode
 from signdistill.errors import CheckpointError, DataError
+from signdistill.io import default_mode
 from signdistill.losses import DistillationLoss, LossOutput, TemperatureSchedule, teacher_log_probs
 from signdistill.models import CTCModel
 from signdistill.training.checkpoint import Checkpoint
@@ -55,6 +56,15 @@ def _pad_time(rows: Sequence[torch.Tensor], max_len: int, fill: float | int = 0)
     for b, r in enumerate(rows):
         out[b, : r.shape[0]] = r
     return out
+
+
+def is_teacher_cache(path: str | os.PathLike[str]) -> bool:
+    """True for a folder written by :func:`write_teacher_cache` (its index names the shards and top-k)."""
+    try:
+        info = json.loads((Path(path) / CACHE_INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and {"topk", "shards", "vocabulary"} <= set(info)
 
 
 class TeacherCache:
@@ -125,6 +135,8 @@ def write_teacher_cache(
     """Store top-k teacher log-probs (fp16) + indices + greedy transcripts, in safetensors shards."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # Replacing a cache: drop its index first, so an interrupted rewrite is never read as a cache.
+    (out / CACHE_INDEX).unlink(missing_ok=True)
     v = len(data.vocab)
     k = min(topk, v)
     idx_dtype = torch.int16 if v < 2**15 else torch.int32
@@ -141,6 +153,7 @@ def write_teacher_cache(
         name = f"shard-{len(shards):05d}.safetensors"
         tmp = out / f".{name}.tmp"
         save_file(current, str(tmp))
+        os.chmod(tmp, default_mode())  # save_file leaves 0600
         os.replace(tmp, out / name)
         shards.append(name)
         current, frames_in_shard = {}, 0

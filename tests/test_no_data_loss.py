@@ -1,0 +1,235 @@
+"""No command deletes or overwrites what it did not write itself (issue 12, data loss).
+
+Every command that writes a file or folder refuses, before touching anything, an output
+path that exists and is not its own previous output (exit 2, naming the path and
+``--overwrite``), and replaces its own previous output only with ``--overwrite``.
+Finished outputs get the umask's mode, not the temporary file's 0600.
+"""
+
+import importlib.util
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from signdistill.cli import app
+from signdistill.errors import ConfigError
+from tests.conftest import make_run_config
+
+runner = CliRunner()
+HAS_BEAM = importlib.util.find_spec("pyctcdecode") is not None and importlib.util.find_spec("kenlm") is not None
+HAS_ORT = importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` (and ``root`` itself) with its bytes: byte-for-byte comparison."""
+    if root.is_file():
+        return {".": root.read_bytes()}
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))}
+
+
+def user_folder(path: Path) -> Path:
+    (path / "sub").mkdir(parents=True)
+    (path / "notes.txt").write_text("three weeks of annotation work\n")
+    (path / "sub" / "data.bin").write_bytes(bytes(range(256)))
+    return path
+
+
+def user_file(path: Path) -> Path:
+    path.write_bytes(b"precious user data\x00\xff\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def world(synth, trained_teacher, tmp_path_factory):
+    """Inputs for every command that writes an output."""
+    from signdistill.decoding.lm import build_arpa
+
+    root = tmp_path_factory.mktemp("no-data-loss")
+    lm = build_arpa([["A", "B"], ["B", "A"]], root / "lm.arpa", order=2)
+    cfg = make_run_config(root / "student", synth, epochs=1)
+    cfg["distill"] = {"teachers": [{"checkpoint": str(trained_teacher)}], "loss": {"kl": 0.5, "ctc": 0.5}, "temperature": 1.0}
+    (root / "distill.yaml").write_text(yaml.safe_dump(cfg))
+    ann, feats = root / "annotations", root / "features"
+    ann.mkdir()
+    for split, uid in (("train", "a"), ("dev", "c")):
+        (feats / split).mkdir(parents=True)
+        np.save(feats / split / f"{uid}.npy", np.zeros((6, 4), np.float32))
+        (ann / f"PHOENIX-2014-T.{split}.corpus.csv").write_text(
+            f"name|video|start|end|speaker|orth|translation\n{uid}|{uid}|-1|-1|Signer01|REGEN NORD|es regnet\n", encoding="utf-8"
+        )
+    return {"synth": synth, "teacher": trained_teacher, "lm": lm, "distill": root / "distill.yaml", "ann": ann, "feats": feats}
+
+
+# command -> (arguments before --out, whether the output is a folder)
+COMMANDS = {
+    "export": (lambda w: ["export", "--checkpoint", w["teacher"]], True),
+    "lm build": (lambda w: ["lm", "build", "--manifest", w["synth"] / "train.jsonl", "--order", "2"], False),
+    "tune-decoder": (
+        lambda w: (
+            ["tune-decoder", "--checkpoint", w["teacher"], "--manifest", w["synth"] / "dev.jsonl", "--lm", w["lm"]]
+            + ["--alpha", "0.5", "--beta", "0", "--beam-width", "2"]
+        ),
+        False,
+    ),
+    "report": (lambda w: ["report", "--run", f"teacher={w['teacher']}", "--manifest", w["synth"] / "dev.jsonl"], True),
+    "cache-teacher": (lambda w: ["cache-teacher", "--config", w["distill"], "--topk", "2"], True),
+    "data synth": (lambda w: ["data", "synth", "--size", "tiny", "--seed", "1"], True),
+    "data import-phoenix": (lambda w: ["data", "import-phoenix", "--annotations", w["ann"], "--features", w["feats"]], True),
+}
+
+
+def run(world, command, out, *extra):
+    args, _ = COMMANDS[command]
+    return invoke(*args(world), "--out", out, *extra)
+
+
+def assert_refused(r, path: Path, *, overwrite: bool) -> None:
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.output  # one line
+    assert str(path) in lines[0] and "--overwrite" in lines[0] and "nothing was changed" in lines[0], r.output
+    if overwrite:
+        assert "replaces only a previous" in lines[0], r.output
+    else:
+        assert "Pick another path" in lines[0], r.output
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
+@pytest.mark.parametrize("kind", ["folder", "file"])
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_someone_elses_output_is_never_touched(world, command, kind, overwrite, tmp_path):
+    out = user_folder(tmp_path / "out") if kind == "folder" else user_file(tmp_path / "out")
+    before, siblings = snapshot(out), sorted(p.name for p in tmp_path.iterdir())
+    r = run(world, command, out, *(["--overwrite"] if overwrite else []))
+    assert_refused(r, out, overwrite=overwrite)
+    assert snapshot(out) == before  # byte for byte
+    assert sorted(p.name for p in tmp_path.iterdir()) == siblings  # no out.old, no temporary leftovers
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_own_output_is_replaced_only_with_overwrite(world, command, tmp_path):
+    if command == "tune-decoder" and not HAS_BEAM:
+        pytest.skip("needs the lm extra")
+    out = tmp_path / "out"
+    if COMMANDS[command][1]:
+        out.mkdir()  # an empty folder is free to use
+    r = run(world, command, out)
+    assert r.exit_code == 0, r.output
+    before = snapshot(out)
+    r = run(world, command, out)
+    assert r.exit_code == 2 and "already holds a previous" in r.output and "--overwrite" in r.output and str(out) in r.output, r.output
+    assert snapshot(out) == before
+    r = run(world, command, out, "--overwrite")
+    assert r.exit_code == 0, r.output
+    assert not out.with_name("out.old").exists()
+
+
+def test_export_does_not_replace_a_training_checkpoint(world, tmp_path):
+    ckpt = tmp_path / "best"
+    shutil.copytree(world["teacher"], ckpt)  # ours, but a checkpoint, not an export
+    before = snapshot(ckpt)
+    r = invoke("export", "--checkpoint", world["teacher"], "--out", ckpt, "--overwrite")
+    assert_refused(r, ckpt, overwrite=True)
+    assert snapshot(ckpt) == before
+
+
+def test_export_leaves_a_foreign_old_sibling_alone(world, tmp_path):
+    old = user_folder(tmp_path / "model.old")  # replace_dir_atomic uses <out>.old for its swap
+    before = snapshot(old)
+    for extra in ([], ["--overwrite"]):
+        r = invoke("export", "--checkpoint", world["teacher"], "--out", tmp_path / "model", *extra)
+        assert_refused(r, old, overwrite=bool(extra))
+    assert snapshot(old) == before and not (tmp_path / "model").exists()
+
+
+def test_export_can_change_format_of_a_previous_export(world, tmp_path):
+    from signdistill.export import load_inference_model
+
+    assert invoke("export", "--checkpoint", world["teacher"], "--out", tmp_path / "m").exit_code == 0
+    r = invoke("export", "--checkpoint", world["teacher"], "--out", tmp_path / "m", "--format", "int8", "--overwrite")
+    assert r.exit_code == 0, r.output
+    assert load_inference_model(tmp_path / "m").kind == "int8"
+
+
+def test_python_api_refuses_too(world, tmp_path):
+    from signdistill.export import export
+    from signdistill.io import replace_dir_atomic
+
+    out = user_folder(tmp_path / "out")
+    before = snapshot(out)
+    with pytest.raises(ConfigError, match="--overwrite"):
+        export(world["teacher"], out, overwrite=True)
+    assert snapshot(out) == before
+    f = user_file(tmp_path / "f")
+    with pytest.raises(ConfigError, match="not a folder"):
+        replace_dir_atomic(f, lambda tmp: (tmp / "x").write_text("x"))
+    assert f.read_bytes() == b"precious user data\x00\xff\n" and not (tmp_path / "f.old").exists()
+
+
+def test_lm_build_keeps_an_lm_from_another_tool(world, tmp_path):
+    other = tmp_path / "big.arpa"  # e.g. from KenLM's lmplz: valid ARPA, but not ours
+    other.write_text("\\data\\\nngram 1=3\n\n\\1-grams:\n-1.0\t<s>\n-0.5\tA\n-0.5\t</s>\n\n\\end\\\n")
+    before = snapshot(other)
+    r = invoke("lm", "build", "--manifest", world["synth"] / "train.jsonl", "--out", other, "--overwrite")
+    assert_refused(r, other, overwrite=True)
+    assert snapshot(other) == before
+
+
+def test_reimport_drops_manifests_of_the_previous_import(world, tmp_path):
+    out = tmp_path / "m"
+    assert invoke("data", "import-phoenix", "--annotations", world["ann"], "--features", world["feats"], "--out", out).exit_code == 0
+    assert (out / "dev.jsonl").exists()
+    only_train = world["ann"] / "PHOENIX-2014-T.train.corpus.csv"
+    r = invoke("data", "import-phoenix", "--annotations", only_train, "--features", world["feats"], "--out", out, "--overwrite")
+    assert r.exit_code == 0, r.output
+    assert (out / "train.jsonl").exists() and not (out / "dev.jsonl").exists()
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_outputs_get_the_umask_mode(world, tmp_path, mask):
+    from signdistill.decoding.lm import build_arpa
+    from signdistill.export import export
+    from signdistill.io import write_text_atomic
+
+    old = os.umask(mask)
+    try:
+        folders = [export(world["teacher"], tmp_path / "fp32"), export(world["teacher"], tmp_path / "int8", format="int8")]
+        if HAS_ORT:
+            folders.append(export(world["teacher"], tmp_path / "onnx", format="onnx"))
+        r = invoke("cache-teacher", "--config", world["distill"], "--out", tmp_path / "cache", "--topk", "2")
+        assert r.exit_code == 0, r.output
+        folders.append(tmp_path / "cache")
+        files = [build_arpa([["A", "B"]], tmp_path / "lm.arpa", order=2), tmp_path / "x.json"]
+        write_text_atomic(files[-1], "{}\n")
+    finally:
+        os.umask(old)
+    for d in folders:
+        assert stat.S_IMODE(d.stat().st_mode) == 0o777 & ~mask, d
+        files += [p for p in d.rglob("*") if p.is_file()]
+    assert len(files) >= 6
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o666 & ~mask, f
+
+
+def test_lm_signature_is_read_by_every_lm_reader(tmp_path):
+    """The signature line that marks our LMs is skipped by our reader and (when installed) by KenLM."""
+    from signdistill.decoding.lm import SIGNATURE, build_arpa, is_own_arpa, read_arpa
+
+    lm = build_arpa([["A", "B", "C"], ["B", "C"]], tmp_path / "lm.arpa", order=2)
+    assert lm.read_text().splitlines()[0] == SIGNATURE and is_own_arpa(lm)
+    assert ("A", "B") in read_arpa(lm)[2]
+    if importlib.util.find_spec("kenlm") is not None:
+        import kenlm
+
+        assert kenlm.Model(str(lm)).order == 2
