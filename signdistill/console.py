@@ -25,6 +25,24 @@ class RichReporter:
         self.task: Any = None
         self.t0 = time.perf_counter()
 
+    def run_start(self, info: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        resumed = f", resuming after epoch {info['resumed_at_epoch']}" if info.get("resumed_at_epoch") else ""
+        console.print(
+            f"[bold]{self.label}[/] {info['parameters']:,} parameters ({info['size_bytes'] / 1e6:.2f} MB fp32), "
+            f"{info['epochs']} epochs, {info['threads']} torch thread{'s' if info['threads'] != 1 else ''} on {info['device']}{resumed}",
+            highlight=False,
+        )
+
+    def run_end(self, info: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        note = (
+            "  [yellow]dev WER was still falling at the last epoch: more epochs would likely help[/]" if info.get("still_improving") else ""
+        )
+        console.print(f"[bold]{self.label}[/] best dev WER {info['best_dev_wer']:.2f} at epoch {info['best_epoch']}{note}")
+
     def epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
         if not self.enabled:
             return
@@ -54,7 +72,8 @@ class RichReporter:
             for k, v in metrics.items()
             if k.startswith("train/") and k.split("/")[-1] not in ("seconds", "skipped_batches", "frames_per_s")
         ]
-        temp = f"  T {metrics['temperature']:.2f}" if "temperature" in metrics else ""
+        uses_t = any(k in metrics for k in ("train/kl", "train/aligned"))
+        temp = f"  T {metrics['temperature']:.2f}" if "temperature" in metrics and uses_t else ""
         warn = "  [red]dev decodes to blank only[/]" if metrics.get("collapse_warning") else ""
         console.print(
             f"[bold]{self.label}[/] epoch {metrics['epoch']:>3}  {'  '.join(parts)}{temp}  "

@@ -41,6 +41,13 @@ class Reporter(Protocol):
     def epoch_end(self, metrics: dict[str, Any]) -> None: ...
 
 
+def _call_hook(reporter: Any, name: str, info: dict[str, Any]) -> None:
+    """Call an optional reporter hook (``run_start``/``run_end``) when the reporter has it."""
+    hook = getattr(reporter, name, None)
+    if callable(hook):
+        hook(info)
+
+
 class _SilentReporter:
     def epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
         pass
@@ -494,6 +501,16 @@ class Trainer:
             (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
         self._open_tensorboard()
         epochs = self.cfg.train.epochs
+        start_info = {
+            "parameters": self.model.num_parameters(),
+            "size_bytes": self.model.size_bytes(),
+            "threads": torch.get_num_threads(),
+            "device": str(self.device),
+            "epochs": epochs,
+            "resumed_at_epoch": self.epoch,
+        }
+        log.info("model: %(parameters)d parameters (%(size_bytes)d bytes fp32), %(threads)d torch threads on %(device)s", start_info)
+        _call_hook(self.reporter, "run_start", start_info)
         collapsed = False
         previous = _install_stop_handlers(self)
         try:
@@ -562,4 +579,10 @@ class Trainer:
             _restore_stop_handlers(previous)
             if self._tb is not None:
                 self._tb.close()
+        end_info = {"best_epoch": self.best_epoch, "best_dev_wer": self.best_wer, "epochs_run": self.epoch, "epochs": epochs}
+        # A best epoch that is the last one means dev WER was still falling: more epochs would likely help.
+        end_info["still_improving"] = self.best_epoch == self.epoch and self.epoch >= epochs and epochs > 1
+        if end_info["still_improving"]:
+            log.warning("dev WER was still falling at the last epoch (%d): training longer would likely help", self.epoch)
+        _call_hook(self.reporter, "run_end", end_info)
         return TrainResult(self.best_wer, self.best_epoch, self.epoch, self.run_dir, collapsed, self.history)
