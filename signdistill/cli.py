@@ -183,10 +183,10 @@ def data_import_phoenix(
 def train_teacher(config: ConfigOpt, set_: SetOpt = None, overwrite: OverwriteOpt = False) -> None:
     """Train a CTC BiLSTM from a config (a teacher, or the baseline student from a student config)."""
     from signdistill import pipelines
-    from signdistill.config import load_config
+    from signdistill.config import RunConfig, load_config
     from signdistill.console import RichReporter
 
-    cfg = load_config(config, set_ or [])
+    cfg = load_config(config, set_ or [], RunConfig)
     result, scores = pipelines.train(cfg, reporter=RichReporter(cfg.train.progress), overwrite=overwrite)
     _print_results(f"{cfg.run_dir}/best (epoch {result.best_epoch})", scores)
 
@@ -557,19 +557,40 @@ def compare(
 @handle_errors
 def quickstart(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the data, runs and report.")] = Path("quickstart"),
-    size: Annotated[str, typer.Option(help="default (a few minutes on 2 cores) or small (for CI).")] = "default",
-    seed: Annotated[int, typer.Option(help="Seed for data and training.")] = 0,
-    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
-    overwrite: OverwriteOpt = False,
+    size: Annotated[str, typer.Option(help="default (about 2 minutes on 2 cores) or small (for CI).")] = "default",
+    seed: Annotated[int, typer.Option(help="Seed for data and training (the first seed with --seeds).")] = 0,
+    seeds: Annotated[int, typer.Option(help="Student seeds: 1 (test-set noise only) or more (training noise too).")] = 1,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Runs at once, one torch thread each (default: CPU cores).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete an earlier quickstart in --out first.")] = False,
 ) -> None:
-    """Synthesize data, train teacher, baseline and distilled student, and compare them."""
+    """Synthesize data, train teacher, baseline and distilled student, and compare them with an interval."""
     from signdistill import pipelines
-    from signdistill.console import RichReporter
+    from signdistill.console import console
     from signdistill.console import out as stdout
 
-    report = pipelines.quickstart(out, size=size, seed=seed, threads=threads, reporter_factory=RichReporter, overwrite=overwrite)
+    if size not in pipelines.QUICKSTART_SIZES:
+        raise SignDistillError(f"--size {size!r} is not one of {sorted(pipelines.QUICKSTART_SIZES)}.")
+    if seeds < 1:
+        raise SignDistillError(f"--seeds must be >= 1, got {seeds}.")
+    console.print(pipelines.quickstart_plan(size, seeds), highlight=False)
+
+    def on_event(kind: str, name: str, info: dict[str, Any]) -> None:
+        phase = "LM beam tuning" if info.get("phase") == "beam" else "training"
+        label = name.replace("ctc", "student (CTC only)").replace("default", "distilled")
+        if kind == "start":
+            console.print(f"  {phase}: {label} ...", highlight=False, markup=False)
+        else:
+            how = "reused" if info.get("reused") else f"{info['seconds']:.0f} s"
+            wers = f"dev WER {info['dev']['wer']:.2f}, test WER {info['test']['wer']:.2f}"
+            console.print(f"  {phase}: {label} done: {wers} ({how})", highlight=False, markup=False)
+
+    report = pipelines.quickstart(out, size=size, seed=seed, seeds=seeds, jobs=jobs, overwrite=overwrite, on_event=on_event)
     stdout.print(pipelines.quickstart_table(report))
-    stdout.print(f"everything is in {out}; report: {out / 'report.json'}")
+    stdout.print(
+        f"everything is in {out}; report: {out / 'report.json'}. For more seeds and recipes: "
+        f"signdistill compare -c {out / 'compare.yaml'} --set seeds=5",
+        highlight=False,
+    )
 
 
 def main() -> None:

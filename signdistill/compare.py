@@ -55,6 +55,15 @@ class Job:
 
 # -- planning ------------------------------------------------------------------------------
 
+# Settings that cannot change a run's result: a finished or half-finished run is reused across them.
+_NO_EFFECT = ("threads", "progress", "tensorboard", "log_every_steps")
+
+
+def _essential(config: dict[str, Any]) -> dict[str, Any]:
+    out = dict(config)
+    out["train"] = {k: v for k, v in config.get("train", {}).items() if k not in _NO_EFFECT}
+    return out
+
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name.lower()).strip("-") or "recipe"
@@ -156,8 +165,9 @@ def plan(cfg: CompareConfig, out: Path, *, jobs: int = 1) -> Plan:
     teacher_job = None
     if cfg.teacher.model is not None:
         t_dir = out / "teacher"
-        t_cfg = _base_run(cfg, t_dir, cfg.teacher.model.model_dump(), cfg.teacher.epochs or cfg.epochs, cfg.teacher.seed, max(1, jobs))
-        teacher_job = Job("teacher", "teacher", cfg.teacher.seed, 0, t_cfg, False, max(1, jobs), lm, manifests)
+        # One thread, like every run: two threads on a core another process holds run 10-20x slower.
+        t_cfg = _base_run(cfg, t_dir, cfg.teacher.model.model_dump(), cfg.teacher.epochs or cfg.epochs, cfg.teacher.seed, 1)
+        teacher_job = Job("teacher", "teacher", cfg.teacher.seed, 0, t_cfg, False, 1, lm, manifests)
         teacher_ckpt = t_dir / "best"
     else:
         teacher_ckpt = Path(cfg.teacher.checkpoint)  # type: ignore[arg-type]
@@ -185,7 +195,7 @@ def plan(cfg: CompareConfig, out: Path, *, jobs: int = 1) -> Plan:
         if saved.is_file() and saved.read_text(encoding="utf-8") != dump_config(validated):
             previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
             try:
-                same = schema.model_validate(previous).model_dump(mode="json") == job.config
+                same = _essential(schema.model_validate(previous).model_dump(mode="json")) == _essential(job.config)
             except Exception:  # noqa: BLE001 - unreadable: different
                 same = False
             if not same:
@@ -218,7 +228,7 @@ def run_job(job: Job) -> dict[str, Any]:
     done = run_dir / RESULT_FILE
     if done.is_file():
         prev = json.loads(done.read_text(encoding="utf-8"))
-        if prev.get("config") == job.config and prev.get("schema") == SCHEMA_VERSION:
+        if _essential(prev.get("config", {})) == _essential(job.config) and prev.get("schema") == SCHEMA_VERSION:
             prev["reused"] = True
             return prev
     t0 = time.time()
@@ -505,6 +515,14 @@ def summarize(
             r[f"verdict{suffix}"] = "baseline" if name == BASELINE else r[f"paired_test{suffix}"]["verdict"]
             dev_v, test_v = r[f"paired_dev{suffix}"]["verdict"], r[f"paired_test{suffix}"]["verdict"]
             r[f"consistent{suffix}"] = name != BASELINE and dev_v == test_v and test_v != "within noise"
+        if beams:  # does the LM beam gain on top of greedy, for this recipe? (paired per seed, same models)
+            r["beam_vs_greedy_test"] = paired_difference(
+                np.stack(errs[(name, "test", "_beam")]),
+                np.stack(errs[(name, "test", "")]),
+                lengths["test"],
+                replicates=cfg.bootstrap,
+                level=cfg.confidence,
+            ).to_dict()
     return {
         "schema": SCHEMA_VERSION,
         "method": "hierarchical paired bootstrap over test utterances and seeds (signdistill.evaluation.stats)",

@@ -337,34 +337,20 @@ def cache_teacher(cfg: Any, out: str | Path, *, topk: int = 16, batch_size: int 
 # -- quickstart --------------------------------------------------------------------------------
 
 # Small models for the embedded dataset (the plan's 5x384 / 4x256 are examples/configs/teacher.yaml
-# and student.yaml). Measured in benchmarks/distill_seeds.py; see docs/distillation.md.
+# and student.yaml). docs/benchmarks.md measures them with `signdistill compare`.
 QUICKSTART_TEACHER = {"layers": 2, "hidden": 128, "input_proj": 128, "dropout": 0.1}
 QUICKSTART_STUDENT = {"layers": 1, "hidden": 48, "input_proj": 48, "dropout": 0.1}
-# The default recipe: what measurably helped in benchmarks/distill_seeds.py (docs/distillation.md):
-# FitNets from the teacher's first layer onto the student's first layer, plus CTC. It is the only
-# recipe measured that beats the baseline with greedy decoding, untuned beam search and a beam
-# search tuned per model, in every seed: low teacher layers are time-aligned with the input, so
-# the student gets better features without inheriting the teacher's CTC spike timing.
-RECOMMENDED_DISTILL = {
-    "loss": {"kl": 0.0, "ctc": 0.5, "feature": 1.0},
-    "feature_layers": [[1, 1]],
-}
-PLAN_DISTILL = {
-    "loss": {"kl": 0.7, "ctc": 0.2, "feature": 0.1},
-    "temperature": {"kind": "piecewise", "values": [4.0, 3.5, 3.0], "boundaries": [30, 70]},
-    "blank_mode": "keep",
-    "feature_layers": [[2, 2], [4, 3]],
-}
 QUICKSTART_SIZES: dict[str, dict[str, Any]] = {
     "default": {
-        "data": "default",
-        "teacher_epochs": 45,
-        "student_epochs": 30,
-        "alphas": [0.0, 0.25, 0.5, 0.75, 1.0],
-        "betas": [0.0, 1.0, 2.0, 3.0],
+        "data": "quickstart",
+        "teacher_epochs": 20,
+        "student_epochs": 20,
+        "alphas": [0.0, 0.5, 1.0],
+        "betas": [0.0, 1.0, 2.0],
     },
     "small": {"data": "tiny", "teacher_epochs": 2, "student_epochs": 2, "alphas": [0.0, 1.0], "betas": [0.0, 2.0]},
 }
+QUICKSTART_MARKER = "quickstart.json"
 
 
 def run_config(
@@ -378,7 +364,7 @@ def run_config(
     lr: float = 3e-3,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """A plain-data run config for the embedded dataset (what quickstart and the benchmarks use)."""
+    """A plain-data run config for the embedded dataset (what the benchmarks and examples use)."""
     return {
         "seed": seed,
         "run_dir": str(run_dir),
@@ -394,106 +380,153 @@ def run_config(
     }
 
 
+def quickstart_plan(size: str = "default", seeds: int = 1) -> str:
+    """What quickstart is about to do, in one sentence (printed before it starts)."""
+    spec = QUICKSTART_SIZES[size]
+    n = 1 + 2 * seeds
+    lm = " then tunes an LM beam search on dev for each model," if _beam_available() else ""
+    return (
+        f"quickstart: generates the embedded dataset, trains {n} models (a teacher for {spec['teacher_epochs']} epochs, then "
+        f"{seeds} x a CTC-only student and {seeds} x a distilled student for {spec['student_epochs']} epochs each, in parallel),"
+        f"{lm} and compares them with a paired bootstrap interval."
+    )
+
+
+def _beam_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pyctcdecode") is not None and importlib.util.find_spec("kenlm") is not None
+
+
+def _check_quickstart_out(out: Path, overwrite: bool) -> None:
+    """Refuse an output folder that is not an earlier quickstart; with ``overwrite`` delete only an earlier quickstart."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"quickstart --out {out} is a file, not a folder. Nothing was changed; pick another path.")
+    if not any(out.iterdir()):
+        return
+    if not (out / QUICKSTART_MARKER).is_file():
+        raise ConfigError(
+            f"quickstart --out {out} exists and is not a quickstart folder. Nothing was changed; pick another path "
+            "(--overwrite only replaces an earlier quickstart)."
+        )
+    if overwrite:
+        shutil.rmtree(out)
+
+
 def quickstart(
     out: str | Path,
     *,
     size: str = "default",
     seed: int = 0,
-    threads: int | None = 2,
-    reporter_factory: Any = None,
+    seeds: int = 1,
+    jobs: int | None = None,
     overwrite: bool = False,
+    on_event: Any = None,
     distill_recipe: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Synthesize data; train teacher, baseline student and distilled student; compare them.
+    """Synthesize data; train a teacher, CTC-only and distilled students; compare them honestly.
 
-    Writes ``data/``, ``configs/``, ``runs/`` and ``report.json`` under ``out``.
+    Runs a small :mod:`signdistill.compare` (recipes ``ctc`` and ``default``, ``seeds`` seeds
+    from ``seed``) and reads the plan's success criteria off its intervals. Writes ``data/``,
+    ``compare.yaml`` (rerun it with more seeds: ``signdistill compare -c OUT/compare.yaml``),
+    ``compare/`` and ``report.json`` under ``out``. An earlier quickstart in ``out`` is resumed.
     """
     from signdistill.benchmark import frames_per_second
-    from signdistill.config import DistillRunConfig, load_config
+    from signdistill.compare import compare
+    from signdistill.config import CompareConfig
     from signdistill.data.synth import generate
+    from signdistill.io import write_json_atomic
 
     if size not in QUICKSTART_SIZES:
         raise ConfigError(f"--size {size!r} is not one of {sorted(QUICKSTART_SIZES)}.")
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {seeds}.")
     spec = QUICKSTART_SIZES[size]
     out = Path(out)
-    if overwrite and out.exists():
-        shutil.rmtree(out)
+    _check_quickstart_out(out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / QUICKSTART_MARKER, {"size": size, "seed": seed, "seeds": seeds})
     data_dir = out / "data"
     if not (data_dir / "train.jsonl").exists():
         generate(data_dir, seed=seed, size=spec["data"])
-    (out / "configs").mkdir(parents=True, exist_ok=True)
-    progress = reporter_factory is not None
-    configs = {
-        "teacher": run_config(
-            out / "runs" / "teacher", data_dir, QUICKSTART_TEACHER, spec["teacher_epochs"], seed=seed, threads=threads, progress=progress
-        ),
-        "student": run_config(
-            out / "runs" / "student", data_dir, QUICKSTART_STUDENT, spec["student_epochs"], seed=seed, threads=threads, progress=progress
-        ),
+    beam = _beam_available()
+    cfg_data: dict[str, Any] = {
+        "out": str(out / "compare"),
+        "data": {
+            "train": str(data_dir / "train.jsonl"),
+            "dev": str(data_dir / "dev.jsonl"),
+            "test": str(data_dir / "test.jsonl"),
+            "batch_size": 16,
+        },
+        "teacher": {"model": QUICKSTART_TEACHER, "epochs": spec["teacher_epochs"], "seed": seed},
+        "student": QUICKSTART_STUDENT,
+        "recipes": ["ctc", {"name": "distilled", "distill": distill_recipe}] if distill_recipe else ["ctc", "default"],
+        "seeds": list(range(seed, seed + seeds)),
+        "epochs": spec["student_epochs"],
+        "optim": {"lr": 3e-3, "warmup_steps": 100},
     }
-    distilled = run_config(
-        out / "runs" / "distilled", data_dir, QUICKSTART_STUDENT, spec["student_epochs"], seed=seed, threads=threads, progress=progress
-    )
-    distilled["distill"] = {"teachers": [{"checkpoint": str(out / "runs" / "teacher" / "best")}], **(distill_recipe or RECOMMENDED_DISTILL)}
-    configs["distilled"] = distilled
-    for name, c in configs.items():
-        write_text_atomic(out / "configs" / f"{name}.yaml", yaml.safe_dump(c, sort_keys=False))
-    report: dict[str, Any] = {"size": size, "seed": seed, "models": {}}
-    for name in ("teacher", "student", "distilled"):
-        reporter = reporter_factory(True, name) if reporter_factory else None
-        if name == "distilled":
-            cfg = load_config(None, [], DistillRunConfig, data=configs[name])
-            result, scores = distill(cfg, reporter=reporter)
-        else:
-            cfg = load_config(None, [], data=configs[name])
-            result, scores = train(cfg, reporter=reporter)
-        best = load_checkpoint(Path(cfg.run_dir) / "best")
-        report["models"][name] = {
-            "parameters": best.model.num_parameters(),
-            "size_bytes": (Path(cfg.run_dir) / "best" / "model.safetensors").stat().st_size,
-            "dev_wer": scores["dev"]["wer"],
-            "test_wer": scores["test"]["wer"],
-            "best_epoch": result.best_epoch,
-            "frames_per_s": frames_per_second(best.model, threads=1),
-            "train_frames_per_s": result.history[-1]["train/frames_per_s"] if result.history else 0.0,
-        }
-    m = report["models"]
-    # Beam search with a gloss LM, alpha/beta tuned on dev per model: how the plan deploys.
-    import importlib.util
-
-    beam = importlib.util.find_spec("pyctcdecode") is not None and importlib.util.find_spec("kenlm") is not None
     if beam:
-        from signdistill.decoding.beam import DecoderConfig
-
         lm = out / "lm.arpa"
-        build_lm(data_dir / "train.jsonl", lm, order=3)
-        for name in m:
-            run = out / "runs" / name
-            t = tune_decoder(
-                run / "best",
-                data_dir / "dev.jsonl",
-                lm,
-                run / "decoder.json",
-                alphas=spec["alphas"],
-                betas=spec["betas"],
-                device="cpu",
-            )
-            tuned = DecoderConfig(beam_width=10, alpha=t["best"]["alpha"], beta=t["best"]["beta"], lm=str(lm))
-            m[name]["test_wer_beam"] = evaluate(run / "best", data_dir / "test.jsonl", decoder=tuned, device="cpu")["wer"]
-            m[name]["decoder"] = {"alpha": tuned.alpha, "beta": tuned.beta}
-    report["criteria"] = {
-        "student_within_1_point_of_teacher": m["distilled"]["test_wer"] < m["teacher"]["test_wer"] + 1.0,
-        "distillation_beats_baseline (greedy)": m["distilled"]["test_wer"] < m["student"]["test_wer"],
-        "size_unchanged": m["distilled"]["size_bytes"] == m["student"]["size_bytes"],
-        "speed_at_least_30_fps": m["distilled"]["frames_per_s"] >= 30.0,
+        if not lm.exists():
+            build_lm(data_dir / "train.jsonl", lm, order=3)
+        cfg_data["lm"] = {"path": str(lm), "alphas": spec["alphas"], "betas": spec["betas"]}
+    cfg = CompareConfig.model_validate(cfg_data)
+    write_text_atomic(out / "compare.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    results = compare(cfg, jobs=jobs, on_event=on_event)
+    recipes = results["recipes"]
+    name = "distilled" if distill_recipe else "default"
+    rows = {"teacher": results["teacher"], "student": recipes["ctc"], "distilled": recipes[name]}
+    models: dict[str, Any] = {}
+    for key, r in rows.items():
+        run = out / "compare" / ("teacher" if key == "teacher" else f"runs/{'ctc' if key == 'student' else name}/seed{seed}")
+        best = load_checkpoint(run / "best")
+        models[key] = {
+            "parameters": best.model.num_parameters(),
+            "size_bytes": (run / "best" / "model.safetensors").stat().st_size,
+            "dev_wer": r.get("dev_wer_mean", r.get("dev_wer")),
+            "test_wer": r.get("test_wer_mean", r.get("test_wer")),
+            "frames_per_s": frames_per_second(best.model, threads=1),
+        }
+        if beam:
+            models[key]["test_wer_beam"] = r.get("test_wer_beam_mean", r.get("test_wer_beam"))
+    d = rows["distilled"]
+    report: dict[str, Any] = {
+        "size": size,
+        "seeds": results["seeds"],
+        "interval": (
+            f"{int(round(100 * results['confidence']))} % paired bootstrap over {results['test_utterances']} test utterances"
+            + (f" and {seeds} seeds" if seeds > 1 else " (one seed: test-set noise only, not training noise)")
+        ),
+        "models": models,
+        "distilled_vs_student": {"greedy": d["paired_test"], "greedy_dev": d["paired_dev"]},
+        "compare": str(out / "compare" / "results.json"),
+    }
+    criteria: dict[str, Any] = {
+        "student within 1 point of teacher (greedy)": _crit(models["distilled"]["test_wer"] < models["teacher"]["test_wer"] + 1.0),
+        "distillation beats baseline (greedy)": _crit_interval(d["paired_test"]),
+        "improvement consistent across dev and test (greedy)": _crit(d["consistent"] and d["paired_test"]["verdict"] == "helps"),
+        "size unchanged": _crit(models["distilled"]["size_bytes"] == models["student"]["size_bytes"]),
+        "speed at least 30 frames/s (1 thread)": _crit(models["distilled"]["frames_per_s"] >= 30.0),
     }
     if beam:
-        report["criteria"]["beam_search_gains_on_top"] = m["distilled"]["test_wer_beam"] < m["distilled"]["test_wer"]
-        report["criteria"]["distillation_beats_baseline (tuned LM beam)"] = m["distilled"]["test_wer_beam"] < m["student"]["test_wer_beam"]
-    from signdistill.io import write_json_atomic
-
+        report["distilled_vs_student"]["beam"] = d["paired_test_beam"]
+        criteria["beam search gains on top (distilled)"] = _crit_interval(d["beam_vs_greedy_test"])
+        criteria["distillation beats baseline (tuned LM beam)"] = _crit_interval(d["paired_test_beam"])
+    report["criteria"] = criteria
     write_json_atomic(out / "report.json", report)
     return report
+
+
+def _crit(ok: bool) -> dict[str, Any]:
+    return {"result": "pass" if ok else "fail"}
+
+
+def _crit_interval(pd: dict[str, Any]) -> dict[str, Any]:
+    """pass only when the interval of the difference lies below 0; 'within noise' when it contains 0."""
+    result = {"helps": "pass", "hurts": "fail"}.get(pd["verdict"], "within noise")
+    return {"result": result, "difference": pd["mean"], "ci_low": pd["ci_low"], "ci_high": pd["ci_high"]}
 
 
 def quickstart_table(report: dict[str, Any]) -> Any:
@@ -502,7 +535,9 @@ def quickstart_table(report: dict[str, Any]) -> Any:
     from rich.table import Table
 
     beam = all("test_wer_beam" in m for m in report["models"].values())
-    t = Table(title=f"signdistill quickstart (embedded dataset, size={report['size']})")
+    seeds = report["seeds"]
+    over = f"mean of seeds {seeds}" if len(seeds) > 1 else f"seed {seeds[0]}"
+    t = Table(title=f"signdistill quickstart (embedded dataset, size={report['size']}, {over})")
     cols = ["model", "params", "size on disk", "dev WER % (greedy)", "test WER % (greedy)"]
     cols += ["test WER % (tuned LM beam)"] if beam else []
     for col in [*cols, "frames/s (1 thread)"]:
@@ -517,11 +552,14 @@ def quickstart_table(report: dict[str, Any]) -> Any:
             *([f"{m['test_wer_beam']:.2f}"] if beam else []),
             f"{m['frames_per_s']:,.0f}",
         )
-    c = Table(title="the plan's success criteria")
+    c = Table(title=f"the plan's success criteria (differences in WER points, {report['interval']})")
     c.add_column("criterion")
+    c.add_column("difference [interval]", justify="right")
     c.add_column("result", justify="right")
-    for k, ok in report["criteria"].items():
-        c.add_row(k.replace("_", " "), "[green]pass[/]" if ok else "[red]fail[/]")
+    colour = {"pass": "green", "fail": "red", "within noise": "yellow"}
+    for k, v in report["criteria"].items():
+        diff = f"{v['difference']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}]" if "difference" in v else ""
+        c.add_row(k, diff, f"[{colour[v['result']]}]{v['result']}[/]")
     return Group(t, c)
 
 

@@ -153,14 +153,34 @@ def test_collapse_to_blank_is_detected(synth, trained_teacher, tmp_path):
 
 @pytest.mark.slow
 def test_quickstart_small(tmp_path):
-    r = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "qs"), "--size", "small", "--threads", "1"])
+    r = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "qs"), "--size", "small", "--jobs", "2"])
     assert r.exit_code == 0, r.output
+    assert "trains 3 models" in " ".join(r.output.split())
     report = json.loads((tmp_path / "qs" / "report.json").read_text())
     assert set(report["models"]) == {"teacher", "student", "distilled"}
-    assert report["criteria"]["size_unchanged"] is True
+    assert report["criteria"]["size unchanged"]["result"] == "pass"
     assert report["models"]["distilled"]["frames_per_s"] > 30
-    for name in ("teacher", "student", "distilled"):
-        assert (tmp_path / "qs" / "configs" / f"{name}.yaml").exists()
+    # The verdict comes from an interval, never from one difference.
+    beats = report["criteria"]["distillation beats baseline (greedy)"]
+    assert beats["ci_low"] <= beats["difference"] <= beats["ci_high"]
+    expected = "pass" if beats["ci_high"] < 0 else ("fail" if beats["ci_low"] > 0 else "within noise")
+    assert beats["result"] == expected
+    assert "one seed: test-set noise only" in report["interval"]
+    assert (tmp_path / "qs" / "compare.yaml").exists() and (tmp_path / "qs" / "compare" / "results.json").exists()
+    # Run again: an earlier quickstart is resumed, nothing is retrained.
+    again = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "qs"), "--size", "small", "--jobs", "2"])
+    assert again.exit_code == 0 and again.output.count("(reused)") >= 3
+
+
+def test_quickstart_refuses_a_foreign_folder_even_with_overwrite(tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    for extra in ([], ["--overwrite"]):
+        r = runner.invoke(app, ["quickstart", "--out", str(foreign), "--size", "small", *extra])
+        assert r.exit_code == 2, r.output
+        assert "not a quickstart folder" in " ".join(r.output.split())
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"] and (foreign / "notes.txt").read_text() == "keep me"
 
 
 def test_guided_teacher_and_aligned_kd(synth, trained_teacher, tmp_path):
