@@ -212,6 +212,10 @@ def plan(cfg: CompareConfig, out: Path, *, jobs: int = 1) -> Plan:
 def _limit_threads(n: int) -> None:
     import torch
 
+    # A worker's warnings (e.g. "dev WER was still falling") would arrive unlabelled among the
+    # progress lines; results.json carries them per run instead (best_epoch vs epochs_run).
+    logging.getLogger("signdistill").setLevel(logging.ERROR)
+
     torch.set_num_threads(n)
     try:
         torch.set_num_interop_threads(1)
@@ -249,6 +253,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "parameters": best.model.num_parameters(),
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
+        "first_nonblank_step": result.first_nonblank_step,
         "seconds": round(time.time() - t0, 1),
         "dev": {"wer": scores["dev"]["wer"], "hypotheses": scores["dev"]["hypotheses"]},
         "test": {"wer": scores["test"]["wer"], "hypotheses": scores["test"]["hypotheses"]},
@@ -484,6 +489,8 @@ def summarize(
             "distill": p.recipes[name],
             "best_epoch": [runs[i]["best_epoch"] for i in idx],
             "epochs_run": [runs[i]["epochs_run"] for i in idx],
+            "first_nonblank_step": [runs[i].get("first_nonblank_step") for i in idx],
+            "still_improving": [runs[i]["best_epoch"] == runs[i]["epochs_run"] == cfg.epochs for i in idx],
         }
         for suffix, kind in decoders:
             src = [beams[i] if kind else runs[i] for i in idx]

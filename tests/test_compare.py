@@ -177,3 +177,14 @@ def test_compare_refuses_a_foreign_out_folder(tmp_path, synth, trained_teacher):
     assert res.exit_code == 2 and "not a comparison" in " ".join(res.output.split())
     assert sorted(p.name for p in foreign.iterdir()) == ["thesis.tex"]
     assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+@pytest.mark.parametrize("name", ["compare_small.yaml", "compare_plan_ratio.yaml"])
+def test_example_compare_configs_validate_and_plan(name, tmp_path):
+    """The shipped comparison configs validate and plan every run (nothing is trained here)."""
+    from signdistill.compare import plan
+    from signdistill.config import CompareConfig, load_config
+
+    cfg = load_config(Path(__file__).parents[1] / "examples" / "configs" / name, [], CompareConfig)
+    p = plan(cfg, tmp_path / "out")
+    assert p.teacher_job is not None and len(p.jobs) == len(cfg.seed_list()) * 4

@@ -118,3 +118,49 @@ def test_tensorboard_events_are_written(synth, tmp_path):
     pipelines.train(cfg)
     events = list((tmp_path / "tb" / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
+
+
+def test_output_bias_prior_gives_the_data_marginal():
+    from signdistill.models import build_model
+    from signdistill.models.bilstm import init_output_bias_from_prior
+
+    model = build_model(6, 4, layers=1, hidden=4)
+    init_output_bias_from_prior(model, [0, 30, 10, 0], total_frames=400)
+    probs = torch.softmax(model.classifier.bias.detach(), 0).tolist()
+    # blank holds the 360 frames no gloss occupies; an unseen gloss keeps a small, finite prior
+    assert probs[0] == pytest.approx(0.9, abs=0.01) and probs[1] == pytest.approx(0.075, abs=0.005)
+    assert 0 < probs[3] < probs[2]
+    with pytest.raises(ValueError, match="at least one frame per gloss"):
+        init_output_bias_from_prior(model, [0, 300, 200, 0], total_frames=400)
+
+
+def test_run_reports_start_first_nonblank_step_and_still_improving(synth, tmp_path):
+    events = {}
+
+    class Rec:
+        def epoch_start(self, *a):
+            pass
+
+        def step(self, m):
+            pass
+
+        def epoch_end(self, m):
+            pass
+
+        def run_start(self, info):
+            events["start"] = info
+
+        def run_end(self, info):
+            events["end"] = info
+
+    cfg = load_config(None, ["model.output_bias=prior", "optim.lr=0.01"], data=make_run_config(tmp_path / "r", synth, epochs=4))
+    splits = pipelines.load_splits(cfg)
+    model = pipelines.build_student_model(cfg, splits)
+    from signdistill.training import CTCObjective, Trainer
+
+    result = Trainer(model, CTCObjective(), splits.train, splits.dev, cfg, splits.vocab, splits.normalizer, reporter=Rec()).fit()
+    assert events["start"]["parameters"] == model.num_parameters() and events["start"]["threads"] == torch.get_num_threads()
+    assert events["end"]["still_improving"] == (result.best_epoch == 4)
+    # with the prior bias the model starts all-blank and learns to emit glosses within these steps
+    assert result.first_nonblank_step is None or result.first_nonblank_step % 10 == 0
+    assert result.history[-1]["first_nonblank_step"] == result.first_nonblank_step

@@ -171,3 +171,28 @@ def resolve_spec(input_dim: int, vocab_size: int, *, preset: str | None = None, 
         params.update(PRESETS[preset])
     params.update({k: v for k, v in overrides.items() if v is not None})
     return ModelSpec(input_dim=input_dim, vocab_size=vocab_size, **params)
+
+
+def init_output_bias_from_prior(model: nn.Module, gloss_counts: list[int], total_frames: int) -> None:
+    """Set the classifier bias to log frame priors: blank gets the frames no gloss occupies.
+
+    With ``G`` glosses over ``F`` frames, blank's prior is ``1 - G/F`` and gloss ``v``'s is
+    ``count_v / F`` (one spike per gloss). At initialization the model then outputs the
+    data's marginal, instead of a uniform distribution it first has to unlearn.
+
+    Args:
+        model: a model with a ``classifier`` ``nn.Linear`` over the vocabulary (blank at index 0).
+        gloss_counts: occurrences of each vocabulary entry in the training transcripts (index 0 ignored).
+        total_frames: frames in the training set.
+    """
+    import math
+
+    head = model.classifier
+    if head.bias is None or len(gloss_counts) != head.out_features:
+        raise ValueError(f"need {head.out_features} counts, got {len(gloss_counts)}")
+    glosses = sum(gloss_counts[1:])
+    if total_frames <= glosses:
+        raise ValueError(f"{glosses} glosses in {total_frames} frames: CTC needs at least one frame per gloss")
+    priors = [max(1.0 - glosses / total_frames, 1e-6)] + [max(c, 0.5) / total_frames for c in gloss_counts[1:]]
+    with torch.no_grad():
+        head.bias.copy_(torch.tensor([math.log(p) for p in priors], dtype=head.bias.dtype))

@@ -41,6 +41,9 @@ class Reporter(Protocol):
     def epoch_end(self, metrics: dict[str, Any]) -> None: ...
 
 
+NONBLANK_CHECK_EVERY = 10
+
+
 def _call_hook(reporter: Any, name: str, info: dict[str, Any]) -> None:
     """Call an optional reporter hook (``run_start``/``run_end``) when the reporter has it."""
     hook = getattr(reporter, name, None)
@@ -162,14 +165,22 @@ class TrainResult:
     run_dir: Path
     collapsed: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    first_nonblank_step: int | None = None  # first step (checked every 10) whose batch decodes to glosses
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, source: str = "train.device") -> torch.device:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` as a torch device; ``source`` names the setting
+    in errors (``train.device`` in a config, ``--device`` on the command line)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"{source} is {name!r}, which is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'.") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device is {name!r} but no CUDA device is available; use 'cpu' or 'auto'.")
+        raise ConfigError(f"{source} is {name!r} but no CUDA device is available; use 'cpu' or 'auto'.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"{source} is {name!r} but this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0.")
     return dev
 
 
@@ -305,6 +316,7 @@ class Trainer:
         self.best_epoch = 0
         self.bad_epochs = 0
         self.blank_streak = 0
+        self.first_nonblank_step = -1  # first optimizer step whose batch decodes to something (-1: not yet)
         self.history: list[dict[str, Any]] = []
         self._tb: Any = None
         self.partial: dict[str, Any] | None = None  # position inside an interrupted epoch
@@ -328,6 +340,7 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
             "blank_streak": self.blank_streak,
+            "first_nonblank_step": self.first_nonblank_step,
             "partial": json.dumps(self.partial),
         }
 
@@ -345,6 +358,7 @@ class Trainer:
         for key in ("epoch", "step", "best_wer", "best_epoch", "bad_epochs", "blank_streak"):
             setattr(self, key, state[key])
         self.partial = json.loads(state.get("partial", "null"))
+        self.first_nonblank_step = int(state.get("first_nonblank_step", -1))
 
     def _save(self, name: str, metrics: dict[str, Any], with_state: bool) -> None:
         if not self.dist.is_main:
@@ -413,6 +427,21 @@ class Trainer:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
+    @torch.no_grad()
+    def _decodes_something(self, batch: Any) -> bool:
+        """Whether at least half of this batch's utterances greedy-decode to a non-empty output.
+
+        Runs in eval mode (no dropout, so no random numbers are drawn: exact resume holds).
+        """
+        self.model.eval()
+        try:
+            out = self.model(batch.features, batch.lengths)
+        finally:
+            self.model.train()
+        frames = torch.arange(out.logits.shape[1], device=out.logits.device)[None] < out.lengths[:, None]
+        nonblank = ((out.logits.argmax(-1) != 0) & frames).any(dim=1)
+        return bool(nonblank.float().mean() >= 0.5)
+
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
         self.objective.train()
@@ -461,6 +490,8 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scheduler.step()
                 self.step += 1
+                if self.first_nonblank_step < 0 and self.step % NONBLANK_CHECK_EVERY == 0 and self._decodes_something(batch):
+                    self.first_nonblank_step = self.step
             count += 1
             frames += batch.num_frames
             for k, v in out.parts.items():
@@ -530,6 +561,7 @@ class Trainer:
                         "(the run folder is resumed automatically)."
                     ) from None
                 metrics: dict[str, Any] = {"kind": "epoch", "epoch": self.epoch, **extra, **train_metrics}
+                metrics["first_nonblank_step"] = self.first_nonblank_step if self.first_nonblank_step >= 0 else None
                 dev = score_dataset(self.model, self.dev_set, self.cfg.data.eval_batch_size, self.device)
                 metrics.update(
                     {
@@ -579,10 +611,17 @@ class Trainer:
             _restore_stop_handlers(previous)
             if self._tb is not None:
                 self._tb.close()
-        end_info = {"best_epoch": self.best_epoch, "best_dev_wer": self.best_wer, "epochs_run": self.epoch, "epochs": epochs}
+        end_info = {
+            "best_epoch": self.best_epoch,
+            "best_dev_wer": self.best_wer,
+            "epochs_run": self.epoch,
+            "epochs": epochs,
+            "first_nonblank_step": self.first_nonblank_step if self.first_nonblank_step >= 0 else None,
+        }
         # A best epoch that is the last one means dev WER was still falling: more epochs would likely help.
         end_info["still_improving"] = self.best_epoch == self.epoch and self.epoch >= epochs and epochs > 1
         if end_info["still_improving"]:
             log.warning("dev WER was still falling at the last epoch (%d): training longer would likely help", self.epoch)
         _call_hook(self.reporter, "run_end", end_info)
-        return TrainResult(self.best_wer, self.best_epoch, self.epoch, self.run_dir, collapsed, self.history)
+        first = self.first_nonblank_step if self.first_nonblank_step >= 0 else None
+        return TrainResult(self.best_wer, self.best_epoch, self.epoch, self.run_dir, collapsed, self.history, first)
