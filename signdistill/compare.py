@@ -11,6 +11,7 @@ whose alpha/beta are tuned on dev for that model. The result compares each recip
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import logging
@@ -113,11 +114,12 @@ def point_label(point: dict[str, Any]) -> str:
 
 
 def _base_run(cfg: CompareConfig, run_dir: Path, model: dict[str, Any], epochs: int, seed: int, threads: int) -> dict[str, Any]:
+    """A fresh plain-data run config (nothing shared between runs: tuning overrides edit it in place)."""
     return {
         "seed": seed,
         "run_dir": str(run_dir),
         "data": cfg.data.model_dump(mode="json"),
-        "model": model,
+        "model": copy.deepcopy(model),
         "optim": cfg.optim.model_dump(mode="json"),
         "train": {
             "epochs": epochs,

@@ -132,12 +132,13 @@ def test_compare_tuning_grid_is_applied_to_every_recipe(tmp_path, synth, trained
     from signdistill.compare import plan
     from signdistill.config import CompareConfig, load_config
 
-    config = _config(tmp_path, synth, trained_teacher, tune={"optim.lr": [1e-3, 1e-2]}, recipes=["ctc", "frame-kl"])
+    tune = {"optim.lr": [1e-3, 1e-2], "model.output_bias": ["zero", "prior"]}
+    config = _config(tmp_path, synth, trained_teacher, tune=tune, recipes=["ctc", "frame-kl"])
     cfg = load_config(config, [], CompareConfig)
     p = plan(cfg, tmp_path / "cmp")
-    assert len(p.jobs) == 2 * 2 * 2  # recipes x seeds x points
-    lrs = {(j.recipe, j.config["optim"]["lr"]) for j in p.jobs}
-    assert lrs == {("ctc", 1e-3), ("ctc", 1e-2), ("frame-kl", 1e-3), ("frame-kl", 1e-2)}
+    assert len(p.jobs) == 2 * 2 * 4  # recipes x seeds x points
+    points = {(j.recipe, j.seed, j.config["optim"]["lr"], j.config["model"]["output_bias"]) for j in p.jobs}
+    assert len(points) == len(p.jobs)  # every run has its own point (no settings shared between runs)
     assert all(j.config["train"]["threads"] == 1 for j in p.jobs)
     assert all(("distill" in j.config) == (j.recipe != "ctc") for j in p.jobs)
 
