@@ -373,10 +373,15 @@ def compare(cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | No
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "compare.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     t0 = time.time()
-    teacher_res = None
-    if p.teacher_job is not None:
-        teacher_res = _run_all(run_job, [p.teacher_job], 1, on_event, "train")[0]
-    runs = _run_all(run_job, p.jobs, workers, on_event, "train")
+    # The CTC-only runs need no teacher: they train beside it; the distilled runs follow it.
+    first = [i for i, j in enumerate(p.jobs) if not j.distill]
+    second = [i for i, j in enumerate(p.jobs) if j.distill]
+    head = ([p.teacher_job] if p.teacher_job is not None else []) + [p.jobs[i] for i in first]
+    done_first = _run_all(run_job, head, workers, on_event, "train")
+    teacher_res = done_first.pop(0) if p.teacher_job is not None else None
+    done_second = _run_all(run_job, [p.jobs[i] for i in second], workers, on_event, "train")
+    by_index = dict(zip(first, done_first)) | dict(zip(second, done_second))
+    runs = [by_index[i] for i in range(len(p.jobs))]
     chosen, tuning = _choose_points(p, runs)
     beams: dict[int, dict[str, Any]] = {}
     teacher_beam = None
