@@ -18,9 +18,10 @@ TORCH_SPEC = os.environ.get("TORCH_SPEC", "torch==2.13.0")
 PYTHON = os.environ.get("NOX_PYTHON", "3.11")
 
 
-def _install(session: nox.Session, extras: str = "dev,lm,flashlight,plots,onnx,pose") -> None:
+def _install(session: nox.Session, extras: str = "dev,all") -> None:
     session.install(TORCH_SPEC)
     session.install("-e", f".[{extras}]")
+    session.run("pip", "check")  # the extras must install together (numpy<2 for pyctcdecode)
 
 
 @nox.session(python=PYTHON)
