@@ -32,6 +32,22 @@ def _column(header: list[str], aliases: tuple[str, ...], path: Path, required: b
     return None
 
 
+OTHER_DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
+
+
+def _check_delimiter(header_line: str, path: Path) -> None:
+    """Refuse a header separated by something other than ``|`` (a CSV re-saved by a spreadsheet)."""
+    if "|" in header_line:
+        return
+    delim = max(OTHER_DELIMITERS, key=header_line.count)
+    if header_line.count(delim):
+        raise DataError(
+            f"{path}, line 1: the header {header_line.strip()!r} is separated by {OTHER_DELIMITERS[delim]}, not '|'. "
+            "PHOENIX/CSL-Daily annotation files are pipe-separated (e.g. 'id|folder|signer|annotation'); "
+            "re-save the file with '|' between fields."
+        )
+
+
 def read_corpus(
     annotation_file: str | os.PathLike[str],
     features_dir: str | os.PathLike[str],
@@ -48,7 +64,7 @@ def read_corpus(
     if not path.is_file():
         raise DataError(f"Annotation file {path} does not exist.")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
         raise DataError(
             f"Annotation file {path} is not UTF-8 ({exc}). PHOENIX and CSL-Daily files are "
@@ -56,6 +72,7 @@ def read_corpus(
         ) from None
     if not lines:
         raise DataError(f"Annotation file {path} is empty.")
+    _check_delimiter(lines[0], path)
     header = [h.strip().lower() for h in lines[0].split("|")]
     id_col = _column(header, ID_COLUMNS, path, required=True)
     gloss_col = _column(header, GLOSS_COLUMNS, path, required=True)

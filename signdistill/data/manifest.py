@@ -37,6 +37,13 @@ def min_ctc_frames(glosses: tuple[str, ...] | list[str]) -> int:
     return len(glosses) + repeats
 
 
+def _escapes(relative: Path) -> bool:
+    """True when a relative path climbs out of its base folder (``../x``, ``a/../../x``); judged on the
+    path's text, so a symlinked features folder inside the dataset still counts as inside."""
+    parts = Path(os.path.normpath(relative)).parts
+    return bool(parts) and parts[0] == ".."
+
+
 def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
     """Read a JSONL manifest; raise :class:`DataError` naming the line of any bad entry."""
     path = Path(path)
@@ -49,7 +56,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
     utterances: list[Utterance] = []
     seen: dict[str, int] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
         raise DataError(f"Manifest {path} is not UTF-8 text ({exc}). Re-save it as UTF-8.") from None
     for lineno, line in enumerate(lines, start=1):
@@ -81,6 +88,12 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
         seen[entry["id"]] = lineno
         signer = entry.get("signer")
         feats = Path(entry["features"])
+        if not feats.is_absolute() and _escapes(feats):
+            raise DataError(
+                f"{where}: the feature path {entry['features']!r} leads outside the manifest's folder {root}, so it was "
+                "not read. Relative feature paths must stay inside the manifest's folder; give an absolute path for "
+                "features kept elsewhere (docs/data.md)."
+            )
         utterances.append(
             Utterance(
                 id=entry["id"],
@@ -103,8 +116,10 @@ def write_manifest(path: str | os.PathLike[str], utterances: list[Utterance]) ->
     for u in utterances:
         try:
             feats = os.path.relpath(u.features, path.parent)
-        except ValueError:
-            feats = str(u.features)
+        except ValueError:  # another drive on Windows
+            feats = str(Path(u.features).absolute())
+        if _escapes(Path(feats)):  # read_manifest only follows relative paths inside the folder
+            feats = str(Path(u.features).absolute())
         entry = {"id": u.id, "features": feats, "gloss": " ".join(u.glosses)}
         if u.signer is not None:
             entry["signer"] = u.signer
@@ -124,13 +139,22 @@ def load_features(path: Path, *, expect_dim: int | None = None, context: str = "
         if expect_dim is not None and arr.shape[1] != expect_dim:
             raise DataError(f"Feature file {path}{where} gives {arr.shape[1]} dimensions per frame, but the dataset uses {expect_dim}.")
         return arr
+    save_hint = "Save features with numpy.save(path, array.astype('float32'))."
     try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(
-            f"Feature file {path}{where} is not a readable .npy array ({exc}). Save features "
-            "with numpy.save(path, array.astype('float32'))."
-        ) from None
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise DataError(f"Feature file {path}{where} cannot be opened ({exc.strerror}).") from None
+    if magic != b"\x93NUMPY":
+        raise DataError(f"Feature file {path}{where} is not a readable .npy array: it does not start with numpy's .npy header. {save_hint}")
+    try:
+        arr = np.load(path, allow_pickle=False)  # never unpickle: a .npy of Python objects can run code
+    except ValueError as exc:
+        # numpy's own message suggests allow_pickle=True; signdistill never loads pickled data
+        what = "holds Python objects (pickled data), which signdistill never loads" if "pickle" in str(exc) else "is truncated or corrupt"
+        raise DataError(f"Feature file {path}{where} is not a readable .npy array: it {what}. {save_hint}") from None
+    except (OSError, EOFError):
+        raise DataError(f"Feature file {path}{where} is not a readable .npy array: it is truncated or corrupt. {save_hint}") from None
     if not isinstance(arr, np.ndarray) or arr.ndim != 2:
         shape = getattr(arr, "shape", None)
         raise DataError(
