@@ -58,8 +58,10 @@ class DecoderConfig:
             raise SignDistillError(f"{source}: beam_width must be >= 1, got {self.beam_width}.")
         if self.backend not in BACKENDS:
             raise SignDistillError(f"{source}: backend {self.backend!r} is not one of {list(BACKENDS)}.")
-        if self.lm is not None and not Path(self.lm).is_file():
-            raise SignDistillError(f"{source}: language model {self.lm} does not exist. Build one with `signdistill lm build`.")
+        if self.lm is not None:
+            from signdistill.decoding.lm import check_lm_file
+
+            check_lm_file(self.lm, source)
 
 
 @contextmanager
@@ -105,15 +107,15 @@ class BeamSearchDecoder:
         config.validate()
         self.tokens = list(tokens)
         self.config = config
-        if config.lm is not None:
-            from signdistill.decoding.lm import read_arpa
-
-            if str(config.lm).endswith(".arpa"):
-                read_arpa(config.lm)  # a clear error for a file that is not ARPA
-        if config.backend == "pyctcdecode":
-            self._init_pyctcdecode()
-        else:
-            self._init_flashlight()
+        try:
+            if config.backend == "pyctcdecode":
+                self._init_pyctcdecode()
+            else:
+                self._init_flashlight()
+        except OSError as exc:  # KenLM's own parser found a fault past the header validate() checked
+            if config.lm is None:
+                raise
+            raise SignDistillError(f"KenLM cannot load the language model {config.lm}: {exc}") from None
 
     def _init_pyctcdecode(self) -> None:
         pyctc = _require("pyctcdecode")

@@ -155,9 +155,89 @@ def is_own_arpa(path: str | os.PathLike[str]) -> bool:
         return False
 
 
+KENLM_BINARY_MAGIC = b"mmap lm http://kheafield.com/code"
+_BUILD_HINT = "Build an ARPA LM with `signdistill lm build --manifest train.jsonl --out lm.arpa`."
+
+
+def check_lm_file(path: str | os.PathLike[str], source: str = "") -> str:
+    """Check that ``path`` is a language model KenLM can load, before KenLM sees it.
+
+    Returns ``"binary"`` for a KenLM binary file (starts with KenLM's magic bytes) and
+    ``"arpa"`` for an ARPA text file whose header is sound: optional blank and ``#`` comment
+    lines (KenLM skips them; ``lm build`` writes one), then ``\\data\\``, then one
+    ``ngram N=COUNT`` line per order 1, 2, ... and then ``\\1-grams:``. Only the header is
+    read. Anything else raises :class:`SignDistillError` saying what is wrong, naming the file.
+    """
+    path = Path(path)
+    where = f"{source}: " if source else ""
+    what = f"{where}language model {path}"
+    if not path.is_file():
+        raise SignDistillError(f"{what} does not exist. {_BUILD_HINT}")
+    try:
+        with open(path, "rb") as fb:
+            head = fb.read(len(KENLM_BINARY_MAGIC))
+    except OSError as exc:
+        raise SignDistillError(f"{what} cannot be read ({exc.strerror}).") from None
+    if head == KENLM_BINARY_MAGIC:
+        return "binary"
+    if head[:2] == b"\x1f\x8b":
+        raise SignDistillError(f"{what} is gzip-compressed; decompress it first (gunzip {path}).")
+
+    def bad(lineno: int, why: str) -> SignDistillError:
+        return SignDistillError(f"{what} is not an ARPA language model: line {lineno} {why}. {_BUILD_HINT}")
+
+    state, orders, lineno = "start", [], 0
+    try:
+        with open(path, encoding="utf-8", newline=None) as f:
+            for lineno, raw in enumerate(f, start=1):
+                if "\x00" in raw:
+                    raise UnicodeDecodeError("utf-8", b"", 0, 1, "NUL byte")
+                line = raw.strip()
+                if state == "start":
+                    if not line or line.startswith("#"):
+                        continue
+                    if line != "\\data\\":
+                        raise bad(lineno, f"is '{line[:60]}', where the \\data\\ header should be")
+                    state = "counts"
+                elif state == "counts":
+                    if not line and not orders:
+                        continue
+                    if line.startswith("ngram "):
+                        n, _, count = line[len("ngram ") :].partition("=")
+                        if not (n.strip().isdigit() and count.strip().isdigit()):
+                            raise bad(lineno, f"is '{line[:60]}', not of the form 'ngram N=COUNT'")
+                        if int(n) != len(orders) + 1:
+                            raise bad(lineno, f"gives the count of {n.strip()}-grams where {len(orders) + 1}-grams are due")
+                        orders.append(int(count))
+                        continue
+                    if not orders:
+                        raise bad(lineno, f"is '{line[:60]}'; \\data\\ must be followed by 'ngram N=COUNT' lines")
+                    if not line:
+                        continue
+                    if line != "\\1-grams:":
+                        raise bad(lineno, f"is '{line[:60]}', where the \\1-grams: section should start")
+                    if orders[0] == 0:
+                        raise bad(lineno, "follows a header that counts no 1-grams ('ngram 1=0')")
+                    return "arpa"
+    except UnicodeDecodeError:
+        raise SignDistillError(
+            f"{what} is neither an ARPA text file (it is not UTF-8 text) nor a KenLM binary (it does not start with "
+            f"{KENLM_BINARY_MAGIC.decode()!r}). {_BUILD_HINT}"
+        ) from None
+    except OSError as exc:
+        raise SignDistillError(f"{what} cannot be read ({exc.strerror}).") from None
+    if state == "start":
+        raise SignDistillError(f"{what} is not an ARPA language model: it has no \\data\\ header. {_BUILD_HINT}")
+    if not orders:
+        raise SignDistillError(f"{what} is not an ARPA language model: \\data\\ is not followed by 'ngram N=COUNT' lines. {_BUILD_HINT}")
+    raise SignDistillError(f"{what} is not an ARPA language model: the file ends after its header, before \\1-grams:. {_BUILD_HINT}")
+
+
 def read_arpa(path: str | os.PathLike[str]) -> dict[int, dict[Gram, tuple[float, float]]]:
     """Parse an ARPA file; raises :class:`SignDistillError` naming the line if it is not one."""
     path = Path(path)
+    if check_lm_file(path) == "binary":
+        raise SignDistillError(f"{path} is a KenLM binary file; read_arpa reads ARPA text only.")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
