@@ -5,9 +5,10 @@ Every user error ends in one readable message and exit code 2, without a traceba
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -15,6 +16,34 @@ import typer
 
 from signdistill import __version__
 from signdistill.errors import SignDistillError
+
+
+def _flags_take_no_value_in_help() -> None:
+    """Render boolean flags as flags in the rich help (``--overwrite``, not ``--overwrite <bool>``).
+
+    Since Typer 0.29 (which vendors click) the rich help panel asks every option for its type
+    label, flags included, so ``--help`` itself reads ``--help <bool>``, as if it took a value;
+    Typer's plain help and its documented examples show no type for a flag. Nothing in our
+    options sets a metavar: this asks Typer's own option class for no label on flags, once.
+    """
+    try:
+        from typer.core import TyperOption
+    except ImportError:  # an older Typer: its rich help never labelled flags
+        return
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "_flags_unlabelled", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False) and self.metavar is None:
+            return None
+        return original(self, ctx)
+
+    display_type_rich._flags_unlabelled = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value_in_help()
 
 app = typer.Typer(
     name="signdistill",
@@ -34,10 +63,23 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Delete a run fo
 
 
 def _fail(message: str, code: int = 2) -> None:
+    """Print ``error: MESSAGE`` and exit. The message is plain text: brackets in it (an extra such as
+    ``signdistill[onnx]``, a path, a list) are escaped, so rich does not take them for markup."""
+    from rich.markup import escape
+
     from signdistill.console import console
 
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _note(message: str) -> None:
+    """Print a plain-text note (escaped like :func:`_fail`)."""
+    from rich.markup import escape
+
+    from signdistill.console import console
+
+    console.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def handle_errors(fn: F) -> F:
@@ -118,6 +160,7 @@ def data_check(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON.")] = None,
 ) -> None:
     """Validate a dataset (files, NaN/inf, dimensions, CTC lengths) and print statistics."""
+    from rich.markup import escape
     from rich.table import Table
 
     from signdistill.console import console, out
@@ -134,7 +177,7 @@ def data_check(
         _write_json(json_out, {"manifest": str(manifest), "ok": report.ok, "problems": report.problems, "stats": report.stats})
     if not report.ok:
         for p in report.problems[:20]:
-            console.print(f"[red]problem:[/] {p}", highlight=False)
+            console.print(f"[red]problem:[/] {escape(p)}", highlight=False)
         more = len(report.problems) - 20
         _fail(
             f"{manifest}: {len(report.problems)} problem(s) found"
@@ -329,6 +372,33 @@ def lm_build(
     console.print(f"{info['order']}-gram LM from {info['sentences']} transcripts ({info['vocabulary']} glosses) -> {out}")
 
 
+@contextlib.contextmanager
+def _grid_progress() -> Iterator[Callable[[int, int, dict[str, Any]], None]]:
+    """A progress bar over decoder settings, with the best alpha/beta so far (on stderr, cleared at the end)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from signdistill.console import console
+
+    progress = Progress(
+        TextColumn("tune-decoder"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[best]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    task = progress.add_task("grid", total=None, best="running the model over the manifest")
+
+    def on_progress(done: int, total: int, best: dict[str, Any]) -> None:
+        text = f"best so far: alpha {best['alpha']:g}, beta {best['beta']:g}, WER {best['wer']:.2f}" if best else "settings tried"
+        progress.update(task, completed=done, total=total, best=text)
+
+    with progress:
+        yield on_progress
+
+
 @app.command("tune-decoder")
 @handle_errors
 def tune_decoder(
@@ -355,19 +425,21 @@ def tune_decoder(
     from signdistill.io import check_output_path
 
     check_output_path(out, kind="decoder config", overwrite=overwrite, is_ours=is_decoder_config, folder=False)
-    res = pipelines.tune_decoder(
-        checkpoint,
-        manifest,
-        lm,
-        out,
-        alphas=pipelines.parse_grid(alpha, "alpha"),
-        betas=pipelines.parse_grid(beta, "beta"),
-        beam_width=beam_width,
-        backend=backend,
-        search=search,
-        trials=trials,
-        cleanup=phoenix_cleanup,
-    )
+    with _grid_progress() as on_progress:
+        res = pipelines.tune_decoder(
+            checkpoint,
+            manifest,
+            lm,
+            out,
+            alphas=pipelines.parse_grid(alpha, "alpha"),
+            betas=pipelines.parse_grid(beta, "beta"),
+            beam_width=beam_width,
+            backend=backend,
+            search=search,
+            trials=trials,
+            cleanup=phoenix_cleanup,
+            on_progress=on_progress,
+        )
     t = Table(title=f"tune-decoder on {manifest} (greedy WER {res['greedy_wer']:.2f})")
     for c in ("alpha", "beta", "WER %"):
         t.add_column(c, justify="right")
@@ -411,9 +483,11 @@ def report(
         runs[name] = Path(path)
     decoder = _decoder_from_options(lm, alpha, beta, beam_width, None, decoder_config)
     res = pipelines.report(runs, manifest, out, decoder=decoder, utterance=utterance, cleanup=phoenix_cleanup)
-    stdout.print((out / "report.md").read_text())
+    stdout.print((out / "report.md").read_text(), markup=False)
     for p in res["plots"]:
-        stdout.print(f"plot: {p}")
+        stdout.print(f"plot: {p}", markup=False)
+    if res.get("plots_skipped"):
+        _note(res["plots_skipped"])
 
 
 @app.command("export")

@@ -462,9 +462,7 @@ def load_config(
 
 
 @overload
-def load_config(
-    path: str | os.PathLike[str] | None, overrides: list[str] | None, schema: type[_C], *, data: dict | None = None
-) -> _C: ...
+def load_config(path: str | os.PathLike[str] | None, overrides: list[str] | None, schema: type[_C], *, data: dict | None = None) -> _C: ...
 
 
 @overload

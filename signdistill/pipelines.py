@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,12 +51,56 @@ def load_splits(cfg: RunConfig, vocab: Vocabulary | None = None, normalizer: Nor
     return Splits(train, dev, test, vocab, normalizer)
 
 
-def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
-    """Create the run folder; return True if it holds this same run to resume.
+def build_student_model(cfg: RunConfig, splits: Splits) -> Any:
+    """The model a run config describes, with its output bias initialised as ``model.output_bias`` says."""
+    model = build_model(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
+    if cfg.model.output_bias == "prior":
+        from signdistill.models.bilstm import init_output_bias_from_prior
 
-    A folder holding a *different* run (another config) is refused unless ``overwrite``.
-    Under torchrun only rank 0 prepares the folder; the other ranks resume from whatever
-    it holds once the process group has formed (after rank 0 is done here).
+        counts = [0] * len(splits.vocab)
+        for u in splits.train.utterances:
+            for i in splits.vocab.encode(u.glosses):
+                counts[i] += 1
+        init_output_bias_from_prior(model, counts, sum(splits.train.lengths))
+    return model
+
+
+# Settings that cannot change a run's result: a run resumes across them (train.device too, when resuming).
+NO_EFFECT_SETTINGS = ("train.threads", "train.progress", "train.tensorboard", "train.log_every_steps")
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _differing_settings(previous: dict[str, Any], current: dict[str, Any], *, resuming: bool) -> list[str]:
+    """Dotted keys whose values differ, less the settings that cannot change the result."""
+    ignore = set(NO_EFFECT_SETTINGS) | ({"train.device"} if resuming else set())
+    a, b = _flat(previous), _flat(current)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in ignore)
+
+
+def _run_started(run_dir: Path) -> bool:
+    """True once training wrote anything besides config.yaml (an older version wrote it before validating)."""
+    return any(p.name != "config.yaml" and not p.name.startswith(".") for p in run_dir.iterdir())
+
+
+def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
+    """Check the run folder before anything is built; return True if it holds this same run to resume.
+
+    Nothing is written here: :func:`start_run_dir` writes ``config.yaml`` (and, with
+    ``overwrite``, deletes the previous run) once the data, model and objective have been
+    built, so a config that fails validation leaves the folder as it was. A folder holding a
+    *different* run (another config) is refused unless ``overwrite``; settings that cannot
+    change the result (:data:`NO_EFFECT_SETTINGS`, and ``train.device`` when resuming) may
+    differ. Under torchrun only rank 0 checks the folder; the other ranks resume from
+    whatever it holds once the process group has formed (after rank 0 has started the run).
     """
     import os
 
@@ -63,32 +108,51 @@ def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
         return True
     from signdistill.training.trainer import check_run_dir
 
+    # Settings the Trainer would refuse, checked now so that nothing is written for them.
+    device = resolve_device(cfg.train.device)
+    if cfg.train.precision == "fp16" and device.type != "cuda":
+        raise ConfigError("train.precision is 'fp16', which needs a CUDA device (fp16 with a GradScaler). On CPU use 'bf16' or 'fp32'.")
     run_dir = Path(cfg.run_dir)
+    existed = run_dir.exists()
     check_run_dir(run_dir, 0)
     saved = run_dir / "config.yaml"
-    current = cfg.model_dump(mode="json")
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if overwrite:
-            shutil.rmtree(run_dir)
-        elif saved.is_file():
-            previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
-            try:  # re-validate, so fields added in later versions take their defaults
-                previous = type(cfg).model_validate(previous).model_dump(mode="json")
-            except Exception:  # noqa: BLE001 - an unreadable old config is simply "different"
-                pass
-            if previous != current:
-                changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
-                raise ConfigError(
-                    f"Run folder {run_dir} already holds a different run (sections that differ: "
-                    f"{', '.join(changed)}). Pick a new run_dir (--set run_dir=...), or pass --overwrite "
-                    "to delete the old run."
-                )
-            return (run_dir / "last").exists()
-        else:
-            raise ConfigError(f"Run folder {run_dir} exists and is not a signdistill run. Pick a new run_dir or pass --overwrite.")
+    if not (existed and any(run_dir.iterdir())) or overwrite:
+        return False
+    if not saved.is_file():
+        raise ConfigError(f"Run folder {run_dir} exists and is not a signdistill run. Pick a new run_dir or pass --overwrite.")
+    if not _run_started(run_dir):  # only a config.yaml: no run ever started here
+        return False
+    previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
+    try:  # re-validate, so fields added in later versions take their defaults
+        previous = type(cfg).model_validate(previous).model_dump(mode="json")
+    except Exception:  # noqa: BLE001 - an unreadable old config is simply "different"
+        previous = previous if isinstance(previous, dict) else {}
+    resuming = (run_dir / "last").exists()
+    changed = _differing_settings(previous, cfg.model_dump(mode="json"), resuming=resuming)
+    if changed:
+        shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+        raise ConfigError(
+            f"Run folder {run_dir} already holds a different run (settings that differ: {shown}). "
+            "Pick a new run_dir (--set run_dir=...), or pass --overwrite to delete the old run."
+        )
+    return resuming
+
+
+def start_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> None:
+    """The run starts: with ``overwrite`` delete the previous run, then write the resolved config.
+
+    Call after :func:`prepare_run_dir` and once everything the run needs has been built and
+    validated, before the Trainer (whose process group makes the other torchrun ranks wait).
+    """
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    run_dir = Path(cfg.run_dir)
+    if overwrite and run_dir.exists() and any(run_dir.iterdir()):
+        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(saved, dump_config(cfg))
-    return False
+    write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
 
 
 def _evaluate_test(trainer: Trainer, splits: Splits, cfg: RunConfig) -> dict[str, Any]:
@@ -107,7 +171,7 @@ def train(cfg: RunConfig, *, reporter: Reporter | None = None, overwrite: bool =
     resume = prepare_run_dir(cfg, overwrite=overwrite)
     splits = load_splits(cfg)
     seed_everything(cfg.seed)
-    model = build_model(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
+    model = build_student_model(cfg, splits)
     objective: Any = CTCObjective()
     if cfg.guide is not None:
         from signdistill.training.distill import check_teacher_compatible
@@ -116,6 +180,7 @@ def train(cfg: RunConfig, *, reporter: Reporter | None = None, overwrite: bool =
         guide = load_checkpoint(cfg.guide.checkpoint, device=resolve_device(cfg.train.device))
         check_teacher_compatible(guide, splits.train, f"(guide) {cfg.guide.checkpoint}")
         objective = GuidedCTCObjective(guide.model, cfg.guide.weight)
+    start_run_dir(cfg, overwrite=overwrite)
     trainer = Trainer(model, objective, splits.train, splits.dev, cfg, splits.vocab, splits.normalizer, reporter=reporter)
     result = trainer.fit(resume=resume)
     return result, _evaluate_test(trainer, splits, cfg)
@@ -129,6 +194,9 @@ def _score(refs: list[list[str]], hyps: list[list[str]], ids: list[str], signers
         refs = [phoenix_cleanup(r) or ["[EMPTY]"] for r in refs]
         hyps = [phoenix_cleanup(h) for h in hyps]
     out = word_error_rate(refs, hyps, signers).to_dict()
+    from signdistill.evaluation.wer import jiwer_wer
+
+    out["wer_jiwer"] = jiwer_wer(refs, hyps)  # unit-cost alignment, as Hugging Face evaluate reports it
     out["blank_rate"] = sum(not h for h in hyps) / max(len(hyps), 1)
     out["hypotheses"] = {i: " ".join(h) for i, h in zip(ids, hyps)}
     return out
@@ -167,7 +235,7 @@ def model_outputs(checkpoint: str | Path, manifest: str | Path, *, batch_size: i
     """Run a checkpoint over a manifest once; keep per-utterance logits ``(T, V)``."""
     from signdistill.training.trainer import predict
 
-    dev = resolve_device(device)
+    dev = resolve_device(device, "--device")
     ckpt = load_checkpoint(checkpoint, device=dev)
     data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
     _, logits = predict(ckpt.model, data, batch_size, dev, keep_logits=True)
@@ -297,7 +365,8 @@ def distill(cfg: Any, *, reporter: Reporter | None = None, overwrite: bool = Fal
     device = resolve_device(cfg.train.device)
     seed_everything(cfg.seed)
     objective = build_distill_objective(cfg, splits, device)
-    model = build_model(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
+    model = build_student_model(cfg, splits)
+    start_run_dir(cfg, overwrite=overwrite)
     trainer = Trainer(
         model,
         objective,
@@ -615,19 +684,24 @@ def tune_decoder(
     cleanup: bool = False,
     batch_size: int = 32,
     device: str = "auto",
+    on_progress: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Search alpha/beta on a (dev) manifest; the network runs once, every setting reuses its outputs.
 
     Writes the best settings as JSON (``evaluate --decoder-config`` reads it) and returns
-    the table of every setting tried, plus greedy WER for reference.
+    the table of every setting tried, plus greedy WER for reference. ``on_progress(done,
+    total, best)`` is called once before the search (``done`` 0, ``best`` empty) and after
+    every setting tried, with the best row so far (``alpha``, ``beta``, ``wer``).
     """
     import random as _random
 
     from signdistill.decoding.beam import DecoderConfig
+    from signdistill.decoding.lm import check_lm_file
     from signdistill.io import write_json_atomic
 
     if search not in ("grid", "random"):
         raise ConfigError(f"--search must be grid or random, got {search!r}.")
+    check_lm_file(lm)  # before the network runs over the whole manifest
     outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
     ckpt, logits, refs, ids, signers = outs.ckpt, outs.logits, outs.refs, outs.ids, outs.signers
     grid = [(a, b) for a in alphas for b in betas]
@@ -636,12 +710,20 @@ def tune_decoder(
         lo_a, hi_a, lo_b, hi_b = min(alphas), max(alphas), min(betas), max(betas)
         grid = [(round(rng.uniform(lo_a, hi_a), 4), round(rng.uniform(lo_b, hi_b), 4)) for _ in range(trials)]
     greedy = _score(refs, decode_logits(logits, ckpt.vocab.tokens, None), ids, signers, cleanup)["wer"]
-    table = []
+    table: list[dict[str, Any]] = []
+
+    def rank(r: dict[str, Any]) -> tuple[float, float, float]:
+        return (r["wer"], r["alpha"], abs(r["beta"]))
+
+    if on_progress is not None:
+        on_progress(0, len(grid), {})
     for a, b in grid:
         cfg = DecoderConfig(beam_width=beam_width, alpha=a, beta=b, lm=str(lm), backend=backend)
         wer = _score(refs, decode_logits(logits, ckpt.vocab.tokens, cfg), ids, signers, cleanup)["wer"]
         table.append({"alpha": a, "beta": b, "wer": wer})
-    best = min(table, key=lambda r: (r["wer"], r["alpha"], abs(r["beta"])))
+        if on_progress is not None:
+            on_progress(len(table), len(grid), min(table, key=rank))
+    best = min(table, key=rank)
     best_cfg = DecoderConfig(beam_width=beam_width, alpha=best["alpha"], beta=best["beta"], lm=str(lm), backend=backend)
     write_json_atomic(out, best_cfg.to_dict())
     return {"greedy_wer": greedy, "table": table, "best": best, "decoder_config": str(out)}
@@ -663,7 +745,7 @@ def report(
     """
     import torch
 
-    from signdistill.evaluation.report import markdown_table, plot_all
+    from signdistill.evaluation.report import PLOTS_SKIPPED, markdown_table, plot_all, plots_available
     from signdistill.io import write_json_atomic
 
     out = Path(out)
@@ -704,5 +786,7 @@ def report(
     write_text_atomic(out / "report.md", f"# signdistill report\n\nmanifest: `{manifest}`\n\n{table}")
     plots = plot_all(rows, run_dirs, posteriors, utt_info, out)
     result = {"manifest": str(manifest), "rows": rows, "plots": [str(p) for p in plots], "utterance": utt_info.get("id")}
+    if not plots_available():
+        result["plots_skipped"] = PLOTS_SKIPPED
     write_json_atomic(out / "report.json", result)
     return result

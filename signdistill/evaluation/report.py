@@ -43,6 +43,18 @@ def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return [r for r in (json.loads(x) for x in f.read_text().splitlines() if x.strip()) if r.get("kind") == "epoch"]
 
 
+PLOTS_SKIPPED = "no plots written: they need matplotlib, pip install 'signdistill[plots]'"
+
+
+def plots_available() -> bool:
+    """True when matplotlib can be imported (the ``plots`` extra)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def plot_all(
     rows: list[dict[str, Any]], runs: dict[str, Path], posteriors: dict[str, torch.Tensor], utterance: dict[str, Any], out: Path
 ) -> list[Path]:
@@ -53,7 +65,7 @@ def plot_all(
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        log.warning("matplotlib is not installed (pip install 'signdistill[plots]'): no plots written")
+        log.info(PLOTS_SKIPPED)  # pipelines.report returns it as plots_skipped; the CLI says it once
         return []
     written = []
     fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows)), 3.5))

@@ -53,6 +53,27 @@ class Checkpoint:
         return self.model.spec
 
 
+def save_weights(weights: dict[str, torch.Tensor], path: str | os.PathLike[str], metadata: dict[str, str]) -> None:
+    """Write tensors as safetensors so that the same weights and metadata give the same bytes.
+
+    safetensors keeps the metadata in a Rust ``HashMap``, whose order changes from one save
+    to the next; the header is rewritten here with the metadata keys sorted (the tensors'
+    entries and data stay as written), so two identical runs can be compared by sha256.
+    """
+    import struct
+
+    save_file(weights, str(path), metadata=dict(sorted(metadata.items())))
+    with open(path, "r+b") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        meta = dict(sorted(header.pop("__metadata__", {}).items()))
+        canonical = json.dumps({"__metadata__": meta, **header}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(canonical) > n:  # not expected (same entries, compact JSON both ways): keep the file as written
+            return
+        f.seek(8)
+        f.write(canonical + b" " * (n - len(canonical)))  # safetensors pads its header with spaces
+
+
 def save_checkpoint(
     path: str | os.PathLike[str],
     model: CTCModel,
@@ -75,7 +96,7 @@ def save_checkpoint(
     }
 
     def fill(tmp: Path) -> None:
-        save_file(weights, str(tmp / WEIGHTS), metadata={"format": "pt", "arch": model.spec.arch})
+        save_weights(weights, tmp / WEIGHTS, metadata={"format": "pt", "arch": model.spec.arch})
         (tmp / META).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         if training_state is not None:
             torch.save(training_state, tmp / STATE)
