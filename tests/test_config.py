@@ -22,8 +22,8 @@ def test_minimal_config_and_override():
     "overrides,match",
     [
         (["optim.lrr=1"], "unknown key 'optim.lrr'. Did you mean 'optim.lr'"),
-        (["optim.lr=-1"], "field 'optim.lr': Input should be greater than 0"),
-        (["train.epochs=many"], "field 'train.epochs'"),
+        (["optim.lr=-1"], r"optim.lr must be > 0 \(got -1\)"),
+        (["train.epochs=many"], r"train.epochs must be a valid integer \(got 'many'\)"),
         (["model.preset=huge"], "model.preset"),
         (["nonsense"], "not of the form key.path=value"),
     ],
@@ -81,9 +81,8 @@ def test_example_configs_validate():
     root = Path(__file__).parents[1] / "examples" / "configs"
     files = sorted(root.glob("*.yaml"))
     assert len(files) >= 6
-    for f in files:
-        schema = DistillRunConfig if "distill" in yaml.safe_load(f.read_text()) else RunConfig
-        load_config(f, schema=schema)
+    for f in files:  # without a schema, load_config takes the kind of config from its sections (as the CLI's commands do)
+        load_config(f)
 
 
 def test_configuration_reference_is_current():
