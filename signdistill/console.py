@@ -83,12 +83,13 @@ class RichReporter:
 
 def wer_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
     table = Table(title=title)
-    for col in ("set", "WER %", "sub", "del", "ins", "ref glosses", "SER %", "blank-only %"):
+    for col in ("set", "WER %", "WER % (jiwer)", "sub", "del", "ins", "ref glosses", "SER %", "blank-only %"):
         table.add_column(col, justify="right" if col != "set" else "left")
     for name, r in rows:
         table.add_row(
             name,
             f"{r['wer']:.2f}",
+            f"{r['wer_jiwer']:.2f}" if "wer_jiwer" in r else "",
             str(r["substitutions"]),
             str(r["deletions"]),
             str(r["insertions"]),

@@ -80,7 +80,7 @@ def test_evaluate_identical_across_batch_sizes(cli_run, synth):
         assert r.exit_code == 0, r.output
         outs.append(json.loads((root / f"e{bs}.json").read_text()))
     assert outs[0]["hypotheses"] == outs[1]["hypotheses"] == outs[2]["hypotheses"]
-    assert {"wer", "substitutions", "deletions", "insertions", "sentence_error_rate", "per_signer"} <= set(outs[0])
+    assert {"wer", "wer_jiwer", "substitutions", "deletions", "insertions", "sentence_error_rate", "per_signer"} <= set(outs[0])
 
 
 def test_export_safetensors_roundtrip(cli_run, synth):

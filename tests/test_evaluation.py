@@ -150,3 +150,14 @@ def test_decoder_errors(trained_teacher, synth, tmp_path):
         ],
     )
     assert r.exit_code == 2 and "start:stop:step" in r.output
+
+
+def test_jiwer_wer_beside_sclite_costs():
+    """jiwer minimizes edits, sclite weighted cost: here sclite's alignment has 6 errors, jiwer's 5."""
+    from signdistill.evaluation.wer import jiwer_wer
+
+    ref, hyp = ["A", "A", "B", "B", "B"], ["B", "C", "C", "A", "A"]
+    assert word_error_rate([ref], [hyp]).wer == pytest.approx(120.0)
+    assert jiwer_wer([ref], [hyp]) == pytest.approx(100.0)
+    # usually the two agree
+    assert jiwer_wer([["A", "B", "C"], ["D", "E"]], [["A", "X", "C", "Y"], []]) == pytest.approx(80.0)

@@ -108,3 +108,20 @@ def word_error_rate(
             gs, gd, gi, gn = _counts([refs[k] for k in idx], [hyps[k] for k in idx])
             per_signer[sg] = 100.0 * (gs + gd + gi) / gn
     return WerResult(100.0 * (s + d + i) / n, s, d, i, n, len(refs), ser, per_signer)
+
+
+def jiwer_wer(references: Sequence[Sequence[str]], hypotheses: Sequence[Sequence[str]]) -> float:
+    """WER in percent as jiwer computes it (Levenshtein with unit costs), with jiwer itself.
+
+    jiwer minimizes the number of edits; sclite (and :func:`word_error_rate`) minimizes
+    4 x substitutions + 3 x (deletions + insertions). Both count S + D + I of their own
+    alignment, so jiwer's figure is never higher, and they differ only on utterances where
+    the cheapest weighted alignment is not a shortest one. Hugging Face ``evaluate`` and most
+    ASR papers report jiwer's; PHOENIX-style papers report sclite's.
+    """
+    import jiwer
+
+    refs = [" ".join(r) for r in references]
+    hyps = [" ".join(h) for h in hypotheses]
+    out = jiwer.process_words(refs, hyps)
+    return 100.0 * float(out.wer)
