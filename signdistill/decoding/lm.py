@@ -186,7 +186,8 @@ def check_lm_file(path: str | os.PathLike[str], source: str = "") -> str:
     def bad(lineno: int, why: str) -> SignDistillError:
         return SignDistillError(f"{what} is not an ARPA language model: line {lineno} {why}. {_BUILD_HINT}")
 
-    state, orders, lineno = "start", [], 0
+    state, lineno = "start", 0
+    orders: list[int] = []
     try:
         with open(path, encoding="utf-8", newline=None) as f:
             for lineno, raw in enumerate(f, start=1):
