@@ -357,8 +357,12 @@ def compare(cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | No
     """Run the comparison a :class:`~signdistill.config.CompareConfig` describes; return ``results.json``'s content."""
     if cfg.data.test is None:
         raise ConfigError("compare: data.test is required (the verdicts are computed on the test split).")
-    if cfg.lm is not None and not Path(cfg.lm.path).is_file():
-        raise ConfigError(f"compare: lm.path {cfg.lm.path} does not exist. Build one with `signdistill lm build`.")
+    if cfg.lm is not None:
+        if not Path(cfg.lm.path).is_file():
+            raise ConfigError(f"compare: lm.path {cfg.lm.path} does not exist. Build one with `signdistill lm build`.")
+        from signdistill.decoding.lm import check_lm_file
+
+        check_lm_file(cfg.lm.path)  # before hours of training, not after
     if cfg.teacher.checkpoint is not None and not Path(cfg.teacher.checkpoint).is_dir():
         raise ConfigError(f"compare: teacher.checkpoint {cfg.teacher.checkpoint} is not a checkpoint folder.")
     out_dir = Path(out) if out is not None else Path(cfg.out)

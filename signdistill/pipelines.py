@@ -116,10 +116,15 @@ def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
     existed = run_dir.exists()
     check_run_dir(run_dir, 0)
     saved = run_dir / "config.yaml"
-    if not (existed and any(run_dir.iterdir())) or overwrite:
+    if not (existed and any(run_dir.iterdir())):
         return False
-    if not saved.is_file():
-        raise ConfigError(f"Run folder {run_dir} exists and is not a signdistill run. Pick a new run_dir or pass --overwrite.")
+    if not saved.is_file():  # never deleted, --overwrite or not: it may hold anything
+        raise ConfigError(
+            f"Run folder {run_dir} exists and is not a signdistill run (no config.yaml). Nothing was changed; pick a new "
+            "run_dir (--set run_dir=...). --overwrite only replaces an earlier signdistill run."
+        )
+    if overwrite:
+        return False
     if not _run_started(run_dir):  # only a config.yaml: no run ever started here
         return False
     previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
@@ -150,6 +155,8 @@ def start_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> None:
         return
     run_dir = Path(cfg.run_dir)
     if overwrite and run_dir.exists() and any(run_dir.iterdir()):
+        if not (run_dir / "config.yaml").is_file():  # prepare_run_dir refused this; never delete a foreign folder
+            raise ConfigError(f"Run folder {run_dir} is not a signdistill run; refusing to delete it.")
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", dump_config(cfg))

@@ -159,6 +159,7 @@ def test_list_recipes():
         ({"tune": {"seed": [1, 2]}}, "only training settings can be tuned"),
         ({"recipes": ["ctc", {"name": "x", "distill": {"loss": {"kl": -1, "ctc": 1}}}]}, "kl"),
         ({"teacher": {"checkpoint": "/nonexistent/best"}}, "not a checkpoint folder"),
+        ({"lm": {"path": __file__}}, "ARPA"),
     ],
 )
 def test_bad_compare_configs_exit_2(tmp_path, synth, trained_teacher, extra, message):

@@ -233,3 +233,22 @@ def test_lm_signature_is_read_by_every_lm_reader(tmp_path):
         import kenlm
 
         assert kenlm.Model(str(lm)).order == 2
+
+
+@pytest.mark.parametrize("extra", [[], ["--overwrite"]])
+def test_train_teacher_never_deletes_a_foreign_run_dir(tmp_path, synth, extra):
+    import yaml as _yaml
+    from typer.testing import CliRunner
+
+    from signdistill.cli import app
+    from tests.conftest import make_run_config
+
+    run_dir = tmp_path / "thesis"
+    run_dir.mkdir()
+    (run_dir / "chapter1.tex").write_text("precious")
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(_yaml.safe_dump(make_run_config(run_dir, synth, epochs=1)))
+    res = CliRunner().invoke(app, ["train-teacher", "--config", str(cfg), *extra])
+    assert res.exit_code == 2, res.output
+    assert "not a signdistill run" in " ".join(res.output.split())
+    assert [p.name for p in run_dir.iterdir()] == ["chapter1.tex"] and (run_dir / "chapter1.tex").read_text() == "precious"
