@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,6 +338,11 @@ def _run_all(
                             res = fut.result()
                         except SignDistillError as exc:
                             raise SignDistillError(f"compare: run {jobs[i].name!r} failed: {exc}") from None
+                        except BrokenProcessPool:
+                            raise SignDistillError(
+                                f"compare: the process running {jobs[i].name!r} died (killed, or out of memory). Finished runs "
+                                "are kept and a half-finished one resumes from its last checkpoint: run the same command again."
+                            ) from None
                         results[i] = res
                         if on_event:
                             on_event("done", jobs[i].name, {"phase": phase, "seconds": time.time() - started[i], **res})

@@ -62,8 +62,11 @@ class ModelConfig(_Section):
     input_proj: int | None = Field(None, ge=0, description="Input projection width (0: none).")
     dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Dropout between layers.")
     output_bias: Literal["zero", "prior"] = Field(
-        "zero",
-        description="Initial output bias: zero (PyTorch's default init), or log of the blank/gloss frame priors of the training set.",
+        "prior",
+        description=(
+            "Initial output bias: log of the blank/gloss frame priors of the training set (default; skips the "
+            "all-blank plateau, docs/benchmarks.md), or zero (PyTorch's init)."
+        ),
     )
 
     @model_validator(mode="after")

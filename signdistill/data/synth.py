@@ -86,7 +86,7 @@ class SynthSize:
     test_signers: int = 4
     per_signer: int = 60
     eval_per_signer: int | None = 220
-    free_sentences: float = 0.5
+    free_sentences: float = 0.75
 
 
 SIZES = {
