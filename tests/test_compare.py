@@ -190,3 +190,18 @@ def test_example_compare_configs_validate_and_plan(name, tmp_path):
     cfg = load_config(Path(__file__).parents[1] / "examples" / "configs" / name, [], CompareConfig)
     p = plan(cfg, tmp_path / "out")
     assert p.teacher_job is not None and len(p.jobs) == len(cfg.seed_list()) * 4
+
+
+def _die(job):  # runs in a spawned worker
+    import os
+
+    os._exit(9)
+
+
+def test_a_worker_that_dies_is_named_not_a_traceback():
+    from signdistill.compare import Job, _run_all
+    from signdistill.errors import SignDistillError
+
+    job = Job("ctc seed 0", "ctc", 0, 0, {}, False)
+    with pytest.raises(SignDistillError, match="process running 'ctc seed 0' died"):
+        _run_all(_die, [job], 1, None, "train")
