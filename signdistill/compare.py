@@ -68,7 +68,8 @@ def _essential(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name.lower()).strip("-") or "recipe"
+    """The run-folder name of a recipe (lower case, safe characters)."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name.lower()).strip("-.") or "recipe"
 
 
 def _recipe_table(cfg: CompareConfig, epochs: int, teacher_layers: int, student_layers: int) -> dict[str, dict[str, Any] | None]:
@@ -94,6 +95,11 @@ def _recipe_table(cfg: CompareConfig, epochs: int, teacher_layers: int, student_
         if name != BASELINE and section is None:
             raise ConfigError(f"recipes: {name!r} has no distillation terms; it would repeat the baseline.")
         out[name] = section
+    slugs: dict[str, str] = {}
+    for name in out:
+        other = slugs.setdefault(_slug(name), name)
+        if other != name:
+            raise ConfigError(f"recipes: {name!r} and {other!r} would share the run folder runs/{_slug(name)}; rename one of them.")
     return out
 
 
@@ -108,6 +114,13 @@ def tuning_points(tune: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """The cartesian product of the tuning grid (one empty point when nothing is tuned)."""
     keys = list(tune)
     return [dict(zip(keys, values)) for values in itertools.product(*(tune[k] for k in keys))] or [{}]
+
+
+def _point_id(point: dict[str, Any]) -> str:
+    """A short, stable folder suffix for a tuning point (adding or reordering grid values keeps it)."""
+    import hashlib
+
+    return "t" + hashlib.sha1(json.dumps(point, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def point_label(point: dict[str, Any]) -> str:
@@ -158,7 +171,7 @@ class Plan:
     jobs: list[Job]
 
 
-def plan(cfg: CompareConfig, out: Path, *, jobs: int = 1) -> Plan:
+def plan(cfg: CompareConfig, out: Path) -> Plan:
     """Every run the comparison needs, each config validated before anything is trained."""
     student = cfg.student.model_dump()
     recipes = _recipe_table(cfg, cfg.epochs, _teacher_layers(cfg), _layers(student))
@@ -178,7 +191,7 @@ def plan(cfg: CompareConfig, out: Path, *, jobs: int = 1) -> Plan:
     for name, section in recipes.items():
         for seed in cfg.seed_list():
             for i, point in enumerate(points):
-                suffix = f"-t{i}" if len(points) > 1 else ""
+                suffix = f"-{_point_id(point)}" if point else ""
                 run_dir = out / "runs" / _slug(name) / f"seed{seed}{suffix}"
                 c = _base_run(cfg, run_dir, student, cfg.epochs, seed, 1)
                 if section is not None:
@@ -226,6 +239,44 @@ def _limit_threads(n: int) -> None:
         pass
 
 
+def _sha256(path: str | Path) -> str | None:
+    import hashlib
+
+    p = Path(path)
+    if not p.is_file():
+        return None
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint(job: Job, *, lm: bool = False) -> dict[str, str | None]:
+    """What a run's result depends on beyond its config: manifests, teacher weights, LM file."""
+    data = job.config.get("data", {})
+    fp = {f"data.{k}": _sha256(data[k]) for k in ("train", "dev", "test") if data.get(k)}
+    for k, path in job.manifests.items():
+        fp.setdefault(f"data.{k}", _sha256(path))
+    if job.distill:
+        fp["teacher"] = _sha256(Path(job.config["distill"]["teachers"][0]["checkpoint"]) / "model.safetensors")
+    if lm and job.lm is not None:
+        fp["lm"] = _sha256(job.lm["path"])
+    return fp
+
+
+def _check_same_inputs(prev: dict[str, Any], now: dict[str, str | None], job: Job, file: str) -> None:
+    before = prev.get("fingerprint")
+    if before is None or before == now:
+        return
+    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    raise SignDistillError(
+        f"compare: the finished run {job.name!r} in {Path(job.config['run_dir'])} was made with other inputs "
+        f"({', '.join(changed)} changed since, same paths). Nothing was changed; use a new --out folder, "
+        f"or delete {Path(job.config['run_dir']) / file} to redo this run."
+    )
+
+
 def run_job(job: Job) -> dict[str, Any]:
     """Train (or resume) one run and score dev and test greedily; reuse a finished run."""
     _limit_threads(job.threads)
@@ -233,9 +284,11 @@ def run_job(job: Job) -> dict[str, Any]:
 
     run_dir = Path(job.config["run_dir"])
     done = run_dir / RESULT_FILE
+    fp = fingerprint(job)
     if done.is_file():
         prev = json.loads(done.read_text(encoding="utf-8"))
         if _essential(prev.get("config", {})) == _essential(job.config) and prev.get("schema") == SCHEMA_VERSION:
+            _check_same_inputs(prev, fp, job, RESULT_FILE)
             prev["reused"] = True
             return prev
     t0 = time.time()
@@ -257,6 +310,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
         "first_nonblank_step": result.first_nonblank_step,
+        "fingerprint": fp,
         "seconds": round(time.time() - t0, 1),
         "dev": {"wer": scores["dev"]["wer"], "hypotheses": scores["dev"]["hypotheses"]},
         "test": {"wer": scores["test"]["wer"], "hypotheses": scores["test"]["hypotheses"]},
@@ -275,9 +329,12 @@ def run_beam_job(job: Job) -> dict[str, Any]:
     assert job.lm is not None
     run_dir = Path(job.config["run_dir"])
     done = run_dir / BEAM_FILE
+    fp = {"model": _sha256(run_dir / "best" / "model.safetensors"), "lm": _sha256(job.lm["path"])}
+    fp.update({f"data.{k}": _sha256(v) for k, v in job.manifests.items()})
     if done.is_file():
         prev = json.loads(done.read_text(encoding="utf-8"))
         if prev.get("lm") == job.lm and prev.get("schema") == SCHEMA_VERSION:
+            _check_same_inputs(prev, fp, job, BEAM_FILE)
             prev["reused"] = True
             return prev
     t0 = time.time()
@@ -289,7 +346,7 @@ def run_beam_job(job: Job) -> dict[str, Any]:
         beam_width=lm["beam_width"], device="cpu",
     )  # fmt: skip
     tuned = DecoderConfig(beam_width=lm["beam_width"], alpha=t["best"]["alpha"], beta=t["best"]["beta"], lm=str(lm["path"]))
-    out: dict[str, Any] = {"schema": SCHEMA_VERSION, "lm": lm, "alpha": tuned.alpha, "beta": tuned.beta}
+    out: dict[str, Any] = {"schema": SCHEMA_VERSION, "lm": lm, "alpha": tuned.alpha, "beta": tuned.beta, "fingerprint": fp}
     for split in ("dev", "test"):
         e = pipelines.evaluate(run_dir / "best", job.manifests[split], decoder=tuned, device="cpu")
         out[split] = {"wer": e["wer"], "hypotheses": e["hypotheses"]}
@@ -307,6 +364,7 @@ def _run_all(
 ) -> list[dict[str, Any]]:
     """Run ``fn`` over ``jobs``, ``workers`` processes at a time, each job in a fresh process."""
     import multiprocessing
+    import sys
 
     results: dict[int, dict[str, Any]] = {}
     if not jobs:
@@ -314,48 +372,61 @@ def _run_all(
     ctx = multiprocessing.get_context("spawn")
     env_before = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the workers before torch loads there
+    # One process per run (a fresh torch, no state carried over); Python 3.10 lacks the option,
+    # there a worker runs several jobs in turn, each still with its own seed and one thread.
+    extra: dict[str, Any] = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
+    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=ctx, **extra)
+    pending: dict[Future[dict[str, Any]], int] = {}
+    started: dict[int, float] = {}
+    queue = list(enumerate(jobs))
     try:
-        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=ctx, max_tasks_per_child=1) as pool:
-            pending: dict[Future[dict[str, Any]], int] = {}
-            queue = list(enumerate(jobs))
-            started: dict[int, float] = {}
-
-            def submit() -> None:
-                while queue and len(pending) < max(1, workers):
-                    i, job = queue.pop(0)
-                    started[i] = time.time()
-                    pending[pool.submit(fn, job)] = i
-                    if on_event:
-                        on_event("start", job.name, {"phase": phase})
-
-            submit()
-            try:
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        i = pending.pop(fut)
-                        try:
-                            res = fut.result()
-                        except SignDistillError as exc:
-                            raise SignDistillError(f"compare: run {jobs[i].name!r} failed: {exc}") from None
-                        except BrokenProcessPool:
-                            raise SignDistillError(
-                                f"compare: the process running {jobs[i].name!r} died (killed, or out of memory). Finished runs "
-                                "are kept and a half-finished one resumes from its last checkpoint: run the same command again."
-                            ) from None
-                        results[i] = res
-                        if on_event:
-                            on_event("done", jobs[i].name, {"phase": phase, "seconds": time.time() - started[i], **res})
-                    submit()
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
+        while queue or pending:
+            while queue and len(pending) < max(1, workers):
+                i, job = queue.pop(0)
+                started[i] = time.time()
+                pending[pool.submit(fn, job)] = i
+                if on_event:
+                    on_event("start", job.name, {"phase": phase})
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            in_flight = sorted(pending.values())
+            for fut in finished:
+                i = pending.pop(fut)
+                try:
+                    res = fut.result()
+                except BrokenProcessPool:
+                    running = ", ".join(repr(jobs[k].name) for k in in_flight if k not in results)
+                    raise SignDistillError(
+                        f"compare: a process died (killed, or out of memory) while running {running}. Finished runs are "
+                        "kept and a half-finished one resumes from its last checkpoint: run the same command again."
+                    ) from None
+                except SignDistillError as exc:
+                    err = SignDistillError(f"compare: run {jobs[i].name!r} failed: {exc}")
+                    err.exit_code = getattr(exc, "exit_code", 2)  # type: ignore[attr-defined]
+                    raise err from None
+                except Exception as exc:  # noqa: BLE001 - name the run, whatever went wrong in it
+                    raise SignDistillError(
+                        f"compare: run {jobs[i].name!r} failed with {type(exc).__name__}: {exc}. Its folder is "
+                        f"{jobs[i].config.get('run_dir')}; fix the cause and run the same command again to resume."
+                    ) from None
+                results[i] = res
+                if on_event:
+                    on_event("done", jobs[i].name, {"phase": phase, "seconds": time.time() - started[i], **res})
+    except BaseException:
+        # Do not wait hours for the runs still going: stop them (their last checkpoints are kept).
+        for fut in pending:
+            fut.cancel()
+        procs = getattr(pool, "_processes", None) or {}
+        for proc in list(procs.values()):
+            if proc.is_alive():
+                proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
         if env_before is None:
             os.environ.pop("OMP_NUM_THREADS", None)
         else:
             os.environ["OMP_NUM_THREADS"] = env_before
+    pool.shutdown(wait=True)
     return [results[i] for i in range(len(jobs))]
 
 
@@ -374,14 +445,57 @@ def compare(cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | No
     out_dir = Path(out) if out is not None else Path(cfg.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"compare: --out {out_dir} exists and is not a folder. Pick another path.")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "compare.yaml").is_file():
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not _is_comparison(out_dir):
         raise ConfigError(
             f"compare: --out {out_dir} exists and holds files that are not a comparison. Nothing was changed; pick another path."
         )
     workers = jobs or os.cpu_count() or 1
-    p = plan(cfg, out_dir, jobs=workers)
+    p = plan(cfg, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "compare.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    with _exclusive(out_dir):
+        write_json_atomic(out_dir / MARKER, {"signdistill": "compare", "schema": SCHEMA_VERSION})
+        resolved = cfg.model_dump(mode="json") | {"out": str(out_dir)}
+        write_text_atomic(out_dir / RESOLVED, yaml.safe_dump(resolved, sort_keys=False))
+        return _compare(cfg, p, out_dir, workers, on_event)
+
+
+MARKER = ".signdistill-compare.json"
+RESOLVED = "compare.resolved.yaml"
+
+
+def _is_comparison(folder: Path) -> bool:
+    return (folder / MARKER).is_file()
+
+
+class _exclusive:
+    """Hold ``OUT/.lock`` so that two comparisons never train the same run folders at once."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / ".lock"
+        self.file: Any = None
+
+    def __enter__(self) -> _exclusive:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here
+            return self
+        self.file = open(self.path, "a")  # noqa: SIM115 - held for the whole comparison
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.close()
+            raise SignDistillError(
+                f"compare: another comparison is running in {self.path.parent} (it holds {self.path}). Wait for it to "
+                "finish, or use another --out folder."
+            ) from None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _compare(cfg: CompareConfig, p: Plan, out_dir: Path, workers: int, on_event: Event | None) -> dict[str, Any]:
     t0 = time.time()
     # The CTC-only runs need no teacher: they train beside it; the distilled runs follow it.
     first = [i for i, j in enumerate(p.jobs) if not j.distill]
@@ -419,8 +533,11 @@ def _checkpoint_job(p: Plan, cfg: CompareConfig) -> Job:
     run_dir = p.out / "teacher-eval"
     run_dir.mkdir(parents=True, exist_ok=True)
     best = run_dir / "best"
-    if not best.exists():
-        best.symlink_to(Path(p.teacher_checkpoint).resolve(), target_is_directory=True)
+    target = Path(p.teacher_checkpoint).resolve()
+    if best.is_symlink() and best.resolve() != target:
+        best.unlink()  # our own link, to a teacher this comparison no longer uses
+    if not best.is_symlink():
+        best.symlink_to(target, target_is_directory=True)
     lm = cfg.lm.model_dump(mode="json") if cfg.lm else None
     return Job("teacher", "teacher", 0, 0, {"run_dir": str(run_dir)}, False, 1, lm, {"dev": str(cfg.data.dev), "test": str(cfg.data.test)})
 
@@ -473,7 +590,10 @@ def _errors(refs: dict[str, list[str]], hyps: dict[str, str]) -> Any:
     ids = list(refs)
     missing = [i for i in ids if i not in hyps]
     if missing:
-        raise SignDistillError(f"compare: a run has no hypothesis for {missing[0]!r}; delete its {RESULT_FILE} and run again.")
+        raise SignDistillError(
+            f"compare: a run's stored hypotheses lack utterance {missing[0]!r} of the current manifest (the manifest changed?). "
+            "Use a new --out folder."
+        )
     return utterance_errors([refs[i] for i in ids], [hyps[i].split() for i in ids])
 
 

@@ -285,6 +285,9 @@ class CompareTrain(_Section):
     device: str = Field("cpu", description="cpu (runs go in parallel, one thread each), cuda or auto.")
 
 
+_TUNABLE = ("model.dropout", "model.output_bias", "data.batch_size", "data.augment")
+
+
 class CompareConfig(_Section):
     """A comparison: ``signdistill compare --config FILE``: seeds x recipes (x tuning points), same budget for all."""
 
@@ -322,9 +325,14 @@ class CompareConfig(_Section):
         for key, values in v.items():
             if not values:
                 raise ValueError(f"tune.{key} needs at least one value")
-            if key.split(".")[0] in ("run_dir", "seed", "data", "distill") and key not in ("data.batch_size", "data.augment"):
+            # The student's size stays fixed: a verdict compares the same student with and without a teacher.
+            tunable = key.startswith(("optim.", "data.augment")) or key in _TUNABLE or (
+                key.startswith("train.") and key not in ("train.device", "train.threads", "train.progress", "train.tensorboard")
+            )
+            if not tunable:
                 raise ValueError(
-                    f"tune.{key}: only training settings can be tuned (optim.*, train.*, model.dropout, data.batch_size/augment)"
+                    f"tune.{key}: only training settings can be tuned (optim.*, train.*, model.dropout, "
+                    "model.output_bias, data.batch_size, data.augment), never the student's size"
                 )
         return v
 

@@ -157,6 +157,8 @@ def test_list_recipes():
         ({"seeds": 0}, "seeds must be >= 1"),
         ({"tune": {"optim.lrr": [1e-3]}}, "optim.lrr"),
         ({"tune": {"seed": [1, 2]}}, "only training settings can be tuned"),
+        ({"tune": {"model.hidden": [16, 32]}}, "never the student's size"),
+        ({"recipes": ["ctc", "frame-kl", {"name": "Frame KL", "base": "frame-kl"}]}, "would share the run folder"),
         ({"recipes": ["ctc", {"name": "x", "distill": {"loss": {"kl": -1, "ctc": 1}}}]}, "kl"),
         ({"teacher": {"checkpoint": "/nonexistent/best"}}, "not a checkpoint folder"),
         ({"lm": {"path": __file__}}, "ARPA"),
@@ -203,5 +205,47 @@ def test_a_worker_that_dies_is_named_not_a_traceback():
     from signdistill.errors import SignDistillError
 
     job = Job("ctc seed 0", "ctc", 0, 0, {}, False)
-    with pytest.raises(SignDistillError, match="process running 'ctc seed 0' died"):
+    with pytest.raises(SignDistillError, match="process died .* while running 'ctc seed 0'"):
         _run_all(_die, [job], 1, None, "train")
+    # With several in flight, every one of them is named (which one died is not knowable).
+    jobs = [Job(f"ctc seed {k}", "ctc", k, 0, {}, False) for k in range(2)]
+    with pytest.raises(SignDistillError, match="'ctc seed 0', 'ctc seed 1'"):
+        _run_all(_die, jobs, 2, None, "train")
+
+
+def _local_copy(synth: Path, dest: Path) -> Path:
+    """The tiny dataset's manifests, copied with absolute feature paths (so they can be edited)."""
+    dest.mkdir()
+    for split in ("train", "dev", "test"):
+        lines = []
+        for line in (synth / f"{split}.jsonl").read_text().splitlines():
+            u = json.loads(line)
+            u["features"] = str((synth / u["features"]).resolve())
+            lines.append(json.dumps(u))
+        (dest / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    return dest
+
+
+def test_changed_inputs_at_the_same_path_are_refused_not_reused(tmp_path, synth, trained_teacher):
+    data = _local_copy(synth, tmp_path / "data")
+    config = _config(tmp_path, data, trained_teacher, recipes=["ctc"], seeds=1)
+    assert runner.invoke(app, ["compare", "--config", str(config)]).exit_code == 0
+    lines = (data / "test.jsonl").read_text().splitlines()
+    (data / "test.jsonl").write_text("\n".join(reversed(lines)) + "\n")  # same ids, another file
+    res = runner.invoke(app, ["compare", "--config", str(config)])
+    assert res.exit_code == 2, res.output
+    assert "made with other inputs" in " ".join(res.output.split()) and "data.test" in res.output
+
+
+def test_two_comparisons_never_share_an_out_folder(tmp_path, synth, trained_teacher):
+    import fcntl
+
+    config = _config(tmp_path, synth, trained_teacher, recipes=["ctc"], seeds=1)
+    out = tmp_path / "cmp"
+    out.mkdir()
+    (out / ".signdistill-compare.json").write_text("{}")
+    with open(out / ".lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        res = runner.invoke(app, ["compare", "--config", str(config)])
+    assert res.exit_code == 2 and "another comparison is running" in " ".join(res.output.split())
+    assert not (out / "runs").exists()
