@@ -163,7 +163,7 @@ def test_quickstart_small(tmp_path):
     # The verdict comes from an interval, never from one difference.
     beats = report["criteria"]["distillation beats baseline (greedy)"]
     assert beats["ci_low"] <= beats["difference"] <= beats["ci_high"]
-    expected = "pass" if beats["ci_high"] < 0 else ("fail" if beats["ci_low"] > 0 else "within noise")
+    expected = "pass (1 seed)" if beats["ci_high"] < 0 else ("fail (1 seed)" if beats["ci_low"] > 0 else "within noise")
     assert beats["result"] == expected
     assert "one seed: test-set noise only" in report["interval"]
     assert (tmp_path / "qs" / "compare.yaml").exists() and (tmp_path / "qs" / "compare" / "results.json").exists()
@@ -181,6 +181,22 @@ def test_quickstart_refuses_a_foreign_folder_even_with_overwrite(tmp_path):
         assert r.exit_code == 2, r.output
         assert "not a quickstart folder" in " ".join(r.output.split())
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"] and (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_quickstart_overwrite_deletes_only_its_own_files(tmp_path):
+    from signdistill.pipelines import QUICKSTART_MARKER
+
+    qs = tmp_path / "qs"
+    qs.mkdir()
+    (qs / QUICKSTART_MARKER).write_text(json.dumps({"size": "small", "seed": 0, "seeds": 1, "recipe": None}))
+    (qs / "my_notes.md").write_text("mine")
+    r = runner.invoke(app, ["quickstart", "--out", str(qs), "--size", "small", "--overwrite"])
+    assert r.exit_code == 2 and "did not write" in " ".join(r.output.split())
+    assert (qs / "my_notes.md").read_text() == "mine"
+    # other settings than the earlier quickstart: refused without --overwrite, naming them
+    (qs / "my_notes.md").unlink()
+    r = runner.invoke(app, ["quickstart", "--out", str(qs), "--size", "small", "--seed", "3"])
+    assert r.exit_code == 2 and "--seed 0" in r.output
 
 
 def test_guided_teacher_and_aligned_kd(synth, trained_teacher, tmp_path):
