@@ -359,58 +359,81 @@ def run_beam_job(job: Job) -> dict[str, Any]:
 # -- running -----------------------------------------------------------------------------------
 
 
+@dataclass
+class _Task:
+    """One unit of work for the process pool: ``fn(job)``, started once every task in ``after`` is done."""
+
+    key: str
+    fn: Callable[[Job], dict[str, Any]]
+    job: Job
+    phase: str
+    after: tuple[str, ...] = ()
+
+
 def _run_all(
     fn: Callable[[Job], dict[str, Any]], jobs: list[Job], workers: int, on_event: Event | None, phase: str
 ) -> list[dict[str, Any]]:
     """Run ``fn`` over ``jobs``, ``workers`` processes at a time, each job in a fresh process."""
+    done = _run_tasks([_Task(str(i), fn, job, phase) for i, job in enumerate(jobs)], workers, on_event)
+    return [done[str(i)] for i in range(len(jobs))]
+
+
+def _run_tasks(tasks: list[_Task], workers: int, on_event: Event | None) -> dict[str, dict[str, Any]]:
+    """Run tasks in list order as their dependencies finish, ``workers`` processes at a time."""
     import multiprocessing
     import sys
 
-    results: dict[int, dict[str, Any]] = {}
-    if not jobs:
-        return []
+    results: dict[str, dict[str, Any]] = {}
+    if not tasks:
+        return results
     ctx = multiprocessing.get_context("spawn")
     env_before = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the workers before torch loads there
     # One process per run (a fresh torch, no state carried over); Python 3.10 lacks the option,
     # there a worker runs several jobs in turn, each still with its own seed and one thread.
     extra: dict[str, Any] = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
-    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=ctx, **extra)
-    pending: dict[Future[dict[str, Any]], int] = {}
-    started: dict[int, float] = {}
-    queue = list(enumerate(jobs))
+    workers = max(1, workers)
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, **extra)
+    pending: dict[Future[dict[str, Any]], _Task] = {}
+    started: dict[str, float] = {}
+    queue = list(tasks)
     try:
         while queue or pending:
-            while queue and len(pending) < max(1, workers):
-                i, job = queue.pop(0)
-                started[i] = time.time()
-                pending[pool.submit(fn, job)] = i
+            for task in [t for t in queue if all(k in results for k in t.after)]:
+                if len(pending) >= workers:
+                    break
+                queue.remove(task)
+                started[task.key] = time.time()
+                pending[pool.submit(task.fn, task.job)] = task
                 if on_event:
-                    on_event("start", job.name, {"phase": phase})
+                    on_event("start", task.job.name, {"phase": task.phase})
+            if not pending:
+                raise RuntimeError(f"compare: tasks wait on each other: {[t.key for t in queue]}")  # a bug, not user input
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            in_flight = sorted(pending.values())
+            in_flight = list(pending.values())
             for fut in finished:
-                i = pending.pop(fut)
+                task = pending.pop(fut)
+                name = task.job.name
                 try:
                     res = fut.result()
                 except BrokenProcessPool:
-                    running = ", ".join(repr(jobs[k].name) for k in in_flight if k not in results)
+                    running = ", ".join(repr(t.job.name) for t in in_flight if t.key not in results)
                     raise SignDistillError(
                         f"compare: a process died (killed, or out of memory) while running {running}. Finished runs are "
                         "kept and a half-finished one resumes from its last checkpoint: run the same command again."
                     ) from None
                 except SignDistillError as exc:
-                    err = SignDistillError(f"compare: run {jobs[i].name!r} failed: {exc}")
+                    err = SignDistillError(f"compare: run {name!r} failed: {exc}")
                     err.exit_code = getattr(exc, "exit_code", 2)  # type: ignore[attr-defined]
                     raise err from None
                 except Exception as exc:  # noqa: BLE001 - name the run, whatever went wrong in it
                     raise SignDistillError(
-                        f"compare: run {jobs[i].name!r} failed with {type(exc).__name__}: {exc}. Its folder is "
-                        f"{jobs[i].config.get('run_dir')}; fix the cause and run the same command again to resume."
+                        f"compare: run {name!r} failed with {type(exc).__name__}: {exc}. Its folder is "
+                        f"{task.job.config.get('run_dir')}; fix the cause and run the same command again to resume."
                     ) from None
-                results[i] = res
+                results[task.key] = res
                 if on_event:
-                    on_event("done", jobs[i].name, {"phase": phase, "seconds": time.time() - started[i], **res})
+                    on_event("done", name, {"phase": task.phase, "seconds": time.time() - started[task.key], **res})
     except BaseException:
         # Do not wait hours for the runs still going: stop them (their last checkpoints are kept).
         for fut in pending:
@@ -427,7 +450,7 @@ def _run_all(
         else:
             os.environ["OMP_NUM_THREADS"] = env_before
     pool.shutdown(wait=True)
-    return [results[i] for i in range(len(jobs))]
+    return results
 
 
 def compare(cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | None = None, on_event: Event | None = None) -> dict[str, Any]:
@@ -498,29 +521,27 @@ class _exclusive:
 def _compare(cfg: CompareConfig, p: Plan, out_dir: Path, workers: int, on_event: Event | None) -> dict[str, Any]:
     t0 = time.time()
     # The CTC-only runs need no teacher: they train beside it; the distilled runs follow it.
-    first = [i for i, j in enumerate(p.jobs) if not j.distill]
-    second = [i for i, j in enumerate(p.jobs) if j.distill]
-    head = ([p.teacher_job] if p.teacher_job is not None else []) + [p.jobs[i] for i in first]
-    done_first = _run_all(run_job, head, workers, on_event, "train")
-    teacher_res = done_first.pop(0) if p.teacher_job is not None else None
-    done_second = _run_all(run_job, [p.jobs[i] for i in second], workers, on_event, "train")
-    by_index = dict(zip(first, done_first)) | dict(zip(second, done_second))
-    runs = [by_index[i] for i in range(len(p.jobs))]
+    # Without a tuning grid a model's beam search starts as soon as the model is trained;
+    # with one, it waits until every point of its recipe is trained and the best one chosen.
+    teacher_key = "teacher" if p.teacher_job is not None else None
+    tasks = [_Task("teacher", run_job, p.teacher_job, "train")] if p.teacher_job is not None else []
+    for i, job in enumerate(p.jobs):
+        tasks.append(_Task(f"run{i}", run_job, job, "train", (teacher_key,) if job.distill and teacher_key else ()))
+    teacher_beam_job = None
+    if cfg.lm is not None:
+        teacher_beam_job = copy.copy(p.teacher_job) if p.teacher_job is not None else _checkpoint_job(p, cfg)
+        tasks.append(_Task("beam-teacher", run_beam_job, teacher_beam_job, "beam", (teacher_key,) if teacher_key else ()))
+        if len(p.points) == 1:
+            tasks += [_Task(f"beam{i}", run_beam_job, job, "beam", (f"run{i}",)) for i, job in enumerate(p.jobs)]
+    done = _run_tasks(tasks, workers, on_event)
+    runs = [done[f"run{i}"] for i in range(len(p.jobs))]
     chosen, tuning = _choose_points(p, runs)
     beams: dict[int, dict[str, Any]] = {}
-    teacher_beam = None
     if cfg.lm is not None:
-        beam_jobs = [p.jobs[i] for i in chosen]
-        if p.teacher_job is not None:
-            beam_jobs.append(p.teacher_job)
-        else:
-            beam_jobs.append(_checkpoint_job(p, cfg))
-        for job in beam_jobs:
-            job.threads = 1
-        res = _run_all(run_beam_job, beam_jobs, workers, on_event, "beam")
-        beams = dict(zip(chosen, res[: len(chosen)]))
-        teacher_beam = res[-1]
-    teacher = _teacher_scores(cfg, p, teacher_res, teacher_beam)
+        later = [_Task(f"beam{i}", run_beam_job, p.jobs[i], "beam") for i in chosen if f"beam{i}" not in done]
+        done |= _run_tasks(later, workers, on_event)
+        beams = {i: done[f"beam{i}"] for i in chosen}
+    teacher = _teacher_scores(cfg, p, done.get("teacher"), done.get("beam-teacher"))
     results = summarize(cfg, p, runs, chosen, tuning, beams, teacher)
     results["seconds"] = round(time.time() - t0, 1)
     write_json_atomic(out_dir / "results.json", results)

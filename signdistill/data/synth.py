@@ -92,7 +92,7 @@ class SynthSize:
 SIZES = {
     "tiny": SynthSize(train_signers=2, dev_signers=1, test_signers=1, per_signer=12, eval_per_signer=None, free_sentences=0.0),
     "small": SynthSize(train_signers=6, dev_signers=1, test_signers=1, per_signer=40, eval_per_signer=None, free_sentences=0.0),
-    "quickstart": SynthSize(dev_signers=2, test_signers=2, eval_per_signer=200),
+    "quickstart": SynthSize(dev_signers=1, test_signers=2, eval_per_signer=200),
     "default": SynthSize(),
 }
 
