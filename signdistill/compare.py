@@ -76,6 +76,8 @@ def _recipe_table(cfg: CompareConfig, epochs: int, teacher_layers: int, student_
     """Recipe name -> its distill section (None for the baseline), in table order, baseline first."""
     out: dict[str, dict[str, Any] | None] = {BASELINE: None}
     for item in cfg.recipes:
+        base: str | None
+        extra: dict[str, Any]
         if isinstance(item, str):
             name, base, extra = item, item, {}
         else:

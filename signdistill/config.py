@@ -296,7 +296,8 @@ class CompareConfig(_Section):
     teacher: CompareTeacher
     student: ModelConfig = Field(description="The student every recipe trains (preset or layers/hidden/...).")
     recipes: list[str | CompareRecipe] = Field(
-        default_factory=lambda: ["ctc", "default"], description="Named recipes or inline ones; `ctc` (the baseline) is always run."
+        default_factory=lambda: list[str | CompareRecipe](["ctc", "default"]),
+        description="Named recipes or inline ones; `ctc` (the baseline) is always run.",
     )
     seeds: int | list[int] = Field(3, description="Number of seeds (0..N-1) or an explicit list.")
     epochs: int = Field(ge=1, description="Epochs for every student run.")
@@ -326,8 +327,10 @@ class CompareConfig(_Section):
             if not values:
                 raise ValueError(f"tune.{key} needs at least one value")
             # The student's size stays fixed: a verdict compares the same student with and without a teacher.
-            tunable = key.startswith(("optim.", "data.augment")) or key in _TUNABLE or (
-                key.startswith("train.") and key not in ("train.device", "train.threads", "train.progress", "train.tensorboard")
+            tunable = (
+                key.startswith(("optim.", "data.augment"))
+                or key in _TUNABLE
+                or (key.startswith("train.") and key not in ("train.device", "train.threads", "train.progress", "train.tensorboard"))
             )
             if not tunable:
                 raise ValueError(

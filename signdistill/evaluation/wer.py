@@ -8,7 +8,7 @@ with the scorer the PHOENIX literature uses (tested against ``sctk sclite``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass, field
 
 
@@ -34,7 +34,7 @@ class WerResult:
 COST_SUB, COST_DEL, COST_INS = 4, 3, 3
 
 
-def align_counts(ref: Sequence[str], hyp: Sequence[str]) -> tuple[int, int, int]:
+def align_counts(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> tuple[int, int, int]:
     """(substitutions, deletions, insertions) of the minimum-cost alignment, sclite-weighted."""
     n, m = len(ref), len(hyp)
     # cost[i][j], with back-pointers; ties prefer match/substitution, then deletion, then insertion.

@@ -188,6 +188,7 @@ def init_output_bias_from_prior(model: nn.Module, gloss_counts: list[int], total
     import math
 
     head = model.classifier
+    assert isinstance(head, nn.Linear)
     if head.bias is None or len(gloss_counts) != head.out_features:
         raise ValueError(f"need {head.out_features} counts, got {len(gloss_counts)}")
     glosses = sum(gloss_counts[1:])
