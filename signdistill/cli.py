@@ -593,8 +593,8 @@ def compare(
     list_recipes: Annotated[bool, typer.Option("--list-recipes", help="Print the named recipes and exit.")] = False,
 ) -> None:
     """Seeds x recipes against the CTC baseline: mean +- std, paired 95 % intervals, gap recovered, verdicts."""
-    from signdistill.console import console
     from signdistill.console import out as stdout
+    from signdistill.console import run_event_printer
 
     if list_recipes:
         from signdistill.recipes import RECIPES
@@ -612,15 +612,7 @@ def compare(
         raise SignDistillError(f"--jobs must be >= 1, got {jobs}.")
     cfg = load_config(config, set_ or [], CompareConfig)
 
-    def on_event(kind: str, name: str, info: dict[str, Any]) -> None:
-        phase = "beam" if info.get("phase") == "beam" else "train"
-        if kind == "start":
-            console.print(f"  start  {phase:<5} {name}", highlight=False, markup=False)
-        else:
-            how = "reused" if info.get("reused") else f"{info['seconds']:.0f} s"
-            wers = f"dev {info['dev']['wer']:.2f}  test {info['test']['wer']:.2f}"
-            console.print(f"  done   {phase:<5} {name}: {wers}  ({how})", highlight=False, markup=False)
-
+    on_event = run_event_printer({"train": "train", "beam": "LM beam"})
     results = run_compare(cfg, out=out, jobs=jobs, on_event=on_event)
     stdout.print(results_tables(results))
     where = out or cfg.out
@@ -639,7 +631,7 @@ def quickstart(
 ) -> None:
     """Synthesize data, train teacher, baseline and distilled student, and compare them with an interval."""
     from signdistill import pipelines
-    from signdistill.console import console
+    from signdistill.console import console, run_event_printer
     from signdistill.console import out as stdout
 
     if size not in pipelines.QUICKSTART_SIZES:
@@ -648,16 +640,7 @@ def quickstart(
         raise SignDistillError(f"--seeds must be >= 1, got {seeds}.")
     console.print(pipelines.quickstart_plan(size, seeds), highlight=False)
 
-    def on_event(kind: str, name: str, info: dict[str, Any]) -> None:
-        phase = "LM beam tuning" if info.get("phase") == "beam" else "training"
-        label = name.replace("ctc", "student (CTC only)").replace("default", "distilled")
-        if kind == "start":
-            console.print(f"  {phase}: {label} ...", highlight=False, markup=False)
-        else:
-            how = "reused" if info.get("reused") else f"{info['seconds']:.0f} s"
-            wers = f"dev WER {info['dev']['wer']:.2f}, test WER {info['test']['wer']:.2f}"
-            console.print(f"  {phase}: {label} done: {wers} ({how})", highlight=False, markup=False)
-
+    on_event = run_event_printer({"train": "training", "beam": "LM beam tuning"}, {"ctc": "student (CTC only)", "default": "distilled"})
     report = pipelines.quickstart(out, size=size, seed=seed, seeds=seeds, jobs=jobs, overwrite=overwrite, on_event=on_event)
     stdout.print(pipelines.quickstart_table(report))
     stdout.print(

@@ -98,3 +98,23 @@ def wer_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
             f"{100 * r.get('blank_rate', 0):.1f}",
         )
     return table
+
+
+def run_event_printer(phases: dict[str, str], rename: dict[str, str] | None = None) -> Any:
+    """An ``on_event(kind, name, info)`` callback for `compare`/`quickstart`: one line per run start and end.
+
+    ``phases`` maps "train"/"beam" to the words shown; ``rename`` rewrites run names (recipe -> role).
+    """
+
+    def on_event(kind: str, name: str, info: dict[str, Any]) -> None:
+        phase = phases["beam" if info.get("phase") == "beam" else "train"]
+        for old, new in (rename or {}).items():
+            name = name.replace(old, new)
+        if kind == "start":
+            console.print(f"  {phase}: {name} ...", highlight=False, markup=False)
+            return
+        how = "reused" if info.get("reused") else f"{info['seconds']:.0f} s"
+        wers = f"dev WER {info['dev']['wer']:.2f}, test WER {info['test']['wer']:.2f}"
+        console.print(f"  {phase}: {name} done: {wers} ({how})", highlight=False, markup=False)
+
+    return on_event

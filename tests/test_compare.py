@@ -101,7 +101,7 @@ def test_compare_end_to_end_and_resume(tmp_path, synth, trained_teacher):
     config = _config(tmp_path, synth, trained_teacher)
     res = runner.invoke(app, ["compare", "--config", str(config), "--jobs", "2"])
     assert res.exit_code == 0, res.output
-    assert "start  train ctc seed 0" in res.output and "done   train default seed 1" in res.output
+    assert "train: ctc seed 0 ..." in res.output and "train: default seed 1 done" in res.output
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert set(results["teacher"]) >= {"dev_wer", "test_wer", "parameters"}
     assert set(results["recipes"]) == {"ctc", "default"}
