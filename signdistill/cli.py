@@ -158,6 +158,7 @@ def data_synth(
 def data_check(
     manifest: Annotated[Path, typer.Argument(help="JSONL manifest to validate.")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --json file.")] = False,
 ) -> None:
     """Validate a dataset (files, NaN/inf, dimensions, CTC lengths) and print statistics."""
     from rich.markup import escape
@@ -165,7 +166,9 @@ def data_check(
 
     from signdistill.console import console, out
     from signdistill.data.check import check_manifest
+    from signdistill.io import check_file_output
 
+    check_file_output(json_out, "--json", overwrite)
     report = check_manifest(manifest)
     table = Table(title=f"{manifest}")
     table.add_column("statistic")
@@ -313,13 +316,17 @@ def evaluate(
     stm: Annotated[Path | None, typer.Option("--stm", help="Write references as sclite STM.")] = None,
     ctm: Annotated[Path | None, typer.Option("--ctm", help="Write hypotheses as sclite CTM.")] = None,
     processes: Annotated[int, typer.Option("--processes", min=1, help="Processes for beam search.")] = 1,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files named by --json/--stm/--ctm.")] = False,
 ) -> None:
     """Decode a manifest (greedy, or beam search with a gloss LM) and report WER, S/D/I, SER, per-signer WER."""
     from rich.table import Table
 
     from signdistill import pipelines
     from signdistill.console import out
+    from signdistill.io import check_file_output
 
+    for option, path in (("--json", json_out), ("--stm", stm), ("--ctm", ctm)):
+        check_file_output(path, option, overwrite)
     decoder = _decoder_from_options(lm, alpha, beta, beam_width, backend, decoder_config)
     kwargs = {
         "batch_size": batch_size,
@@ -425,6 +432,9 @@ def tune_decoder(
     from signdistill.io import check_output_path
 
     check_output_path(out, kind="decoder config", overwrite=overwrite, is_ours=is_decoder_config, folder=False)
+    from signdistill.io import check_file_output
+
+    check_file_output(json_out, "--json", overwrite)
     with _grid_progress() as on_progress:
         res = pipelines.tune_decoder(
             checkpoint,
@@ -530,8 +540,9 @@ def benchmark(
     ] = 1,
     frames: Annotated[int, typer.Option("--frames", min=1, help="Frames per utterance.")] = 300,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size for the batched figure.")] = 8,
-    repeats: Annotated[int, typer.Option("--repeats", min=3)] = 20,
-    json_out: Annotated[Path | None, typer.Option("--json")] = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=3, help="Timed repeats per figure (the best is kept).")] = 20,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the table as JSON.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --json file.")] = False,
 ) -> None:
     """Inference speed: frames/s (batch 1 and batched), latency percentiles, real-time factor, size, memory."""
     import shutil as _shutil
@@ -543,6 +554,9 @@ def benchmark(
 
     if (checkpoint is None) == (model is None):
         raise SignDistillError("Give exactly one of --checkpoint or --model.")
+    from signdistill.io import check_file_output
+
+    check_file_output(json_out, "--json", overwrite)
     targets: dict[str, Path] = {}
     tmp_root = None
     if checkpoint is not None:

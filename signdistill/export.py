@@ -86,7 +86,12 @@ def export(
         raise SignDistillError(f"--dtype {dtype!r} is not supported; choose fp32 or fp16.")
     if dtype == "fp16" and format != "safetensors":
         raise SignDistillError(f"--dtype fp16 applies to the safetensors format only, not {format!r}.")
-    check_output_path(out, kind="export", overwrite=overwrite, is_ours=is_export, swap=True)
+    if check_output_path(out, kind="export", overwrite=overwrite, is_ours=is_export, swap=True):
+        from signdistill.io import refuse_unexpected
+
+        for old in (Path(out), Path(str(out) + ".old")):
+            if old.is_dir():
+                refuse_unexpected(old, _export_file, "export")
     ckpt = load_checkpoint(checkpoint)
     meta = {"exported_from": str(checkpoint), "format": format, "dtype": dtype}
     if format == "safetensors":
@@ -127,6 +132,11 @@ def export(
 
     wrapper.eval()
     return replace_dir_atomic(out, fill)
+
+
+def _export_file(rel: str) -> bool:
+    """A file an export writes (anything else in an export folder is the user's)."""
+    return rel in ("checkpoint.json", "model.safetensors", ONNX_FILE, ONNX_META) or rel.endswith(".onnx.data")
 
 
 def is_export(path: str | os.PathLike[str]) -> bool:

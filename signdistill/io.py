@@ -162,3 +162,48 @@ def resolve_dir(path: str | os.PathLike[str]) -> Path:
         if old.exists():
             return old
     return p
+
+
+def unexpected_files(root: str | os.PathLike[str], own: Callable[[str], bool]) -> list[str]:
+    """Paths under ``root`` (relative, ``/``-separated) that ``own(relpath)`` does not recognise.
+
+    Used before ``--overwrite`` deletes a previous output: anything a user added inside it
+    (notes, scripts, extra files) is reported instead of deleted. Symbolic links are checked
+    as entries, never followed.
+    """
+    root = Path(root)
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root)
+        for name in list(dirnames):
+            if (Path(dirpath) / name).is_symlink():
+                dirnames.remove(name)
+                filenames.append(name)
+        for name in filenames:
+            rel = (rel_dir / name).as_posix()
+            if not own(rel):
+                found.append(rel)
+    return sorted(found)
+
+
+def refuse_unexpected(root: str | os.PathLike[str], own: Callable[[str], bool], kind: str) -> None:
+    """Raise if ``--overwrite`` would delete files under ``root`` that the previous ``kind`` did not write."""
+    extra = unexpected_files(root, own)
+    if extra:
+        shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        raise ConfigError(
+            f"{root} holds a previous signdistill {kind}, but also {shown}, which it did not write; --overwrite "
+            "would delete them, so nothing was changed. Move them away, or pick another path."
+        )
+
+
+def check_file_output(path: str | os.PathLike[str] | None, option: str, overwrite: bool) -> None:
+    """Refuse to replace an existing file named by ``option`` (e.g. ``--json``) unless ``overwrite``."""
+    if path is None:
+        return
+    p = Path(path)
+    if os.path.lexists(p):
+        if p.is_dir():
+            raise ConfigError(f"{option} {p} is a folder; give a file path. Nothing was changed.")
+        if not overwrite:
+            raise ConfigError(f"{option} {p} already exists; nothing was changed. Pass --overwrite to replace it, or pick another path.")

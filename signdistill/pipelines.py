@@ -477,6 +477,23 @@ def _beam_available() -> bool:
 QUICKSTART_OUTPUTS = (QUICKSTART_MARKER, "data", "compare", "lm.arpa", "compare.yaml", "report.json")
 
 
+_RUN_FILE = r"(config\.yaml|metrics\.jsonl|compare_run\.json|compare_beam\.json|decoder\.json|best|"
+_RUN_FILE += r"(best|last)(\.old)?/(checkpoint\.json|model\.safetensors|training_state\.pt)|[^/]*\.tmp)"
+_QUICKSTART_FILES = [
+    r"quickstart\.json|lm\.arpa|compare\.yaml|report\.json|\.[^/]*\.tmp",
+    r"data/(train|dev|test)\.jsonl|data/features/(train|dev|test)-s\d+-\d+\.npy|data/[^/]*\.tmp",
+    r"compare/(\.signdistill-compare\.json|compare\.resolved\.yaml|compare\.yaml|results\.json|results\.md|\.lock|[^/]*\.tmp)",
+    r"compare/(teacher|teacher-eval|runs/[a-z0-9._-]+/seed-?\d+(-t[0-9a-f]{8})?)/" + _RUN_FILE,
+]
+
+
+def _quickstart_file(rel: str) -> bool:
+    """A file quickstart writes under its --out (anything else there is the user's)."""
+    import re
+
+    return any(re.fullmatch(pattern, rel) for pattern in _QUICKSTART_FILES)
+
+
 def _check_quickstart_out(out: Path, overwrite: bool, settings: dict[str, Any]) -> None:
     """Refuse an output folder that is not an earlier quickstart (or one with other settings, unless ``overwrite``).
 
@@ -495,11 +512,14 @@ def _check_quickstart_out(out: Path, overwrite: bool, settings: dict[str, Any]) 
             f"quickstart --out {out} exists and is not a quickstart folder. Nothing was changed; pick another path "
             "(--overwrite only replaces an earlier quickstart)."
         )
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in QUICKSTART_OUTPUTS)
     if overwrite:
+        from signdistill.io import unexpected_files
+
+        foreign = unexpected_files(out, _quickstart_file)
         if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise ConfigError(
-                f"quickstart --out {out} also holds {', '.join(foreign[:5])}, which quickstart did not write; "
+                f"quickstart --out {out} also holds {shown}, which quickstart did not write; "
                 "--overwrite deletes only a quickstart's own files. Nothing was changed; move them or pick another path."
             )
         for name in QUICKSTART_OUTPUTS:

@@ -7,6 +7,7 @@ Finished outputs get the umask's mode, not the temporary file's 0600.
 """
 
 import importlib.util
+import json
 import os
 import shutil
 import stat
@@ -252,3 +253,52 @@ def test_train_teacher_never_deletes_a_foreign_run_dir(tmp_path, synth, extra):
     assert res.exit_code == 2, res.output
     assert "not a signdistill run" in " ".join(res.output.split())
     assert [p.name for p in run_dir.iterdir()] == ["chapter1.tex"] and (run_dir / "chapter1.tex").read_text() == "precious"
+
+
+def test_export_overwrite_keeps_files_the_user_added_to_an_export(world, tmp_path):
+    out = tmp_path / "exp"
+    assert run(world, "export", out).exit_code == 0
+    (out / "README.md").write_text("how to deploy")
+    (out / "client").mkdir()
+    (out / "client" / "infer.py").write_text("print('hi')")
+    before = snapshot(out)
+    r = run(world, "export", out, "--overwrite")
+    assert r.exit_code == 2 and "README.md" in r.output and "client/infer.py" in r.output, r.output
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (lambda w, f: ["evaluate", "--checkpoint", w["teacher"], "--manifest", w["synth"] / "dev.jsonl", "--json", f], "--json"),
+        (lambda w, f: ["evaluate", "--checkpoint", w["teacher"], "--manifest", w["synth"] / "dev.jsonl", "--stm", f], "--stm"),
+        (lambda w, f: ["evaluate", "--checkpoint", w["teacher"], "--manifest", w["synth"] / "dev.jsonl", "--ctm", f], "--ctm"),
+        (lambda w, f: ["data", "check", w["synth"] / "dev.jsonl", "--json", f], "--json"),
+        (lambda w, f: ["benchmark", "--checkpoint", w["teacher"], "--repeats", "3", "--frames", "20", "--json", f], "--json"),
+    ],
+    ids=["evaluate-json", "evaluate-stm", "evaluate-ctm", "data-check-json", "benchmark-json"],
+)
+def test_file_options_never_overwrite_silently(world, tmp_path, args, option):
+    target = user_file(tmp_path / "mine.txt")
+    r = invoke(*args(world, target))
+    assert r.exit_code == 2 and option in r.output and "--overwrite" in r.output, r.output
+    assert target.read_bytes() == b"precious user data\x00\xff\n"
+    if option == "--json" and args(world, target)[0] == "evaluate":  # with --overwrite the user asked for it
+        assert invoke(*args(world, target), "--overwrite").exit_code == 0
+        assert json.loads(target.read_text())["manifest"]
+
+
+def test_quickstart_overwrite_keeps_files_added_inside_its_folders(tmp_path):
+    from signdistill.pipelines import QUICKSTART_MARKER
+
+    qs = tmp_path / "qs"
+    (qs / "data" / "features").mkdir(parents=True)
+    (qs / "compare" / "runs" / "mynotes").mkdir(parents=True)
+    (qs / QUICKSTART_MARKER).write_text(json.dumps({"size": "small", "seed": 0, "seeds": 1, "recipe": None}))
+    (qs / "data" / "train.jsonl").write_text("")
+    (qs / "data" / "mine.txt").write_text("mine")
+    (qs / "compare" / "runs" / "mynotes" / "n.txt").write_text("notes")
+    before = snapshot(qs)
+    r = invoke("quickstart", "--out", qs, "--size", "small", "--overwrite")
+    assert r.exit_code == 2 and "data/mine.txt" in r.output and "compare/runs/mynotes/n.txt" in r.output, r.output
+    assert snapshot(qs) == before
