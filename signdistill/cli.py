@@ -566,12 +566,19 @@ def benchmark(
     else:
         assert model is not None
         targets[model.name] = model
+    import warnings
+
     results = {}
     try:
-        for name, path in targets.items():
-            results[name] = export_mod.benchmark(
-                export_mod.load_inference_model(path, threads=threads), frames=frames, batch=batch, repeats=repeats, threads=threads
-            )
+        # torch's quantization API warns about its own deprecation on every call: not the user's
+        # business, and it would land in the middle of the table.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            for name, path in targets.items():
+                results[name] = export_mod.benchmark(
+                    export_mod.load_inference_model(path, threads=threads), frames=frames, batch=batch, repeats=repeats, threads=threads
+                )
     finally:
         if tmp_root is not None:
             _shutil.rmtree(tmp_root, ignore_errors=True)
@@ -593,6 +600,18 @@ def benchmark(
             f"{r['frames_per_s_batch1'] / base:.2f}x",
         )
     stdout.print(t)
+    int8 = results.get("int8 (PyTorch dynamic)")
+    if int8 is not None and int8["frames_per_s_batch1"] < base:
+        from signdistill.console import console
+
+        fp32_mb = next(iter(results.values()))["size_bytes"] / 1e6
+        console.print(
+            f"note: int8 is {base / int8['frames_per_s_batch1']:.1f}x slower than fp32 at batch 1 for this model "
+            f"({fp32_mb:.2f} MB fp32): its matrices are too small for quantized kernels to pay back the (de)quantization; "
+            "in docs/benchmarks.md int8 pays only for the plan's 4x256 student (5.8 M parameters). Keep fp32 or ONNX here.",
+            highlight=False,
+        )
+        results["int8 (PyTorch dynamic)"]["slower_than_fp32"] = True
     if json_out:
         _write_json(json_out, results)
 

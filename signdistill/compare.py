@@ -466,7 +466,11 @@ def compare(cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | No
 
         check_lm_file(cfg.lm.path)  # before hours of training, not after
     if cfg.teacher.checkpoint is not None and not Path(cfg.teacher.checkpoint).is_dir():
-        raise ConfigError(f"compare: teacher.checkpoint {cfg.teacher.checkpoint} is not a checkpoint folder.")
+        raise ConfigError(
+            f"compare: teacher.checkpoint {cfg.teacher.checkpoint} is not a checkpoint folder. Point it at a trained "
+            "teacher's best/ folder (signdistill train-teacher), or replace it with teacher.model (and teacher.epochs) "
+            "to let compare train one."
+        )
     out_dir = Path(out) if out is not None else Path(cfg.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"compare: --out {out_dir} exists and is not a folder. Pick another path.")
@@ -690,8 +694,17 @@ def summarize(
                 replicates=cfg.bootstrap,
                 level=cfg.confidence,
             ).to_dict()
+    warnings = [
+        f"{name}: mean dev WER {r['dev_wer_mean']:.1f} %: these models did not learn, so their comparison means nothing; "
+        "train longer (epochs) or check the data"
+        for name, r in per_recipe.items()
+        if r["dev_wer_mean"] >= 90.0
+    ]
+    if teacher.get("dev_wer", 0.0) >= 90.0:
+        warnings.append(f"teacher: dev WER {teacher['dev_wer']:.1f} %: it did not learn; it has nothing to teach")
     return {
         "schema": SCHEMA_VERSION,
+        "warnings": warnings,
         "method": "hierarchical paired bootstrap over test utterances and seeds (signdistill.evaluation.stats)",
         "confidence": cfg.confidence,
         "bootstrap": cfg.bootstrap,
@@ -751,6 +764,7 @@ def results_markdown(results: dict[str, Any]) -> str:
         'Gap recovered: (ctc - recipe) / (ctc - teacher), test WER means. "dev agrees": the dev split gives the same '
         'verdict (and it is not "within noise").',
     ]
+    lines += [f"\n**Warning:** {w}." for w in results.get("warnings", [])]
     for suffix, title in _decoders(results):
         cols, rows = _rows(results, suffix)
         lines += ["", f"## {title}", "", "| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
@@ -762,8 +776,9 @@ def results_tables(results: dict[str, Any]) -> Any:
     """The comparison as rich Tables (greedy, and LM beam when scored)."""
     from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
-    tables = []
+    tables: list[Any] = []
     style = {"helps": "green", "hurts": "red"}
     for suffix, title in _decoders(results):
         cols, rows = _rows(results, suffix)
@@ -773,4 +788,7 @@ def results_tables(results: dict[str, Any]) -> Any:
         for row in rows:
             t.add_row(*[f"[{style[c]}]{c}[/]" if c in style else c for c in row])
         tables.append(t)
+    if results.get("seeds") and len(results["seeds"]) == 1:
+        tables.append(Text("one seed: the intervals cover test-set noise only, not training noise (use 3-5 seeds)", style="yellow"))
+    tables += [Text(f"warning: {w}", style="bold yellow") for w in results.get("warnings", [])]
     return Group(*tables)

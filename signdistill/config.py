@@ -316,8 +316,8 @@ class CompareConfig(_Section):
     def _seeds(cls, v: int | list[int]) -> int | list[int]:
         if isinstance(v, int) and v < 1:
             raise ValueError(f"seeds must be >= 1 (got {v})")
-        if isinstance(v, list) and (not v or len(set(v)) != len(v)):
-            raise ValueError(f"seeds must be a non-empty list of distinct integers (got {v})")
+        if isinstance(v, list) and (not v or len(set(v)) != len(v) or min(v) < 0):
+            raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0 (got {v})")
         return v
 
     @field_validator("tune")

@@ -573,7 +573,7 @@ def quickstart(
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}.")
     spec = QUICKSTART_SIZES[size]
-    out = Path(out)
+    out = Path(out).absolute()  # compare.yaml then works from any folder
     settings = {"size": size, "seed": seed, "seeds": seeds, "recipe": distill_recipe}
     _check_quickstart_out(out, overwrite, settings)
     out.mkdir(parents=True, exist_ok=True)
@@ -633,24 +633,43 @@ def quickstart(
         "distilled_vs_student": {"greedy": d["paired_test"], "greedy_dev": d["paired_dev"]},
         "compare": str(out / "compare" / "results.json"),
     }
+    gap = models["distilled"]["test_wer"] - models["teacher"]["test_wer"]
+    dev_d = d["paired_dev"]
     criteria: dict[str, Any] = {
-        "student within 1 point of teacher (greedy)": _crit(models["distilled"]["test_wer"] < models["teacher"]["test_wer"] + 1.0),
+        "distilled student within 1 point of the teacher (greedy)": _crit(gap < 1.0, f"{gap:+.2f} points"),
         "distillation beats baseline (greedy)": _crit_interval(d["paired_test"]),
-        "improvement consistent across dev and test (greedy)": _crit(d["consistent"] and d["paired_test"]["verdict"] == "helps"),
-        "size unchanged": _crit(models["distilled"]["size_bytes"] == models["student"]["size_bytes"]),
-        "speed at least 30 frames/s (1 thread)": _crit(models["distilled"]["frames_per_s"] >= 30.0),
+        "improvement consistent across dev and test (greedy)": _crit(
+            d["consistent"] and d["paired_test"]["verdict"] == "helps",
+            f"dev {dev_d['mean']:+.2f} [{dev_d['ci_low']:+.2f}, {dev_d['ci_high']:+.2f}]",
+        ),
+        "size unchanged": _crit(
+            models["distilled"]["size_bytes"] == models["student"]["size_bytes"], f"{models['distilled']['size_bytes']:,} bytes"
+        ),
+        "speed at least 30 frames/s (1 thread)": _crit(
+            models["distilled"]["frames_per_s"] >= 30.0, f"{models['distilled']['frames_per_s']:,.0f}"
+        ),
     }
+    # Models that learned nothing make every comparison meaningless (all at 100 % WER "agree").
+    stuck = [k for k, m in models.items() if m["dev_wer"] >= 90.0]
+    if stuck:
+        report["warning"] = (
+            f"{', '.join(stuck)} did not learn (dev WER >= 90 %): the criteria below compare untrained models. "
+            "Train longer (the default size, or more epochs)."
+        )
+        criteria = {k: {**v, "result": "not meaningful"} for k, v in criteria.items()}
     if beam:
         report["distilled_vs_student"]["beam"] = d["paired_test_beam"]
         criteria["beam search gains on top (distilled)"] = _crit_interval(d["beam_vs_greedy_test"])
         criteria["distillation beats baseline (tuned LM beam)"] = _crit_interval(d["paired_test_beam"])
+        if stuck:
+            criteria = {k: {**v, "result": "not meaningful"} for k, v in criteria.items()}
     report["criteria"] = criteria
     write_json_atomic(out / "report.json", report)
     return report
 
 
-def _crit(ok: bool) -> dict[str, Any]:
-    return {"result": "pass" if ok else "fail"}
+def _crit(ok: bool, value: str = "") -> dict[str, Any]:
+    return {"result": "pass" if ok else "fail", "value": value}
 
 
 def _crit_interval(pd: dict[str, Any]) -> dict[str, Any]:
@@ -690,13 +709,18 @@ def quickstart_table(report: dict[str, Any]) -> Any:
         )
     c = Table(title=f"the plan's success criteria (differences in WER points, {report['interval']})")
     c.add_column("criterion")
-    c.add_column("difference [interval]", justify="right")
+    c.add_column("value / difference [interval]", justify="right")
     c.add_column("result", justify="right")
-    colour = {"pass": "green", "fail": "red", "within noise": "yellow"}
+    colour = {"pass": "green", "fail": "red", "within noise": "yellow", "not meaningful": "yellow"}
     for k, v in report["criteria"].items():
-        diff = f"{v['difference']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}]" if "difference" in v else ""
+        diff = f"{v['difference']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}]" if "difference" in v else v.get("value", "")
         c.add_row(k, diff, f"[{colour[v['result'].split(' (')[0]]}]{v['result']}[/]")
-    return Group(t, c)
+    parts: list[Any] = [t, c]
+    if report.get("warning"):
+        from rich.text import Text
+
+        parts.append(Text(f"warning: {report['warning']}", style="bold yellow"))
+    return Group(*parts)
 
 
 # -- language models and decoder tuning ----------------------------------------------------------

@@ -102,6 +102,9 @@ def test_compare_end_to_end_and_resume(tmp_path, synth, trained_teacher):
     res = runner.invoke(app, ["compare", "--config", str(config), "--jobs", "2"])
     assert res.exit_code == 0, res.output
     assert "train: ctc seed 0 ..." in res.output and "train: default seed 1 done" in res.output
+    saved = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    stuck = {n for n, r in saved["recipes"].items() if r["dev_wer_mean"] >= 90.0}
+    assert {w.split(":")[0] for w in saved["warnings"]} - {"teacher"} == stuck  # untrained recipes are flagged, others not
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert set(results["teacher"]) >= {"dev_wer", "test_wer", "parameters"}
     assert set(results["recipes"]) == {"ctc", "default"}
@@ -249,3 +252,25 @@ def test_two_comparisons_never_share_an_out_folder(tmp_path, synth, trained_teac
         res = runner.invoke(app, ["compare", "--config", str(config)])
     assert res.exit_code == 2 and "another comparison is running" in " ".join(res.output.split())
     assert not (out / "runs").exists()
+
+
+def test_untrained_models_are_flagged_not_compared(tmp_path):
+    """All-blank models agree perfectly (every interval [0, 0]): the table must say they learned nothing."""
+    from signdistill.compare import results_markdown
+
+    r = {"parameters": 10, "dev_wer_mean": 100.0, "dev_wer_std": 0.0, "test_wer_mean": 100.0, "test_wer_std": 0.0}
+    pd = {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    results = {
+        "seeds": [0],
+        "epochs": 1,
+        "confidence": 0.95,
+        "test_utterances": 3,
+        "test_reference_glosses": 9,
+        "teacher": {"parameters": 20, "dev_wer": 100.0, "test_wer": 100.0},
+        "recipes": {
+            "ctc": {**r, "gap_recovered": None, "verdict": "baseline", "consistent": False},
+            "default": {**r, "paired_test": pd, "gap_recovered": None, "verdict": "within noise", "consistent": False},
+        },
+    }
+    results["warnings"] = ["ctc: mean dev WER 100.0 %: these models did not learn"]
+    assert "**Warning:** ctc: mean dev WER 100.0 %" in results_markdown(results)

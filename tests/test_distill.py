@@ -158,13 +158,16 @@ def test_quickstart_small(tmp_path):
     assert "trains 3 models" in " ".join(r.output.split())
     report = json.loads((tmp_path / "qs" / "report.json").read_text())
     assert set(report["models"]) == {"teacher", "student", "distilled"}
-    assert report["criteria"]["size unchanged"]["result"] == "pass"
+    assert report["criteria"]["size unchanged"]["value"].endswith("bytes")
     assert report["models"]["distilled"]["frames_per_s"] > 30
     # The verdict comes from an interval, never from one difference.
     beats = report["criteria"]["distillation beats baseline (greedy)"]
     assert beats["ci_low"] <= beats["difference"] <= beats["ci_high"]
     expected = "pass (1 seed)" if beats["ci_high"] < 0 else ("fail (1 seed)" if beats["ci_low"] > 0 else "within noise")
-    assert beats["result"] == expected
+    if report.get("warning"):  # tiny models that learned nothing: no criterion is claimed
+        assert "did not learn" in report["warning"] and {v["result"] for v in report["criteria"].values()} == {"not meaningful"}
+    else:
+        assert beats["result"] == expected
     assert "one seed: test-set noise only" in report["interval"]
     assert (tmp_path / "qs" / "compare.yaml").exists() and (tmp_path / "qs" / "compare" / "results.json").exists()
     # Run again: an earlier quickstart is resumed, nothing is retrained.
