@@ -515,7 +515,7 @@ def export(
     from signdistill.console import console
 
     path = export_mod.export(checkpoint, out, format=format, dtype=dtype, overwrite=overwrite)
-    console.print(f"exported {checkpoint} -> {path} ({format}, {dtype})")
+    console.print(f"exported {checkpoint} -> {path} ({format}" + (f", {dtype})" if format == "safetensors" else ")"))
     if check is not None:
         res = export_mod.check_export(checkpoint, path, check)
         for bs, r in res["by_batch_size"].items():
