@@ -207,7 +207,11 @@ def plan(cfg: CompareConfig, out: Path) -> Plan:
         try:
             validated = load_config(None, [], schema, data=job.config)
         except ConfigError as exc:
-            raise ConfigError(f"compare: the run {job.name!r} would not validate: {exc}") from None
+            why = str(exc).replace("<config>: invalid configuration: ", "")
+            raise ConfigError(
+                f"compare: the run {job.name!r} would not validate: {why} (check `tune:`, the recipe's `distill:` and "
+                "`student:` in the comparison config)"
+            ) from None
         job.config = validated.model_dump(mode="json")
         saved = Path(job.config["run_dir"]) / "config.yaml"
         if saved.is_file() and saved.read_text(encoding="utf-8") != dump_config(validated):
