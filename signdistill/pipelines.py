@@ -513,15 +513,9 @@ def _check_quickstart_out(out: Path, overwrite: bool, settings: dict[str, Any]) 
             "(--overwrite only replaces an earlier quickstart)."
         )
     if overwrite:
-        from signdistill.io import unexpected_files
+        from signdistill.io import refuse_unexpected
 
-        foreign = unexpected_files(out, _quickstart_file)
-        if foreign:
-            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-            raise ConfigError(
-                f"quickstart --out {out} also holds {shown}, which quickstart did not write; "
-                "--overwrite deletes only a quickstart's own files. Nothing was changed; move them or pick another path."
-            )
+        refuse_unexpected(out, _quickstart_file, "quickstart")
         for name in QUICKSTART_OUTPUTS:
             p = out / name
             if p.is_dir() and not p.is_symlink():
