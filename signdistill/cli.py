@@ -137,7 +137,7 @@ def _print_results(title: str, scores: dict[str, Any]) -> None:
 def data_synth(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write manifests and features to.")],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 0,
-    size: Annotated[str, typer.Option(help="tiny, small or default.")] = "default",
+    size: Annotated[str, typer.Option(help="tiny, small, quickstart or default (docs/data.md).")] = "default",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a dataset data synth wrote before (only that).")] = False,
 ) -> None:
     """Generate the embedded synthetic keypoint dataset (train/dev/test manifests)."""
