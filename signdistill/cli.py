@@ -671,6 +671,8 @@ def quickstart(
         raise SignDistillError(f"--size {size!r} is not one of {sorted(pipelines.QUICKSTART_SIZES)}.")
     if seeds < 1:
         raise SignDistillError(f"--seeds must be >= 1, got {seeds}.")
+    if not overwrite:  # check the folder before printing the plan, so a refusal is the only line shown
+        pipelines.check_quickstart_out(out, size=size, seed=seed, seeds=seeds, overwrite=False)
     console.print(pipelines.quickstart_plan(size, seeds), highlight=False)
 
     on_event = run_event_printer({"train": "training", "beam": "LM beam tuning"}, {"ctc": "student (CTC only)", "default": "distilled"})

@@ -494,6 +494,15 @@ def _quickstart_file(rel: str) -> bool:
     return any(re.fullmatch(pattern, rel) for pattern in _QUICKSTART_FILES)
 
 
+def check_quickstart_out(
+    out: str | Path, *, size: str, seed: int, seeds: int, overwrite: bool, distill_recipe: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Check (and with ``overwrite`` clear) quickstart's output folder before anything runs; return its settings."""
+    settings = {"size": size, "seed": seed, "seeds": seeds, "recipe": distill_recipe}
+    _check_quickstart_out(Path(out).absolute(), overwrite, settings)
+    return settings
+
+
 def _check_quickstart_out(out: Path, overwrite: bool, settings: dict[str, Any]) -> None:
     """Refuse an output folder that is not an earlier quickstart (or one with other settings, unless ``overwrite``).
 
@@ -568,8 +577,7 @@ def quickstart(
         raise ConfigError(f"--seeds must be >= 1, got {seeds}.")
     spec = QUICKSTART_SIZES[size]
     out = Path(out).absolute()  # compare.yaml then works from any folder
-    settings = {"size": size, "seed": seed, "seeds": seeds, "recipe": distill_recipe}
-    _check_quickstart_out(out, overwrite, settings)
+    settings = check_quickstart_out(out, size=size, seed=seed, seeds=seeds, overwrite=overwrite, distill_recipe=distill_recipe)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / QUICKSTART_MARKER, settings)
     data_dir = out / "data"

@@ -183,6 +183,8 @@ def test_quickstart_refuses_a_foreign_folder_even_with_overwrite(tmp_path):
         r = runner.invoke(app, ["quickstart", "--out", str(foreign), "--size", "small", *extra])
         assert r.exit_code == 2, r.output
         assert "not a quickstart folder" in " ".join(r.output.split())
+        if not extra:
+            assert "trains 3 models" not in " ".join(r.output.split())  # the refusal comes first, alone
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"] and (foreign / "notes.txt").read_text() == "keep me"
 
 
