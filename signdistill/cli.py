@@ -382,20 +382,9 @@ def lm_build(
 @contextlib.contextmanager
 def _grid_progress() -> Iterator[Callable[[int, int, dict[str, Any]], None]]:
     """A progress bar over decoder settings, with the best alpha/beta so far (on stderr, cleared at the end)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from signdistill.console import progress_bar
 
-    from signdistill.console import console
-
-    progress = Progress(
-        TextColumn("tune-decoder"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[best]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
+    progress = progress_bar("tune-decoder", "{task.fields[best]}")
     task = progress.add_task("grid", total=None, best="running the model over the manifest")
 
     def on_progress(done: int, total: int, best: dict[str, Any]) -> None:

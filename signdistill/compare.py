@@ -29,7 +29,7 @@ import yaml
 from signdistill.config import CompareConfig, CompareRecipe, DistillRunConfig, RunConfig, _apply_override, dump_config, load_config
 from signdistill.errors import ConfigError, SignDistillError
 from signdistill.io import write_json_atomic, write_text_atomic
-from signdistill.recipes import BASELINE, get_recipe
+from signdistill.recipes import BASELINE, resolve_recipe
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,12 @@ class Job:
 
 # -- planning ------------------------------------------------------------------------------
 
-# Settings that cannot change a run's result: a finished or half-finished run is reused across them.
-_NO_EFFECT = ("threads", "progress", "tensorboard", "log_every_steps")
 
+def _same_run(previous: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Same settings, up to those that cannot change a result (pipelines.NO_EFFECT_SETTINGS)."""
+    from signdistill.pipelines import differing_settings
 
-def _essential(config: dict[str, Any]) -> dict[str, Any]:
-    out = dict(config)
-    out["train"] = {k: v for k, v in config.get("train", {}).items() if k not in _NO_EFFECT}
-    return out
+    return not differing_settings(previous, current, resuming=False)
 
 
 def _slug(name: str) -> str:
@@ -89,7 +87,11 @@ def _recipe_table(cfg: CompareConfig, epochs: int, teacher_layers: int, student_
             raise ConfigError(f"recipes: the name {BASELINE!r} is reserved for the CTC-only baseline; rename the inline recipe.")
         if "teachers" in extra or "teacher_cache" in extra:
             raise ConfigError(f"recipes: {name!r} sets distill.teachers/teacher_cache; the comparison's teacher is set by `teacher:`.")
-        section = get_recipe(base).build(epochs, teacher_layers, student_layers) if base else {"feature_layers": []}
+        section = (
+            resolve_recipe(base, epochs=epochs, teacher_layers=teacher_layers, student_layers=student_layers)
+            if base
+            else {"feature_layers": []}
+        )
         if section is None and extra:
             section = {"feature_layers": []}
         if section is not None:
@@ -217,7 +219,7 @@ def plan(cfg: CompareConfig, out: Path) -> Plan:
         if saved.is_file() and saved.read_text(encoding="utf-8") != dump_config(validated):
             previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
             try:
-                same = _essential(schema.model_validate(previous).model_dump(mode="json")) == _essential(job.config)
+                same = _same_run(schema.model_validate(previous).model_dump(mode="json"), job.config)
             except Exception:  # noqa: BLE001 - unreadable: different
                 same = False
             if not same:
@@ -293,7 +295,7 @@ def run_job(job: Job) -> dict[str, Any]:
     fp = fingerprint(job)
     if done.is_file():
         prev = json.loads(done.read_text(encoding="utf-8"))
-        if _essential(prev.get("config", {})) == _essential(job.config) and prev.get("schema") == SCHEMA_VERSION:
+        if _same_run(prev.get("config", {}), job.config) and prev.get("schema") == SCHEMA_VERSION:
             _check_same_inputs(prev, fp, job, RESULT_FILE)
             prev["reused"] = True
             return prev

@@ -15,6 +15,12 @@ console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 
+def progress_bar(label: str, fields: str) -> Progress:
+    """The one progress-bar layout: label, bar, n/total, ``fields`` (a TextColumn format), elapsed, remaining."""
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(fields), TimeElapsedColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=True)
+
+
 class RichReporter:
     """Progress bar per epoch (loss, frames/s, ETA) and one summary line per epoch."""
 
@@ -46,15 +52,8 @@ class RichReporter:
     def epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
         if not self.enabled:
             return
-        self.progress = Progress(
-            TextColumn(f"[bold]{self.label}[/] epoch {epoch}/{epochs}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.3f}  {task.fields[fps]:,.0f} frames/s"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
+        self.progress = progress_bar(
+            f"[bold]{self.label}[/] epoch {epoch}/{epochs}", "loss {task.fields[loss]:.3f}  {task.fields[fps]:,.0f} frames/s"
         )
         self.progress.start()
         self.task = self.progress.add_task("epoch", total=batches, loss=float("nan"), fps=0.0)

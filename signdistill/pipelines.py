@@ -79,7 +79,7 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _differing_settings(previous: dict[str, Any], current: dict[str, Any], *, resuming: bool) -> list[str]:
+def differing_settings(previous: dict[str, Any], current: dict[str, Any], *, resuming: bool) -> list[str]:
     """Dotted keys whose values differ, less the settings that cannot change the result."""
     ignore = set(NO_EFFECT_SETTINGS) | ({"train.device"} if resuming else set())
     a, b = _flat(previous), _flat(current)
@@ -133,7 +133,7 @@ def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
     except Exception:  # noqa: BLE001 - an unreadable old config is simply "different"
         previous = previous if isinstance(previous, dict) else {}
     resuming = (run_dir / "last").exists()
-    changed = _differing_settings(previous, cfg.model_dump(mode="json"), resuming=resuming)
+    changed = differing_settings(previous, cfg.model_dump(mode="json"), resuming=resuming)
     if changed:
         shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
         raise ConfigError(
