@@ -700,6 +700,11 @@ def summarize(
                 replicates=cfg.bootstrap,
                 level=cfg.confidence,
             ).to_dict()
+    untrained = {name for name, r in per_recipe.items() if r["dev_wer_mean"] >= 90.0}
+    for name, r in per_recipe.items():  # all-blank models "agree" perfectly: no verdict about them
+        if name != BASELINE and (untrained & {name, BASELINE}):
+            for key in [k for k in r if k.startswith("verdict")]:
+                r[key] = "not meaningful"
     warnings = [
         f"{name}: mean dev WER {r['dev_wer_mean']:.1f} %: these models did not learn, so their comparison means nothing; "
         "train longer (epochs) or check the data"

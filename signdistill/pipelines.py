@@ -655,19 +655,24 @@ def quickstart(
     stuck = [k for k, m in models.items() if m["dev_wer"] >= 90.0]
     if stuck:
         report["warning"] = (
-            f"{', '.join(stuck)} did not learn (dev WER >= 90 %): the criteria below compare untrained models. "
+            f"{', '.join(stuck)} did not learn (dev WER >= 90 %): the criteria above that compare WERs mean nothing. "
             "Train longer (the default size, or more epochs)."
         )
-        criteria = {k: {**v, "result": "not meaningful"} for k, v in criteria.items()}
+        criteria = {k: {**v, "result": "not meaningful"} if _about_wer(k) else v for k, v in criteria.items()}
     if beam:
         report["distilled_vs_student"]["beam"] = d["paired_test_beam"]
         criteria["beam search gains on top (distilled)"] = _crit_interval(d["beam_vs_greedy_test"])
         criteria["distillation beats baseline (tuned LM beam)"] = _crit_interval(d["paired_test_beam"])
         if stuck:
-            criteria = {k: {**v, "result": "not meaningful"} for k, v in criteria.items()}
+            criteria = {k: {**v, "result": "not meaningful"} if _about_wer(k) else v for k, v in criteria.items()}
     report["criteria"] = criteria
     write_json_atomic(out / "report.json", report)
     return report
+
+
+def _about_wer(criterion: str) -> bool:
+    """Criteria that compare WERs (size and speed do not depend on training)."""
+    return not criterion.startswith(("size", "speed"))
 
 
 def _crit(ok: bool, value: str = "") -> dict[str, Any]:
