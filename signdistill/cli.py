@@ -621,8 +621,9 @@ def compare(
     if list_recipes:
         from signdistill.recipes import RECIPES
 
+        width = max(map(len, RECIPES)) + 1
         for name, r in RECIPES.items():
-            stdout.print(f"{name:<14} {r.summary}", highlight=False, markup=False)
+            stdout.print(f"{name:<{width}} {r.summary}", highlight=False, markup=False)
         return
     from signdistill.compare import compare as run_compare
     from signdistill.compare import results_tables

@@ -91,6 +91,33 @@ RECIPES: dict[str, Recipe] = {
             _const({"loss": {"kl": 0.0, "ctc": 0.5, "sequence": 0.5}}),
         ),
         Recipe(
+            "factorized",
+            "Factorized KD .5 at T=1 (blank/not-blank KL + gloss KL on every frame, Tian et al. 2024) + CTC .5.",
+            _const({"loss": {"kl": 0.0, "ctc": 0.5, "factorized": 0.5}, "temperature": 1.0}),
+        ),
+        Recipe(
+            "shift-kl",
+            "Shift-tolerant frame KL .5 at T=1 (best teacher frame within +-2) + CTC .5: the student keeps its own timing.",
+            _const({"loss": {"kl": 0.0, "ctc": 0.5, "shift": 0.5}, "temperature": 1.0, "shift_frames": 2}),
+        ),
+        Recipe(
+            "factorized-fitnets",
+            "The default's FitNets (layer 1 -> 1, 1.0) + factorized KD .5 at T=1 + CTC .5.",
+            _const({"loss": {"kl": 0.0, "ctc": 0.5, "feature": 1.0, "factorized": 0.5}, "temperature": 1.0, "feature_layers": [[1, 1]]}),
+        ),
+        Recipe(
+            "shift-fitnets",
+            "The default's FitNets (layer 1 -> 1, 1.0) + shift-tolerant KL .5 at T=1 (+-2 frames) + CTC .5.",
+            _const(
+                {
+                    "loss": {"kl": 0.0, "ctc": 0.5, "feature": 1.0, "shift": 0.5},
+                    "temperature": 1.0,
+                    "shift_frames": 2,
+                    "feature_layers": [[1, 1]],
+                }
+            ),
+        ),
+        Recipe(
             "aligned",
             "Token-aligned KL .5 (teacher at its spike, student at its own, per gloss) at T=2 + CTC .5.",
             _const({"loss": {"kl": 0.0, "ctc": 0.5, "aligned": 0.5}, "temperature": 2.0, "blank_mode": "keep"}),

@@ -223,3 +223,19 @@ def test_kd_last_epoch_switches_to_ctc_only(synth, trained_teacher, tmp_path):
     data["train"]["epochs"] = 2
     result, _ = pipelines.distill(load_config(None, [], DistillRunConfig, data=data))
     assert [h["kd_scale"] for h in result.history] == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("name", ["factorized", "shift-kl", "factorized-fitnets", "shift-fitnets", "aligned", "sequence", "plan"])
+def test_every_named_recipe_builds_and_trains(name, synth, trained_teacher, tmp_path):
+    """Each recipe `compare` can run is a valid distill section whose loss parts are logged."""
+    from signdistill.recipes import resolve_recipe
+
+    recipe = resolve_recipe(name, epochs=1, teacher_layers=2, student_layers=1)
+    assert recipe is not None
+    data = make_run_config(tmp_path / "student", synth, epochs=1)
+    data["distill"] = {"teachers": [{"checkpoint": str(trained_teacher)}], **recipe}
+    cfg = load_config(None, [], DistillRunConfig, data=data)
+    pipelines.distill(cfg)
+    epoch = [json.loads(x) for x in (tmp_path / "student" / "metrics.jsonl").read_text().splitlines() if '"epoch"' in x][-1]
+    weights = {k: v for k, v in recipe["loss"].items() if v > 0}
+    assert {f"train/{k}" for k in weights} <= set(epoch)

@@ -282,3 +282,126 @@ def test_guided_ctc_pulls_spikes_to_the_guide():
     loss.backward()
     assert loss.item() == pytest.approx(-0.25)
     assert logits.grad[0, 2, 3] < 0 and logits.grad[0, 0].abs().sum() == 0
+
+
+def _reference_factorized(s, t, lengths, temp, gloss_weight=1.0, teacher_weighted=False):
+    """float64, per frame, by hand: binary blank/not-blank KL + gloss KL over classes 1..V-1."""
+    total, n = 0.0, 0
+    for b in range(s.shape[0]):
+        for i in range(int(lengths[b])):
+            p = torch.softmax(t[b, i].double() / temp, -1)
+            q = torch.softmax(s[b, i].double() / temp, -1)
+            pb, qb = p[0], q[0]
+            binary = pb * torch.log(pb / qb) + (1 - pb) * torch.log((1 - pb) / (1 - qb))
+            pg, qg = p[1:] / (1 - pb), q[1:] / (1 - qb)
+            gloss = (pg * torch.log(pg / qg)).sum()
+            if teacher_weighted:
+                gloss = gloss * (1 - pb)
+            total += float(binary + gloss_weight * gloss) * temp**2
+            n += 1
+    return total / max(n, 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches(max_v=6), st.floats(0.5, 4.0), st.floats(0.0, 3.0))
+def test_factorized_kd_matches_float64_reference(batch, temp, gloss_weight):
+    from signdistill.losses import factorized_kd_loss
+
+    s, t, lengths = batch
+    s, t = s.clamp(-6, 6), t.clamp(-6, 6)  # keep 1 - p_blank away from 0 in the reference
+    if s.shape[-1] < 3:
+        return
+    got = factorized_kd_loss(s, t, lengths, temp, gloss_weight=gloss_weight)
+    assert got.item() == pytest.approx(_reference_factorized(s, t, lengths, temp, gloss_weight), rel=1e-4, abs=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches(), st.floats(0.5, 4.0))
+def test_factorized_kd_with_teacher_weighting_is_plain_frame_kd(batch, temp):
+    """The chain rule of KL: binary + (1 - p_blank) * gloss KL equals the full frame KL."""
+    from signdistill.losses import factorized_kd_loss
+
+    s, t, lengths = batch
+    got = factorized_kd_loss(s, t, lengths, temp, gloss_frames="teacher")
+    assert got.item() == pytest.approx(kd_kl_loss(s, t, lengths, temp).item(), rel=1e-4, abs=1e-5)
+
+
+def test_factorized_kd_teaches_glosses_on_blank_frames():
+    """On a frame where the teacher is 99.9 % blank, plain KD barely cares which gloss the student
+    prefers; factorized KD still teaches the teacher's gloss ranking there."""
+    from signdistill.losses import factorized_kd_loss
+
+    t = torch.tensor([[[7.0, 0.0, -3.0]]])  # blank, then gloss 1 >> gloss 2
+    right = torch.tensor([[[7.0, 0.0, -3.0]]])
+    wrong = torch.tensor([[[7.0, -3.0, 0.0]]], requires_grad=True)
+    lengths = torch.tensor([1])
+    plain = kd_kl_loss(wrong, t, lengths, 1.0).item()
+    fact = factorized_kd_loss(wrong, t, lengths, 1.0).item()
+    assert plain < 0.01 < 1.0 < fact
+    assert factorized_kd_loss(right, t, lengths, 1.0).item() < 1e-6
+    factorized_kd_loss(wrong, t, lengths, 1.0).backward()
+    assert wrong.grad[0, 0, 1] < 0 < wrong.grad[0, 0, 2]  # gradient descent raises gloss 1, lowers gloss 2
+
+
+def _reference_shift(s, t, lengths, temp, shift):
+    total, n = 0.0, 0
+    for b in range(s.shape[0]):
+        n_b = int(lengths[b])
+        for i in range(n_b):
+            q = torch.softmax(s[b, i].double() / temp, -1)
+            kls = []
+            for j in range(max(0, i - shift), min(n_b, i + shift + 1)):
+                p = torch.softmax(t[b, j].double() / temp, -1)
+                kls.append(float((p * (p.log() - q.log())).sum()))
+            total += min(kls) * temp**2
+            n += 1
+    return total / max(n, 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches(max_t=8), st.floats(0.5, 4.0), st.integers(0, 3))
+def test_shift_tolerant_kd_matches_float64_reference(batch, temp, shift):
+    from signdistill.losses import shift_tolerant_kd_loss
+
+    s, t, lengths = batch
+    got = shift_tolerant_kd_loss(s, t, lengths, temp, shift=shift)
+    assert got.item() == pytest.approx(_reference_shift(s, t, lengths, temp, shift), rel=1e-4, abs=1e-5)
+    if shift == 0:
+        assert got.item() == pytest.approx(kd_kl_loss(s, t, lengths, temp).item(), rel=1e-4, abs=1e-5)
+
+
+def test_shift_tolerant_kd_forgives_timing_within_the_window_only():
+    from signdistill.losses import shift_tolerant_kd_loss
+
+    v, t_len = 4, 12
+
+    def spikes(frames_labels):
+        x = torch.full((1, t_len, v), -6.0)
+        x[0, :, 0] = 0.0
+        for f, lab in frames_labels:
+            x[0, f, :] = -6.0
+            x[0, f, lab] = 0.0
+        return x
+
+    lengths = torch.tensor([t_len])
+    teacher = spikes([(5, 2)])
+    early2 = spikes([(3, 2)])  # the same gloss two frames earlier
+    early4 = spikes([(1, 2)])
+    frame = kd_kl_loss(early2, teacher, lengths, 1.0).item()
+    assert frame > 0.5
+    assert shift_tolerant_kd_loss(early2, teacher, lengths, 1.0, shift=2).item() < 1e-4
+    assert shift_tolerant_kd_loss(early4, teacher, lengths, 1.0, shift=2).item() > 0.3  # outside the window
+    # Padded frames are never used as teacher frames: a spike in padding does not count.
+    padded = torch.tensor([4])
+    assert shift_tolerant_kd_loss(spikes([(3, 2)]), teacher, padded, 1.0, shift=2).item() > 0.1
+
+
+def test_distillation_loss_factorized_and_shift_parts():
+    s, t = torch.randn(2, 8, 5, requires_grad=True), torch.randn(2, 8, 5)
+    loss = DistillationLoss(kl=0.0, ctc=0.5, factorized=0.5, shift=0.25, shift_frames=1)
+    out = loss(s, t, torch.tensor([8, 6]), torch.tensor([1, 2, 3]), torch.tensor([2, 1]), temperature=2.0)
+    assert sorted(out.parts) == ["ctc", "factorized", "shift", "total"]
+    expected = 0.5 * out.parts["ctc"] + 0.5 * out.parts["factorized"] + 0.25 * out.parts["shift"]
+    assert out.parts["total"] == pytest.approx(expected, rel=1e-5)
+    out.total.backward()
+    assert torch.isfinite(s.grad).all()

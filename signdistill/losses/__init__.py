@@ -7,10 +7,12 @@ from signdistill.losses.functional import (
     aligned_kd_loss,
     ctc_loss,
     ctc_spike_frames,
+    factorized_kd_loss,
     feature_mse_loss,
     frame_mask,
     guided_ctc_loss,
     kd_kl_loss,
+    shift_tolerant_kd_loss,
     teacher_log_probs,
 )
 from signdistill.losses.modules import DistillationLoss, FeatureProjector, LossOutput
@@ -35,10 +37,12 @@ __all__ = [
     "PiecewiseSchedule",
     "TemperatureSchedule",
     "ctc_loss",
+    "factorized_kd_loss",
     "feature_mse_loss",
     "frame_mask",
     "guided_ctc_loss",
     "kd_kl_loss",
     "make_schedule",
+    "shift_tolerant_kd_loss",
     "teacher_log_probs",
 ]

@@ -8,7 +8,16 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from signdistill.losses.functional import BlankMode, aligned_kd_loss, ctc_loss, feature_mse_loss, kd_kl_loss, teacher_log_probs
+from signdistill.losses.functional import (
+    BlankMode,
+    aligned_kd_loss,
+    ctc_loss,
+    factorized_kd_loss,
+    feature_mse_loss,
+    kd_kl_loss,
+    shift_tolerant_kd_loss,
+    teacher_log_probs,
+)
 
 
 class FeatureProjector(nn.Module):
@@ -43,7 +52,9 @@ class LossOutput(NamedTuple):
 
 class DistillationLoss(nn.Module):
     """``kl * KL_T + ctc * CTC + feature * sum_pairs MSE + sequence * CTC(teacher transcript)
-    + aligned * token-aligned KL`` (see :func:`~signdistill.losses.aligned_kd_loss`).
+    + aligned * token-aligned KL + factorized * factorized KD + shift * shift-tolerant KD``
+    (see :func:`~signdistill.losses.aligned_kd_loss`, :func:`~signdistill.losses.factorized_kd_loss`,
+    :func:`~signdistill.losses.shift_tolerant_kd_loss`).
 
     Measured on the embedded dataset (docs/distillation.md): ``kl=0.5, ctc=0.5`` with
     ``blank_mode="drop"`` at T = 2 helps greedy decoding most but loses under a tuned LM
@@ -68,6 +79,10 @@ class DistillationLoss(nn.Module):
         feature: float = 0.0,
         sequence: float = 0.0,
         aligned: float = 0.0,
+        factorized: float = 0.0,
+        shift: float = 0.0,
+        shift_frames: int = 2,
+        gloss_weight: float = 1.0,
         projector: FeatureProjector | None = None,
         blank_mode: BlankMode = "drop",
         blank_weight: float = 0.1,
@@ -75,11 +90,22 @@ class DistillationLoss(nn.Module):
         blank: int = 0,
     ):
         super().__init__()
-        if min(kl, ctc, feature, sequence, aligned) < 0 or kl + ctc + feature + sequence + aligned <= 0:
+        weights = {
+            "kl": kl,
+            "ctc": ctc,
+            "feature": feature,
+            "sequence": sequence,
+            "aligned": aligned,
+            "factorized": factorized,
+            "shift": shift,
+        }
+        if min(weights.values()) < 0 or sum(weights.values()) <= 0:
             raise ValueError("loss weights must be >= 0 and not all zero")
         if feature > 0 and projector is None:
             raise ValueError("feature > 0 needs a FeatureProjector")
-        self.weights = {"kl": kl, "ctc": ctc, "feature": feature, "sequence": sequence, "aligned": aligned}
+        self.weights = weights
+        self.shift_frames = shift_frames
+        self.gloss_weight = gloss_weight
         self.projector = projector
         self.blank_mode: BlankMode = blank_mode
         self.blank_weight = blank_weight
@@ -139,12 +165,26 @@ class DistillationLoss(nn.Module):
             sq = ctc_loss(student_logits, lengths, sequence_targets[0], sequence_targets[1], blank=self.blank)
             total = total + kd_scale * w["sequence"] * sq
             parts["sequence"] = float(sq.detach())
-        if w["aligned"] > 0 and kd_scale > 0:
+        needs_full = [k for k in ("aligned", "factorized", "shift") if w[k] > 0]
+        t_logits: torch.Tensor | None = None
+        if needs_full and kd_scale > 0:
             if teacher_logits is None:
-                raise ValueError("aligned KD needs the teacher's full logits (an online teacher, not a top-k cache)")
-            t_logits = teacher_logits
-            if not isinstance(t_logits, torch.Tensor):  # several teachers: their averaged posteriors
-                t_logits = teacher_log_probs(t_logits, 1.0, weights=teacher_weights)
+                raise ValueError(f"{needs_full[0]} KD needs the teacher's full logits (an online teacher, not a top-k cache)")
+            # Several teachers: their averaged posteriors (log-probs are valid logits).
+            t_logits = (
+                teacher_logits
+                if isinstance(teacher_logits, torch.Tensor)
+                else teacher_log_probs(teacher_logits, 1.0, weights=teacher_weights)
+            )
+        if w["factorized"] > 0 and t_logits is not None:
+            fk = factorized_kd_loss(student_logits, t_logits, lengths, temperature, blank=self.blank, gloss_weight=self.gloss_weight)
+            total = total + kd_scale * w["factorized"] * fk
+            parts["factorized"] = float(fk.detach())
+        if w["shift"] > 0 and t_logits is not None:
+            sk = shift_tolerant_kd_loss(student_logits, t_logits, lengths, temperature, shift=self.shift_frames)
+            total = total + kd_scale * w["shift"] * sk
+            parts["shift"] = float(sk.detach())
+        if w["aligned"] > 0 and t_logits is not None:
             a = aligned_kd_loss(
                 student_logits, t_logits, lengths, targets, target_lengths, temperature, blank_mode=self.blank_mode, blank=self.blank
             )
