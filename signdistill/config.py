@@ -180,12 +180,14 @@ class LossWeights(_Section):
     aligned: float = Field(0.0, ge=0, description="Token-aligned KL: teacher at its spike, student at its own spike, per gloss.")
     factorized: float = Field(0.0, ge=0, description="Factorized KD: blank/not-blank KL + gloss KL on every frame (distill.gloss_weight).")
     shift: float = Field(0.0, ge=0, description="Shift-tolerant frame KL: best teacher frame within +-distill.shift_frames.")
+    sampled: float = Field(0.0, ge=0, description="Sequence KD: CTC on distill.num_samples transcripts sampled from the teacher.")
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> LossWeights:
-        if self.kl + self.ctc + self.feature + self.sequence + self.aligned + self.factorized + self.shift <= 0:
+        if self.kl + self.ctc + self.feature + self.sequence + self.aligned + self.factorized + self.shift + self.sampled <= 0:
             raise ValueError(
-                "all loss weights are zero: give at least one of kl, ctc, feature, sequence, aligned, factorized, shift a weight > 0"
+                "all loss weights are zero: give at least one of kl, ctc, feature, sequence, aligned, factorized, shift, "
+                "sampled a weight > 0"
             )
         return self
 
@@ -206,6 +208,7 @@ class DistillSection(_Section):
     topk: int | None = Field(None, ge=1, description="Keep the teacher's top-k classes per frame (renormalized).")
     shift_frames: int = Field(2, ge=0, le=50, description="loss.shift: frames of timing tolerance either side.")
     gloss_weight: float = Field(1.0, ge=0, description="loss.factorized: weight of the gloss term against the blank/not-blank term.")
+    num_samples: int = Field(4, ge=1, le=64, description="loss.sampled: transcripts sampled from the teacher per utterance and step.")
     feature_layers: list[tuple[int, int]] = Field(
         default_factory=lambda: [(1, 1)], description="(teacher layer, student layer) pairs, 1-based; default: first onto first."
     )
@@ -228,7 +231,7 @@ class DistillSection(_Section):
     def _consistent(self) -> DistillSection:
         if self.loss.feature > 0 and not self.feature_layers:
             raise ValueError("loss.feature > 0 needs feature_layers, e.g. [[2, 2], [4, 3]]")
-        full = [k for k in ("feature", "aligned", "factorized", "shift") if getattr(self.loss, k) > 0]
+        full = [k for k in ("feature", "aligned", "factorized", "shift", "sampled") if getattr(self.loss, k) > 0]
         if self.teacher_cache is not None and full:
             raise ValueError(
                 "a teacher cache holds top-k outputs only, not hidden states or full posteriors: "

@@ -71,7 +71,7 @@ class RichReporter:
             for k, v in metrics.items()
             if k.startswith("train/") and k.split("/")[-1] not in ("seconds", "skipped_batches", "frames_per_s")
         ]
-        uses_t = any(k in metrics for k in ("train/kl", "train/aligned", "train/factorized", "train/shift"))
+        uses_t = any(k in metrics for k in ("train/kl", "train/aligned", "train/factorized", "train/shift", "train/sampled"))
         temp = f"  T {metrics['temperature']:.2f}" if "temperature" in metrics and uses_t else ""
         warn = "  [red]dev decodes to blank only[/]" if metrics.get("collapse_warning") else ""
         console.print(

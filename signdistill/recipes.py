@@ -101,6 +101,11 @@ RECIPES: dict[str, Recipe] = {
             _const({"loss": {"kl": 0.0, "ctc": 0.5, "shift": 0.5}, "temperature": 1.0, "shift_frames": 2}),
         ),
         Recipe(
+            "sequence-sampled",
+            "Sequence KD .5: CTC on 4 transcripts sampled from the teacher's sequence posterior (T=1) per step + CTC .5.",
+            _const({"loss": {"kl": 0.0, "ctc": 0.5, "sampled": 0.5}, "temperature": 1.0, "num_samples": 4}),
+        ),
+        Recipe(
             "factorized-fitnets",
             "The default's FitNets (layer 1 -> 1, 1.0) + factorized KD .5 at T=1 + CTC .5.",
             _const({"loss": {"kl": 0.0, "ctc": 0.5, "feature": 1.0, "factorized": 0.5}, "temperature": 1.0, "feature_layers": [[1, 1]]}),

@@ -405,3 +405,50 @@ def test_distillation_loss_factorized_and_shift_parts():
     assert out.parts["total"] == pytest.approx(expected, rel=1e-5)
     out.total.backward()
     assert torch.isfinite(s.grad).all()
+
+
+def test_sampled_sequence_kd_estimates_the_exact_expectation():
+    """Against a float64 enumeration of every alignment: sum_y P_T(y|x) * CTC(student, y) / |y|."""
+    import itertools
+    import math
+
+    from signdistill.losses import sampled_sequence_kd_loss
+
+    g = torch.Generator().manual_seed(1)
+    s, t, lengths = torch.randn(1, 3, 3, generator=g), torch.randn(1, 3, 3, generator=g) * 2, torch.tensor([3])
+    p = torch.softmax(t[0].double(), -1)
+    exact = 0.0
+    for path in itertools.product(range(3), repeat=3):
+        prob = math.prod(float(p[i, c]) for i, c in enumerate(path))
+        y = [c for i, c in enumerate(path) if c != 0 and (i == 0 or path[i - 1] != c)]
+        nll = ctc_loss(s.double(), lengths, torch.tensor(y, dtype=torch.long), torch.tensor([len(y)]), reduction="none")
+        exact += prob * float(nll[0]) / max(len(y), 1)
+    estimate = sampled_sequence_kd_loss(s, t, lengths, num_samples=20000, generator=torch.Generator().manual_seed(0))
+    assert estimate.item() == pytest.approx(exact, rel=0.01)
+
+
+def test_sampled_sequence_kd_of_a_confident_teacher_is_ctc_on_its_transcript():
+    from signdistill.losses import sampled_sequence_kd_loss
+
+    t = torch.full((2, 6, 4), -30.0)
+    for b, path in enumerate([[0, 2, 2, 0, 3, 0], [1, 0, 1, 0, 0, 0]]):
+        t[b, torch.arange(6), torch.tensor(path)] = 0.0
+    lengths = torch.tensor([6, 4])
+    s = torch.randn(2, 6, 4, requires_grad=True)
+    got = sampled_sequence_kd_loss(s, t, lengths, num_samples=3)
+    want = ctc_loss(s, lengths, torch.tensor([2, 3, 1, 1]), torch.tensor([2, 2]))
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    got.backward()
+    assert torch.isfinite(s.grad).all() and s.grad[1, 4:].abs().sum() == 0  # padded frames get no gradient
+
+
+def test_sampled_sequence_kd_never_samples_padding():
+    from signdistill.losses import sampled_sequence_kd_loss
+
+    t = torch.full((1, 5, 3), -30.0)
+    t[0, :, 0] = 0.0
+    t[0, 3:, :] = torch.tensor([-30.0, 0.0, -30.0])  # the teacher "says" gloss 1 only in the padding
+    s = torch.zeros(1, 5, 3)
+    blank_only = ctc_loss(s, torch.tensor([3]), torch.tensor([], dtype=torch.long), torch.tensor([0]))
+    got = sampled_sequence_kd_loss(s, t, torch.tensor([3]), num_samples=4)
+    assert got.item() == pytest.approx(blank_only.item(), rel=1e-5)

@@ -12,6 +12,7 @@ from signdistill.losses.functional import (
     frame_mask,
     guided_ctc_loss,
     kd_kl_loss,
+    sampled_sequence_kd_loss,
     shift_tolerant_kd_loss,
     teacher_log_probs,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "guided_ctc_loss",
     "kd_kl_loss",
     "make_schedule",
+    "sampled_sequence_kd_loss",
     "shift_tolerant_kd_loss",
     "teacher_log_probs",
 ]

@@ -542,3 +542,57 @@ def shift_tolerant_kd_loss(
         if scale_by_t2:
             per_frame = per_frame * temperature**2
         return _reduce(per_frame, mask, reduction)
+
+
+def sampled_sequence_kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    num_samples: int = 4,
+    temperature: float = 1.0,
+    blank: int = 0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    r"""Sequence-level KD for CTC by sampling from the teacher (Kim & Rush 2016's objective,
+    estimated without a beam search):
+
+        loss = E_{y ~ P_T(y | x)} [ -log P_S(y | x) / |y| ]  ~  1/N sum_n CTC(student, y_n)
+
+    A CTC model's frame outputs are independent given the input, so drawing one label per
+    frame from ``softmax(z_teacher / T)`` and collapsing the path (repeats merged, blanks
+    removed) draws a transcript ``y_n`` from the teacher's *sequence* posterior ``P_T(y|x)``,
+    the sum over all its alignments. The student is then trained with CTC on each sampled
+    transcript, so it learns the teacher's N-best with posterior weights (Takashima et al.
+    2018) in expectation, and with its own alignment: no spike timing is transferred. A
+    confident teacher gives its greedy transcript every time (then this equals the
+    ``sequence`` term); ``temperature > 1`` samples more alternatives.
+
+    Args:
+        student_logits, teacher_logits: ``(B, T, V)``; the teacher is a constant.
+        lengths: ``(B,)``; padded frames are never sampled.
+        num_samples: transcripts drawn per utterance.
+        generator: the random source (default: torch's global one).
+
+    Returns:
+        A float32 scalar: the mean over samples and utterances of the CTC loss divided by
+        the sampled transcript's length (:func:`ctc_loss`'s ``"mean"``).
+    """
+    _check(student_logits, lengths, "student_logits")
+    if temperature <= 0 or num_samples < 1:
+        raise ValueError(f"need temperature > 0 and num_samples >= 1; got {temperature}, {num_samples}")
+    if teacher_logits.shape != student_logits.shape:
+        raise ValueError(f"teacher {tuple(teacher_logits.shape)} and student {tuple(student_logits.shape)} shapes differ")
+    b, t_max, v = student_logits.shape
+    if b == 0 or t_max == 0:
+        return student_logits.float().sum() * 0.0
+    with _float32(student_logits):
+        probs = torch.softmax(teacher_logits.detach().float() / temperature, -1).reshape(-1, v)
+        draws = torch.multinomial(probs, num_samples, replacement=True, generator=generator)  # (B*T, N)
+        paths = draws.view(b, t_max, num_samples).permute(2, 0, 1)  # (N, B, T)
+        previous = F.pad(paths[..., :-1], (1, 0), value=-1)
+        keep = (paths != blank) & (paths != previous) & frame_mask(lengths, t_max)
+        targets = paths[keep]  # row-major: sample, utterance, frame
+        target_lengths = keep.sum(-1).reshape(-1)
+        repeated = student_logits.unsqueeze(0).expand(num_samples, b, t_max, v).reshape(num_samples * b, t_max, v)
+        return ctc_loss(repeated, lengths.repeat(num_samples), targets, target_lengths, blank=blank)

@@ -15,6 +15,7 @@ from signdistill.losses.functional import (
     factorized_kd_loss,
     feature_mse_loss,
     kd_kl_loss,
+    sampled_sequence_kd_loss,
     shift_tolerant_kd_loss,
     teacher_log_probs,
 )
@@ -52,9 +53,10 @@ class LossOutput(NamedTuple):
 
 class DistillationLoss(nn.Module):
     """``kl * KL_T + ctc * CTC + feature * sum_pairs MSE + sequence * CTC(teacher transcript)
-    + aligned * token-aligned KL + factorized * factorized KD + shift * shift-tolerant KD``
+    + aligned * token-aligned KL + factorized * factorized KD + shift * shift-tolerant KD
+    + sampled * CTC on transcripts sampled from the teacher``
     (see :func:`~signdistill.losses.aligned_kd_loss`, :func:`~signdistill.losses.factorized_kd_loss`,
-    :func:`~signdistill.losses.shift_tolerant_kd_loss`).
+    :func:`~signdistill.losses.shift_tolerant_kd_loss`, :func:`~signdistill.losses.sampled_sequence_kd_loss`).
 
     Measured on the embedded dataset (docs/distillation.md): ``kl=0.5, ctc=0.5`` with
     ``blank_mode="drop"`` at T = 2 helps greedy decoding most but loses under a tuned LM
@@ -81,7 +83,9 @@ class DistillationLoss(nn.Module):
         aligned: float = 0.0,
         factorized: float = 0.0,
         shift: float = 0.0,
+        sampled: float = 0.0,
         shift_frames: int = 2,
+        num_samples: int = 4,
         gloss_weight: float = 1.0,
         projector: FeatureProjector | None = None,
         blank_mode: BlankMode = "drop",
@@ -98,6 +102,7 @@ class DistillationLoss(nn.Module):
             "aligned": aligned,
             "factorized": factorized,
             "shift": shift,
+            "sampled": sampled,
         }
         if min(weights.values()) < 0 or sum(weights.values()) <= 0:
             raise ValueError("loss weights must be >= 0 and not all zero")
@@ -105,6 +110,7 @@ class DistillationLoss(nn.Module):
             raise ValueError("feature > 0 needs a FeatureProjector")
         self.weights = weights
         self.shift_frames = shift_frames
+        self.num_samples = num_samples
         self.gloss_weight = gloss_weight
         self.projector = projector
         self.blank_mode: BlankMode = blank_mode
@@ -165,7 +171,7 @@ class DistillationLoss(nn.Module):
             sq = ctc_loss(student_logits, lengths, sequence_targets[0], sequence_targets[1], blank=self.blank)
             total = total + kd_scale * w["sequence"] * sq
             parts["sequence"] = float(sq.detach())
-        needs_full = [k for k in ("aligned", "factorized", "shift") if w[k] > 0]
+        needs_full = [k for k in ("aligned", "factorized", "shift", "sampled") if w[k] > 0]
         t_logits: torch.Tensor | None = None
         if needs_full and kd_scale > 0:
             if teacher_logits is None:
@@ -184,6 +190,12 @@ class DistillationLoss(nn.Module):
             sk = shift_tolerant_kd_loss(student_logits, t_logits, lengths, temperature, shift=self.shift_frames)
             total = total + kd_scale * w["shift"] * sk
             parts["shift"] = float(sk.detach())
+        if w["sampled"] > 0 and t_logits is not None:
+            sm = sampled_sequence_kd_loss(
+                student_logits, t_logits, lengths, num_samples=self.num_samples, temperature=temperature, blank=self.blank
+            )
+            total = total + kd_scale * w["sampled"] * sm
+            parts["sampled"] = float(sm.detach())
         if w["aligned"] > 0 and t_logits is not None:
             a = aligned_kd_loss(
                 student_logits, t_logits, lengths, targets, target_lengths, temperature, blank_mode=self.blank_mode, blank=self.blank
