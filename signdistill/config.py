@@ -111,6 +111,9 @@ class TrainConfig(_Section):
     tensorboard: bool = Field(True, description="Also log to TensorBoard when it is installed.")
     progress: bool = Field(True, description="Show a progress bar.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default).")
+    activation_checkpointing: bool = Field(
+        False, description="Recompute each BiLSTM layer in the backward pass: less memory, a second forward (docs/models.md)."
+    )
     collapse_patience: int = Field(
         3, ge=0, description="Stop when the dev set decodes to blank only this many evaluations in a row (0: never)."
     )

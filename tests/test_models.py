@@ -84,3 +84,57 @@ def test_gradients_do_not_flow_from_padding():
     mask = (torch.arange(10)[None] < lengths[:, None]).float()
     (out.logits.sum(-1) * mask).sum().backward()
     assert x.grad[1, 4:].abs().max() == 0
+
+
+def test_activation_checkpointing_is_exact():
+    """Same loss and gradients with and without recomputation, dropout included (its RNG state is replayed)."""
+    from signdistill.losses import ctc_loss
+    from signdistill.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(12, 7, layers=3, hidden=16, input_proj=16, dropout=0.3)
+    x, lengths = torch.randn(4, 30, 12), torch.tensor([30, 25, 9, 1])
+    targets, target_lengths = torch.tensor([1, 2, 3, 4, 5, 6, 1]), torch.tensor([3, 2, 1, 1])
+
+    def step(checkpointing: bool):
+        model.zero_grad()
+        model.activation_checkpointing = checkpointing
+        torch.manual_seed(123)
+        out = model(x, lengths, return_hidden=True)
+        loss = ctc_loss(out.logits, lengths, targets, target_lengths) + out.hidden[1].pow(2).mean()
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    model.train()
+    loss_a, grads_a = step(False)
+    loss_b, grads_b = step(True)
+    assert torch.allclose(loss_a, loss_b, atol=1e-6)
+    for name in grads_a:
+        assert torch.allclose(grads_a[name], grads_b[name], atol=1e-5, rtol=1e-4), name
+    model.eval()  # no recomputation at inference, and eval outputs are unchanged
+    with torch.no_grad():
+        a = model(x, lengths).logits
+        model.activation_checkpointing = False
+        assert torch.equal(a, model(x, lengths).logits)
+
+
+def test_activation_checkpointing_keeps_fewer_activations():
+    from signdistill.models import build_model
+
+    model = build_model(12, 7, layers=3, hidden=32, input_proj=32).train()
+    x, lengths = torch.randn(2, 60, 12), torch.tensor([60, 40])
+
+    def saved_numel(checkpointing: bool) -> int:
+        model.activation_checkpointing = checkpointing
+        total = 0
+
+        def pack(t):
+            nonlocal total
+            total += t.numel()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(x, lengths).logits.sum()
+        return total
+
+    assert saved_numel(True) < saved_numel(False) / 3

@@ -164,3 +164,18 @@ def test_run_reports_start_first_nonblank_step_and_still_improving(synth, tmp_pa
     # with the prior bias the model starts all-blank and learns to emit glosses within these steps
     assert result.first_nonblank_step is None or result.first_nonblank_step % 10 == 0
     assert result.history[-1]["first_nonblank_step"] == result.first_nonblank_step
+
+
+def test_activation_checkpointing_setting_reaches_the_model(synth, tmp_path, monkeypatch):
+    import torch.utils.checkpoint as tuc
+
+    calls = []
+    real = tuc.checkpoint
+    monkeypatch.setattr(tuc, "checkpoint", lambda fn, *a, **k: calls.append(fn) or real(fn, *a, **k))
+    cfg = load_config(None, [], data=make_run_config(tmp_path / "run", synth, epochs=1, layers=2, activation_checkpointing=True))
+    pipelines.train(cfg)
+    assert calls  # every training forward recomputed its layers
+    n = len(calls)
+    cfg = load_config(None, [], data=make_run_config(tmp_path / "run2", synth, epochs=1, layers=2))
+    pipelines.train(cfg)
+    assert len(calls) == n  # off by default

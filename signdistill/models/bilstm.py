@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
 
@@ -124,6 +125,10 @@ class CTCModel(nn.Module):
             self.layers.append(ExactBiLSTMLayer(in_size if i == 0 else 2 * spec.hidden, spec.hidden))
         self.dropout = nn.Dropout(spec.dropout)
         self.classifier = nn.Linear(2 * spec.hidden, spec.vocab_size)
+        # Recompute each BiLSTM layer's internals in the backward pass instead of storing them
+        # (a runtime setting, not part of the spec or the checkpoint): only the layers' outputs
+        # stay in memory. Exact: same loss and gradients, at the cost of a second forward.
+        self.activation_checkpointing = False
 
     @property
     def hidden_sizes(self) -> list[int]:
@@ -137,8 +142,12 @@ class CTCModel(nn.Module):
         rev = reverse_within_length(lengths, features.shape[1])
         x = self.input_proj(features)
         hidden: list[torch.Tensor] = []
+        recompute = self.activation_checkpointing and self.training and torch.is_grad_enabled()
         for layer in self.layers:
-            x = layer(x, rev)  # (B, T, 2H)
+            if recompute:
+                x = torch.utils.checkpoint.checkpoint(layer, x, rev, use_reentrant=False)
+            else:
+                x = layer(x, rev)  # (B, T, 2H)
             if return_hidden:
                 hidden.append(x)
             x = self.dropout(x)

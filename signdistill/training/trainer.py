@@ -277,6 +277,8 @@ class Trainer:
         if self.dist.enabled and not self.dist.is_main:
             reporter = _SilentReporter()
         self.model = model.to(self.device)
+        if hasattr(self.model, "activation_checkpointing"):
+            self.model.activation_checkpointing = cfg.train.activation_checkpointing
         self.train_model: Any = self.model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
