@@ -715,7 +715,8 @@ def transcribe(
     try:
         with contextlib.ExitStack() as stack:
             sink = stack.enter_context(open(stack.enter_context(atomic_path(out)), "w", encoding="utf-8")) if out else sys.stdout
-            progress = stack.enter_context(progress_bar("transcribe", "{task.fields[failed]} failed")) if len(items) >= 20 else None
+            show = len(items) >= 20 and console.is_terminal  # a bar where someone watches many inputs
+            progress = stack.enter_context(progress_bar("transcribe", "{task.fields[failed]} failed")) if show else None
             if progress is not None:
                 task = progress.add_task("inputs", total=len(items), failed=len(failures))
             for res in tr.transcribe(loaded, items, batch_size=batch_size, decoder=decoder):
