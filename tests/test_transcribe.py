@@ -173,6 +173,14 @@ def test_onnx_export_transcribes_without_torch(models, synth, reference, tmp_pat
     ]
     conf = [(g["confidence"], h["confidence"]) for row, other in zip(got, want) for g, h in zip(row["glosses"], other["glosses"])]
     assert all(abs(a - b) <= 2e-4 for a, b in conf)  # rounded to 4 places from float32 that differ by ~1e-6
+    if HAS_LM:  # the LM beam search needs no torch either
+        from signdistill import pipelines
+
+        pipelines.build_lm(synth / "train.jsonl", tmp_path / "lm.arpa", order=2)
+        args = ("transcribe", "--model", models["onnx"], synth / "test.jsonl", "--lm", tmp_path / "lm.arpa")
+        r = run_without_torch(*args)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == transcribe(*args[1:]).stdout
     r = run_without_torch("transcribe", "--model", models["checkpoint"], synth / "test.jsonl")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "torch cannot be imported" in r.stderr and "--format onnx" in r.stderr
