@@ -299,7 +299,7 @@ def _decoder_from_options(
 @app.command("evaluate")
 @handle_errors
 def evaluate(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint folder (e.g. runs/x/best).")],
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint folder (e.g. runs/x/best) or any export folder.")],
     manifest: Annotated[Path, typer.Option("--manifest", help="JSONL manifest to score.")],
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Utterances per batch.")] = 32,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write scores and hypotheses as JSON.")] = None,
@@ -673,6 +673,71 @@ def quickstart(
         f"signdistill compare -c {out / 'compare.yaml'} --set seeds=5",
         highlight=False,
     )
+
+
+@app.command("transcribe")
+@handle_errors
+def transcribe(
+    inputs: Annotated[list[Path], typer.Argument(help=".npy or .pose feature files, folders of them, or JSONL manifests.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint or export folder (safetensors fp32/fp16, int8, onnx).")],
+    format_: Annotated[str, typer.Option("--format", "-f", help="text, jsonl (glosses with frames and confidence) or ctm.")] = "text",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
+    lm: Annotated[Path | None, typer.Option("--lm", help="ARPA (or KenLM binary) gloss LM: beam search.")] = None,
+    decoder_config: Annotated[Path | None, typer.Option("--decoder-config", help="JSON written by tune-decoder.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Inputs per batch.")] = 16,
+    fps: Annotated[float, typer.Option("--fps", help="Feature frames per second (CTM times).")] = 25.0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
+) -> None:
+    """Transcribe feature files with a checkpoint or any export (greedy, or beam search with an LM); runs without torch for ONNX."""
+    import contextlib
+    import sys
+
+    from rich.markup import escape
+
+    from signdistill import transcribe as tr
+    from signdistill.console import console, progress_bar
+    from signdistill.io import atomic_path, check_file_output
+
+    if format_ not in tr.FORMATS:
+        raise SignDistillError(f"--format {format_!r} is not supported; choose one of {list(tr.FORMATS)}.")
+    if not fps > 0:
+        raise SignDistillError(f"--fps must be > 0, got {fps:g}.")
+    check_file_output(out, "--out", overwrite)
+    decoder = _decoder_from_options(lm, None, None, None, None, decoder_config)
+    loaded = tr.load_model(model)
+    items, failures = tr.collect_inputs(inputs)
+
+    def report(f: Any) -> None:
+        console.print(f"[bold red]error:[/] {escape(f.message)}", highlight=False, soft_wrap=True)
+
+    for f in failures:
+        report(f)
+    done = 0
+    try:
+        with contextlib.ExitStack() as stack:
+            sink = stack.enter_context(open(stack.enter_context(atomic_path(out)), "w", encoding="utf-8")) if out else sys.stdout
+            show = len(items) >= 20 and console.is_terminal  # a bar where someone watches many inputs
+            progress = stack.enter_context(progress_bar("transcribe", "{task.fields[failed]} failed")) if show else None
+            if progress is not None:
+                task = progress.add_task("inputs", total=len(items), failed=len(failures))
+            for res in tr.transcribe(loaded, items, batch_size=batch_size, decoder=decoder):
+                if isinstance(res, tr.Failure):
+                    failures.append(res)
+                    report(res)
+                else:
+                    done += 1
+                    sink.write(tr.format_transcript(res, format_, fps=fps))
+                if progress is not None:
+                    progress.update(task, advance=1, failed=len(failures))
+            sink.flush()
+    except BrokenPipeError:  # the reader stopped early (`| head`): stop quietly, as cat does
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
+    if failures:
+        where = f" to {out}" if out else ""
+        _fail(f"{len(failures)} input(s) could not be transcribed (listed above); the other {done} were written{where}.")
 
 
 def main() -> None:

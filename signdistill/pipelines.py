@@ -241,6 +241,10 @@ class ModelOutputs:
 def model_outputs(checkpoint: str | Path, manifest: str | Path, *, batch_size: int = 32, device: str = "auto") -> ModelOutputs:
     """Run a checkpoint over a manifest once; keep per-utterance logits ``(T, V)``."""
     from signdistill.training.trainer import predict
+    from signdistill.transcribe import export_outputs, scored_as_export
+
+    if scored_as_export(checkpoint):  # ONNX, fp16, int8: scored as they run when deployed (CPU)
+        return ModelOutputs(*export_outputs(checkpoint, manifest, batch_size=batch_size))
 
     dev = resolve_device(device, "--device")
     ckpt = load_checkpoint(checkpoint, device=dev)
