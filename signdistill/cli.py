@@ -624,9 +624,9 @@ def compare(
         for name, r in RECIPES.items():
             stdout.print(f"{name:<14} {r.summary}", highlight=False, markup=False)
         return
-    from signdistill.compare import compare as run_compare
-    from signdistill.compare import results_tables
     from signdistill.config import CompareConfig, load_config
+    from signdistill.pipelines.compare import compare as run_compare
+    from signdistill.pipelines.compare import results_tables
 
     if config is None:
         raise SignDistillError("compare needs --config FILE (see docs/compare.md), or --list-recipes.")

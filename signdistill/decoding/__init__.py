@@ -1,5 +1,6 @@
 """CTC decoding."""
 
+from signdistill.decoding.decode import decode_logits
 from signdistill.decoding.greedy import greedy_decode
 
-__all__ = ["greedy_decode"]
+__all__ = ["decode_logits", "greedy_decode"]

@@ -23,12 +23,13 @@ from signdistill.data.normalizer import Normalizer
 from signdistill.data.vocab import Vocabulary
 from signdistill.decoding import greedy_decode
 from signdistill.errors import ConfigError, SignDistillError
-from signdistill.evaluation import word_error_rate
+from signdistill.evaluation.scoring import score
 from signdistill.io import write_text_atomic
 from signdistill.models import CTCModel
 from signdistill.training.checkpoint import load_checkpoint, load_training_state, save_checkpoint
 from signdistill.training.distributed import DistInfo, all_reduce_sum, average_gradients, barrier, init_from_env, shard_batch
 from signdistill.training.objectives import Objective
+from signdistill.training.run_dir import check_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -123,36 +124,6 @@ def _restore_stop_handlers(previous: dict[int, Any]) -> None:
         signal.signal(sig, h)
 
 
-def check_run_dir(run_dir: Path, needed_bytes: int) -> None:
-    """Fail before training when the run folder cannot be written or the disk is nearly full.
-
-    Also removes temporary folders a killed save left behind.
-    """
-    import shutil
-    import tempfile
-
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise SignDistillError(
-            f"Run folder {run_dir} cannot be written ({exc.strerror or exc}). Choose another run_dir "
-            "(--set run_dir=...) or fix its permissions."
-        ) from None
-    free = shutil.disk_usage(run_dir).free
-    if free < needed_bytes:
-        raise SignDistillError(
-            f"Only {free / 1e6:.1f} MB free on the disk of {run_dir}, but checkpoints of this model need about "
-            f"{needed_bytes / 1e6:.1f} MB. Free some space or choose another run_dir."
-        )
-    for stale in run_dir.glob(".*.tmp"):
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
-
-
 class CollapseError(SignDistillError):
     """The model decodes the dev set to blank only, evaluation after evaluation."""
 
@@ -232,14 +203,10 @@ def predict(
 def score_dataset(model: CTCModel, dataset: SignDataset, batch_size: int, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Greedy-decode and score a dataset: WER breakdown, blank rate, hypotheses."""
     hyps, _ = predict(model, dataset, batch_size, device)
-    vocab = dataset.vocab
-    hyp_words = [vocab.decode(h) for h in hyps]
-    refs = [list(u.glosses) for u in dataset.utterances]
-    res = word_error_rate(refs, hyp_words, [u.signer for u in dataset.utterances])
-    out = res.to_dict()
-    out["blank_rate"] = sum(not h for h in hyps) / len(hyps)
-    out["hypotheses"] = {u.id: " ".join(h) for u, h in zip(dataset.utterances, hyp_words)}
-    return out
+    utts = dataset.utterances
+    refs = [list(u.glosses) for u in utts]
+    hyp_words = [dataset.vocab.decode(h) for h in hyps]
+    return score(refs, hyp_words, [u.id for u in utts], [u.signer for u in utts], with_jiwer=False)
 
 
 class Trainer:

@@ -59,8 +59,8 @@ class Job:
 
 
 def _same_run(previous: dict[str, Any], current: dict[str, Any]) -> bool:
-    """Same settings, up to those that cannot change a result (pipelines.NO_EFFECT_SETTINGS)."""
-    from signdistill.pipelines import differing_settings
+    """Same settings, up to those that cannot change a result (run_dir.NO_EFFECT_SETTINGS)."""
+    from signdistill.training.run_dir import differing_settings
 
     return not differing_settings(previous, current, resuming=False)
 
@@ -288,7 +288,7 @@ def _check_same_inputs(prev: dict[str, Any], now: dict[str, str | None], job: Jo
 def run_job(job: Job) -> dict[str, Any]:
     """Train (or resume) one run and score dev and test greedily; reuse a finished run."""
     _limit_threads(job.threads)
-    from signdistill import pipelines
+    from signdistill.pipelines.training import distill, train
 
     run_dir = Path(job.config["run_dir"])
     done = run_dir / RESULT_FILE
@@ -301,9 +301,9 @@ def run_job(job: Job) -> dict[str, Any]:
             return prev
     t0 = time.time()
     if job.distill:
-        result, scores = pipelines.distill(load_config(None, [], DistillRunConfig, data=job.config))
+        result, scores = distill(load_config(None, [], DistillRunConfig, data=job.config))
     else:
-        result, scores = pipelines.train(load_config(None, [], RunConfig, data=job.config))
+        result, scores = train(load_config(None, [], RunConfig, data=job.config))
     from signdistill.training import load_checkpoint
 
     best = load_checkpoint(run_dir / "best")
@@ -331,8 +331,8 @@ def run_job(job: Job) -> dict[str, Any]:
 def run_beam_job(job: Job) -> dict[str, Any]:
     """Tune alpha/beta on dev for this run's best model; score dev and test with them."""
     _limit_threads(job.threads)
-    from signdistill import pipelines
     from signdistill.decoding.beam import DecoderConfig
+    from signdistill.pipelines.decoding import evaluate, tune_decoder
 
     assert job.lm is not None
     run_dir = Path(job.config["run_dir"])
@@ -349,14 +349,14 @@ def run_beam_job(job: Job) -> dict[str, Any]:
     decoder_json = run_dir / "decoder.json"
     decoder_json.unlink(missing_ok=True)  # our own file from an interrupted earlier attempt
     lm = job.lm
-    t = pipelines.tune_decoder(
+    t = tune_decoder(
         run_dir / "best", job.manifests["dev"], lm["path"], decoder_json, alphas=lm["alphas"], betas=lm["betas"],
         beam_width=lm["beam_width"], device="cpu",
     )  # fmt: skip
     tuned = DecoderConfig(beam_width=lm["beam_width"], alpha=t["best"]["alpha"], beta=t["best"]["beta"], lm=str(lm["path"]))
     out: dict[str, Any] = {"schema": SCHEMA_VERSION, "lm": lm, "alpha": tuned.alpha, "beta": tuned.beta, "fingerprint": fp}
     for split in ("dev", "test"):
-        e = pipelines.evaluate(run_dir / "best", job.manifests[split], decoder=tuned, device="cpu")
+        e = evaluate(run_dir / "best", job.manifests[split], decoder=tuned, device="cpu")
         out[split] = {"wer": e["wer"], "hypotheses": e["hypotheses"]}
     out["seconds"] = round(time.time() - t0, 1)
     write_json_atomic(done, out)
@@ -577,11 +577,11 @@ def _checkpoint_job(p: Plan, cfg: CompareConfig) -> Job:
 
 def _teacher_scores(cfg: CompareConfig, p: Plan, trained: dict[str, Any] | None, beam: dict[str, Any] | None) -> dict[str, Any]:
     if trained is None:
-        from signdistill import pipelines
+        from signdistill.pipelines.decoding import evaluate
 
         res: dict[str, Any] = {"checkpoint": str(p.teacher_checkpoint)}
         for split in ("dev", "test"):
-            e = pipelines.evaluate(p.teacher_checkpoint, getattr(cfg.data, split), device="cpu")
+            e = evaluate(p.teacher_checkpoint, getattr(cfg.data, split), device="cpu")
             res[f"{split}_wer"] = e["wer"]
             res["parameters"] = e["parameters"]
     else:
