@@ -31,12 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from signdistill.checkpoint import load_checkpoint, save_checkpoint
 from signdistill.data.normalizer import Normalizer
 from signdistill.data.vocab import Vocabulary
 from signdistill.errors import CheckpointError, SignDistillError
 from signdistill.io import check_output_path, replace_dir_atomic
 from signdistill.models import CTCModel, ModelSpec
-from signdistill.training.checkpoint import load_checkpoint, save_checkpoint
 
 FORMATS = ("safetensors", "onnx", "int8")
 ONNX_FILE = "model.onnx"

@@ -159,7 +159,7 @@ def _layers(model: dict[str, Any]) -> int:
 def _teacher_layers(cfg: CompareConfig) -> int:
     if cfg.teacher.model is not None:
         return _layers(cfg.teacher.model.model_dump())
-    from signdistill.training import load_checkpoint
+    from signdistill.checkpoint import load_checkpoint
 
     return len(load_checkpoint(cfg.teacher.checkpoint).model.hidden_sizes)  # type: ignore[arg-type]
 
@@ -304,7 +304,7 @@ def run_job(job: Job) -> dict[str, Any]:
         result, scores = distill(load_config(None, [], DistillRunConfig, data=job.config))
     else:
         result, scores = train(load_config(None, [], RunConfig, data=job.config))
-    from signdistill.training import load_checkpoint
+    from signdistill.checkpoint import load_checkpoint
 
     best = load_checkpoint(run_dir / "best")
     out = {

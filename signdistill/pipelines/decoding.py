@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from signdistill.checkpoint import load_checkpoint
 from signdistill.data import SignDataset, read_manifest
 from signdistill.decoding import decode_logits
 from signdistill.errors import ConfigError
 from signdistill.evaluation.scoring import score
+from signdistill.inference import predict_logits, resolve_device
 from signdistill.io import write_text_atomic
-from signdistill.training import load_checkpoint
-from signdistill.training.trainer import resolve_device
 
 
 @dataclass
@@ -33,13 +33,10 @@ class ModelOutputs:
 
 def model_outputs(checkpoint: str | Path, manifest: str | Path, *, batch_size: int = 32, device: str = "auto") -> ModelOutputs:
     """Run a checkpoint over a manifest once; keep per-utterance logits ``(T, V)``."""
-    from signdistill.training.trainer import predict
-
     dev = resolve_device(device, "--device")
     ckpt = load_checkpoint(checkpoint, device=dev)
     data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
-    _, logits = predict(ckpt.model, data, batch_size, dev, keep_logits=True)
-    assert logits is not None
+    logits = predict_logits(ckpt.model, data, batch_size, dev)
     return ModelOutputs(
         ckpt, logits, [list(u.glosses) for u in data.utterances], [u.id for u in data.utterances], [u.signer for u in data.utterances]
     )

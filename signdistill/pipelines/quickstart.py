@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
+from signdistill.checkpoint import load_checkpoint
 from signdistill.errors import ConfigError
 from signdistill.io import write_text_atomic
-from signdistill.training import load_checkpoint
 
 # Small models for the embedded dataset (the plan's 5x384 / 4x256 are examples/configs/teacher.yaml
 # and student.yaml). docs/benchmarks.md measures them with `signdistill compare`.

@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from signdistill.checkpoint import load_checkpoint
 from signdistill.config import RunConfig
 from signdistill.data import Normalizer, SignDataset, Vocabulary, read_manifest
 from signdistill.errors import ConfigError
+from signdistill.inference import resolve_device
 from signdistill.models import build_model
-from signdistill.training import CTCObjective, Trainer, TrainResult, load_checkpoint, score_dataset
+from signdistill.training import CTCObjective, Trainer, TrainResult, score_dataset
 from signdistill.training.run_dir import prepare_run_dir, start_run_dir
-from signdistill.training.trainer import Reporter, resolve_device, seed_everything
+from signdistill.training.trainer import Reporter, seed_everything
 
 
 @dataclass

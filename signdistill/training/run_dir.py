@@ -16,6 +16,7 @@ import yaml
 
 from signdistill.config import RunConfig, dump_config
 from signdistill.errors import ConfigError, SignDistillError
+from signdistill.inference import resolve_device
 from signdistill.io import write_text_atomic
 
 # Settings that cannot change a run's result: a run resumes across them (train.device too, when resuming).
@@ -57,8 +58,6 @@ def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
     """
     if int(os.environ.get("RANK", "0")) != 0:
         return True
-    from signdistill.training.trainer import resolve_device
-
     # Settings the Trainer would refuse, checked now so that nothing is written for them.
     device = resolve_device(cfg.train.device)
     if cfg.train.precision == "fp16" and device.type != "cuda":

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from signdistill.checkpoint import load_checkpoint, load_training_state, save_checkpoint
 from signdistill.config import RunConfig
 from signdistill.data.dataset import BucketBatchSampler, SignDataset, collate
 from signdistill.data.normalizer import Normalizer
@@ -24,9 +25,9 @@ from signdistill.data.vocab import Vocabulary
 from signdistill.decoding import greedy_decode
 from signdistill.errors import ConfigError, SignDistillError
 from signdistill.evaluation.scoring import score
+from signdistill.inference import predict, resolve_device
 from signdistill.io import write_text_atomic
 from signdistill.models import CTCModel
-from signdistill.training.checkpoint import load_checkpoint, load_training_state, save_checkpoint
 from signdistill.training.distributed import DistInfo, all_reduce_sum, average_gradients, barrier, init_from_env, shard_batch
 from signdistill.training.objectives import Objective
 from signdistill.training.run_dir import check_run_dir
@@ -139,22 +140,6 @@ class TrainResult:
     first_nonblank_step: int | None = None  # first step (checked every 10) whose batch decodes >= 10 % of its glosses
 
 
-def resolve_device(name: str, source: str = "train.device") -> torch.device:
-    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` as a torch device; ``source`` names the setting
-    in errors (``train.device`` in a config, ``--device`` on the command line)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"{source} is {name!r}, which is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{source} is {name!r} but no CUDA device is available; use 'cpu' or 'auto'.")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ConfigError(f"{source} is {name!r} but this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0.")
-    return dev
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -171,33 +156,6 @@ def lr_lambda(step: int, warmup: int, total: int, schedule: str, min_ratio: floa
     if schedule == "linear":
         return 1.0 - (1.0 - min_ratio) * progress
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-@torch.no_grad()
-def predict(
-    model: CTCModel,
-    dataset: SignDataset,
-    batch_size: int,
-    device: torch.device | str = "cpu",
-    *,
-    keep_logits: bool = False,
-) -> tuple[list[list[int]], list[torch.Tensor] | None]:
-    """Greedy label ids for every utterance of ``dataset`` (dataset order)."""
-    was_training = model.training
-    model.eval()
-    sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=False)
-    hyps: list[list[int]] = [[] for _ in range(len(dataset))]
-    logits_out: list[torch.Tensor] | None = [torch.empty(0)] * len(dataset) if keep_logits else None
-    for idx in sampler:
-        batch = collate([dataset[i] for i in idx]).to(device)
-        out = model(batch.features, batch.lengths)
-        for k, ids in zip(batch.indices, greedy_decode(out.logits, batch.lengths)):
-            hyps[k] = ids
-        if logits_out is not None:
-            for b, k in enumerate(batch.indices):
-                logits_out[k] = out.logits[b, : int(batch.lengths[b])].float().cpu()
-    model.train(was_training)
-    return hyps, logits_out
 
 
 def score_dataset(model: CTCModel, dataset: SignDataset, batch_size: int, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -402,7 +360,6 @@ class Trainer:
         initialised model does not count (it is followed by an all-blank plateau before CTC
         learns). Runs in eval mode: no dropout, no random numbers drawn, exact resume holds.
         """
-        from signdistill.decoding import greedy_decode
         from signdistill.evaluation.wer import align_counts
 
         self.model.eval()
