@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 import torch.nn.functional as F
 
 
+def collapse_ids(ids: Iterable[int], *, blank: int = 0) -> list[int]:
+    """The CTC collapse of one best path: merge repeated ids, then drop blanks.
+
+    Example:
+        >>> collapse_ids([0, 1, 1, 0, 1, 2, 2, 0])
+        [1, 1, 2]
+    """
+    out: list[int] = []
+    prev = None
+    for i in ids:
+        if i != prev and i != blank:
+            out.append(i)
+        prev = i
+    return out
+
+
 def greedy_decode(logits: torch.Tensor, lengths: torch.Tensor, *, blank: int = 0) -> list[list[int]]:
-    """Best path: argmax per frame, merge repeats, drop blanks.
+    """Best path: argmax per frame, merge repeats, drop blanks (:func:`collapse_ids`, vectorized).
 
     Args:
         logits: ``(B, T, V)`` scores or log-probabilities (only the argmax matters).

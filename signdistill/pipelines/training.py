@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from signdistill.checkpoint import load_checkpoint
-from signdistill.config import RunConfig
+from signdistill.config import DistillRunConfig, RunConfig
 from signdistill.data import Normalizer, SignDataset, Vocabulary, read_manifest
 from signdistill.errors import ConfigError
 from signdistill.inference import resolve_device
@@ -94,7 +94,7 @@ def train(cfg: RunConfig, *, reporter: Reporter | None = None, overwrite: bool =
     return result, _evaluate_test(trainer, splits, cfg)
 
 
-def _load_teachers(cfg: Any, splits: Splits, device: Any) -> tuple[list[Any], list[float]]:
+def _load_teachers(cfg: DistillRunConfig, splits: Splits, device: Any) -> tuple[list[Any], list[float]]:
     from signdistill.training.distill import check_teacher_compatible
 
     teachers, weights = [], []
@@ -106,7 +106,7 @@ def _load_teachers(cfg: Any, splits: Splits, device: Any) -> tuple[list[Any], li
     return teachers, weights
 
 
-def build_distill_objective(cfg: Any, splits: Splits, device: Any) -> Any:
+def build_distill_objective(cfg: DistillRunConfig, splits: Splits, device: Any) -> Any:
     """The :class:`DistillObjective` a distillation config describes."""
     from signdistill.losses import DistillationLoss, FeatureProjector, make_schedule
     from signdistill.training.distill import DistillObjective, TeacherCache
@@ -155,7 +155,7 @@ def build_distill_objective(cfg: Any, splits: Splits, device: Any) -> Any:
     )
 
 
-def distill(cfg: Any, *, reporter: Reporter | None = None, overwrite: bool = False) -> tuple[TrainResult, dict[str, Any]]:
+def distill(cfg: DistillRunConfig, *, reporter: Reporter | None = None, overwrite: bool = False) -> tuple[TrainResult, dict[str, Any]]:
     """Distill teacher(s) (or a teacher cache) into the student the config describes."""
     resume = prepare_run_dir(cfg, overwrite=overwrite)
     splits = load_splits(cfg)
@@ -179,7 +179,7 @@ def distill(cfg: Any, *, reporter: Reporter | None = None, overwrite: bool = Fal
     return result, _evaluate_test(trainer, splits, cfg)
 
 
-def cache_teacher(cfg: Any, out: str | Path, *, topk: int = 16, batch_size: int = 32) -> dict[str, Any]:
+def cache_teacher(cfg: DistillRunConfig, out: str | Path, *, topk: int = 16, batch_size: int = 32) -> dict[str, Any]:
     """Run the config's teacher(s) over its training split once and store top-k outputs."""
     from signdistill.training.distill import write_teacher_cache
 

@@ -131,11 +131,12 @@ class CollapseError(SignDistillError):
 
 @dataclass
 class TrainResult:
+    """What :meth:`Trainer.fit` returns: the best dev WER and its epoch, the epochs run, the per-epoch metrics."""
+
     best_dev_wer: float
     best_epoch: int
     epochs_run: int
     run_dir: Path
-    collapsed: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
     first_nonblank_step: int | None = None  # first step (checked every 10) whose batch decodes >= 10 % of its glosses
 
@@ -186,7 +187,6 @@ class Trainer:
         normalizer: Normalizer,
         *,
         reporter: Reporter | None = None,
-        config_dict: dict[str, Any] | None = None,
         extra_meta: dict[str, Any] | None = None,
     ):
         self.cfg = cfg
@@ -212,7 +212,7 @@ class Trainer:
         self.vocab, self.normalizer = vocab, normalizer
         self.run_dir = Path(cfg.run_dir)
         self.reporter: Reporter = reporter or _LogReporter()
-        self.config_dict = config_dict if config_dict is not None else cfg.model_dump(mode="json")
+        self.config_dict = cfg.model_dump(mode="json")
         self.extra_meta = extra_meta or {}
         # Under torchrun every rank draws the same global batches (batch_size x world size)
         # and keeps its share, so N processes see what one process with the global batch sees.
@@ -476,7 +476,6 @@ class Trainer:
         }
         log.info("model: %(parameters)d parameters (%(size_bytes)d bytes fp32), %(threads)d torch threads on %(device)s", start_info)
         _call_hook(self.reporter, "run_start", start_info)
-        collapsed = False
         previous = _install_stop_handlers(self)
         try:
             while self.epoch < epochs or self.partial:
@@ -530,7 +529,6 @@ class Trainer:
                     on_epoch_end(metrics)
                 patience = self.cfg.train.collapse_patience
                 if patience and self.blank_streak >= patience:
-                    collapsed = True
                     raise CollapseError(
                         f"Training collapsed to blank: {100 * dev['blank_rate']:.0f}% of dev utterances decode "
                         f"to nothing for {self.blank_streak} evaluations in a row (epoch {self.epoch}). For "
@@ -558,4 +556,4 @@ class Trainer:
             log.warning("dev WER was still falling at the last epoch (%d): training longer would likely help", self.epoch)
         _call_hook(self.reporter, "run_end", end_info)
         first = self.first_nonblank_step if self.first_nonblank_step >= 0 else None
-        return TrainResult(self.best_wer, self.best_epoch, self.epoch, self.run_dir, collapsed, self.history, first)
+        return TrainResult(self.best_wer, self.best_epoch, self.epoch, self.run_dir, self.history, first)
