@@ -8,7 +8,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from signdistill.checkpoint import load_checkpoint, load_training_state, save_checkpoint
 from signdistill.config import RunConfig
-from signdistill.data.dataset import BucketBatchSampler, SignDataset, collate
+from signdistill.data.dataset import Batch, BucketBatchSampler, SignDataset, collate
 from signdistill.data.normalizer import Normalizer
 from signdistill.data.vocab import Vocabulary
 from signdistill.decoding import greedy_decode
@@ -394,59 +394,36 @@ class Trainer:
         for i, batch in enumerate(self.loader):
             if i < part["batch"]:
                 continue
-            if self.dist.enabled and i % acc == 0:  # stop together: a lone rank would hang the others
-                if all_reduce_sum([1.0 if self.stop_signal else 0.0], self.dist)[0] > 0 and self.stop_signal is None:
-                    self.stop_signal = "a signal to another rank"
-            if self.stop_signal is not None and i % acc == 0:
+            if i % acc == 0 and self._stop_requested():
                 self.partial = {"batch": i, "sums": sums, "count": count, "skipped": skipped, "frames": frames}
                 raise _StopRequested
             batch = batch.to(self.device)
             stepping = (i + 1) % acc == 0 or i + 1 == n_batches
-            sync = nullcontext() if (stepping or not self.dist.enabled) else self.train_model.no_sync()
-            with sync, self._autocast():
-                out = self.objective(self.train_model, batch)
-            loss = out.total
-            if not torch.isfinite(loss):
-                skipped += 1
-                log.warning("epoch %d batch %d: non-finite loss %s, batch skipped", self.epoch, i, float(loss.detach()))
-                self.optimizer.zero_grad(set_to_none=True)
-                continue
-            with sync:
+            with self._sync(stepping):
+                with self._autocast():
+                    out = self.objective(self.train_model, batch)
+                loss = out.total
+                if not self._finite_on_every_rank(loss, i):
+                    skipped += 1  # the same on every rank: not summed over ranks below
+                    self.optimizer.zero_grad(set_to_none=True)
+                    continue
                 self.scaler.scale(loss / acc).backward()
             if stepping:
-                average_gradients([p for p in self.objective.parameters() if p.requires_grad], self.dist)
-                if self.cfg.optim.grad_clip:
-                    self.scaler.unscale_(self.optimizer)
-                    params = [p for g in self.optimizer.param_groups for p in g["params"]]
-                    torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scheduler.step()
-                self.step += 1
-                if self.first_nonblank_step < 0 and self.step % NONBLANK_CHECK_EVERY == 0 and self._decodes_something(batch):
-                    self.first_nonblank_step = self.step
+                self._optimizer_step(batch)
             count += 1
             frames += batch.num_frames
             for k, v in out.parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             if self.step % self.cfg.train.log_every_steps == 0 and (i + 1) % acc == 0:
-                self._log(
-                    {
-                        "kind": "step",
-                        "epoch": self.epoch,
-                        "step": self.step,
-                        "lr": self.scheduler.get_last_lr()[0],
-                        **{f"train/{k}": v for k, v in out.parts.items()},
-                    }
-                )
+                parts = {f"train/{k}": v for k, v in out.parts.items()}
+                self._log({"kind": "step", "epoch": self.epoch, "step": self.step, "lr": self.scheduler.get_last_lr()[0], **parts})
             self.reporter.step({"loss": out.parts["total"], "frames_per_s": frames / max(time.perf_counter() - t0, 1e-9)})
         elapsed = time.perf_counter() - t0
         if self.dist.enabled:  # metrics over all ranks
             keys = sorted(sums)
-            reduced = all_reduce_sum([sums[k] for k in keys] + [count, frames, skipped], self.dist)
+            reduced = all_reduce_sum([sums[k] for k in keys] + [count, frames], self.dist)
             sums = dict(zip(keys, reduced[: len(keys)]))
-            count, frames, skipped = int(reduced[-3]), int(reduced[-2]), int(reduced[-1])
+            count, frames = int(reduced[-2]), int(reduced[-1])
         metrics = {f"train/{k}": v / max(count, 1) for k, v in sums.items()}
         metrics["train/frames_per_s"] = frames / max(elapsed, 1e-9)
         metrics["train/seconds"] = elapsed
@@ -457,6 +434,46 @@ class Trainer:
                 "train.precision fp32, or check the features for extreme values."
             )
         return metrics
+
+    def _stop_requested(self) -> bool:
+        """A stop signal here or (under DDP) on another rank: the ranks stop together, a lone rank would hang the others."""
+        if self.dist.enabled and all_reduce_sum([1.0 if self.stop_signal else 0.0], self.dist)[0] > 0 and self.stop_signal is None:
+            self.stop_signal = "a signal to another rank"
+        return self.stop_signal is not None
+
+    def _sync(self, stepping: bool) -> AbstractContextManager[Any]:
+        """A fresh context per micro-batch: DDP all-reduces gradients only in the backward of a step's last one."""
+        return nullcontext() if (stepping or not self.dist.enabled) else self.train_model.no_sync()
+
+    def _finite_on_every_rank(self, loss: torch.Tensor, i: int) -> bool:
+        """False when the loss is non-finite here or (under DDP) on any other rank.
+
+        Every rank then skips the micro-batch: a rank skipping its backward alone would leave the
+        others waiting in DDP's gradient all-reduce (or pair it with a different collective).
+        """
+        finite = bool(torch.isfinite(loss))
+        if not finite:
+            log.warning("epoch %d batch %d: non-finite loss %s, batch skipped", self.epoch, i, float(loss.detach()))
+        if self.dist.enabled and all_reduce_sum([0.0 if finite else 1.0], self.dist)[0] > 0:
+            if finite:
+                log.warning("epoch %d batch %d: non-finite loss on another rank, batch skipped on every rank", self.epoch, i)
+            return False
+        return finite
+
+    def _optimizer_step(self, batch: Batch) -> None:
+        """Average the objective's own gradients, clip, step, update the scaler and the schedule."""
+        average_gradients([p for p in self.objective.parameters() if p.requires_grad], self.dist)
+        if self.cfg.optim.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.step += 1
+        if self.first_nonblank_step < 0 and self.step % NONBLANK_CHECK_EVERY == 0 and self._decodes_something(batch):
+            self.first_nonblank_step = self.step
 
     def fit(self, *, resume: bool = True, on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
         """Train until ``train.epochs`` or early stopping; returns the best dev WER."""
