@@ -34,7 +34,7 @@ from torch import nn
 from signdistill.checkpoint import load_checkpoint, save_checkpoint
 from signdistill.data.normalizer import Normalizer
 from signdistill.data.vocab import Vocabulary
-from signdistill.decoding.greedy import collapse_ids
+from signdistill.decoding.collapse import collapse_ids
 from signdistill.errors import CheckpointError, SignDistillError
 from signdistill.io import check_output_path, replace_dir_atomic
 from signdistill.models import CTCModel, ModelSpec

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from signdistill.decoding.greedy import collapse_ids
+from signdistill.decoding.collapse import collapse_ids
 from signdistill.errors import SignDistillError
 
 BACKENDS = ("pyctcdecode", "flashlight")

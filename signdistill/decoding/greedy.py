@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 import torch.nn.functional as F
 
+from signdistill.decoding.collapse import collapse_ids
 
-def collapse_ids(ids: Iterable[int], *, blank: int = 0) -> list[int]:
-    """The CTC collapse of one best path: merge repeated ids, then drop blanks.
-
-    Example:
-        >>> collapse_ids([0, 1, 1, 0, 1, 2, 2, 0])
-        [1, 1, 2]
-    """
-    out: list[int] = []
-    prev = None
-    for i in ids:
-        if i != prev and i != blank:
-            out.append(i)
-        prev = i
-    return out
+__all__ = ["collapse_ids", "greedy_decode"]
 
 
 def greedy_decode(logits: torch.Tensor, lengths: torch.Tensor, *, blank: int = 0) -> list[list[int]]:
