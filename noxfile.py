@@ -1,4 +1,5 @@
-"""nox sessions: `nox` runs the tests; `nox -s lint typecheck` the static checks.
+"""nox sessions: `nox` runs the tests; `nox -s lint typecheck` the static checks
+(ruff, import-linter, mypy).
 
 torch is installed first, pinned to the CPU build this project is tested with
 (TORCH_SPEC, default torch==2.13.0): a bare `torch` requirement would pull a multi-GB
@@ -37,10 +38,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check."""
-    session.install("ruff>=0.4")
+    """ruff check and format, and the import-linter contracts in pyproject.toml (imports go only downward)."""
+    session.install("ruff>=0.4", "import-linter>=2.1")
     session.run("ruff", "check", "signdistill", "tests", "benchmarks", "examples", *session.posargs)
     session.run("ruff", "format", "--check", "signdistill", "tests", "benchmarks", "examples", "noxfile.py")
+    session.run("lint-imports")  # reads the package's source from the repository root; no install needed
 
 
 @nox.session(python=PYTHON)

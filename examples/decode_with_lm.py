@@ -14,13 +14,13 @@ from pathlib import Path
 
 import torch
 
+from signdistill.checkpoint import load_checkpoint
 from signdistill.data import SignDataset, read_manifest
 from signdistill.decoding import greedy_decode
 from signdistill.decoding.beam import BeamSearchDecoder, DecoderConfig
 from signdistill.decoding.lm import build_arpa
 from signdistill.evaluation import word_error_rate
-from signdistill.training import load_checkpoint
-from signdistill.training.trainer import predict
+from signdistill.inference import predict_logits
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     lm = Path(tempfile.mkdtemp()) / "lm.arpa"
     build_arpa([u.glosses for u in read_manifest(train)], lm, order=3)
     data = SignDataset(read_manifest(test), ckpt.vocab, ckpt.normalizer)
-    _, logits = predict(ckpt.model, data, batch_size=32, keep_logits=True)
+    logits = predict_logits(ckpt.model, data, batch_size=32)
     refs = [list(u.glosses) for u in data.utterances]
     greedy = [ckpt.vocab.decode(greedy_decode(x[None], torch.tensor([x.shape[0]]))[0]) for x in logits]
     print(f"greedy            WER {word_error_rate(refs, greedy).wer:6.2f}")

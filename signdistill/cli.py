@@ -246,9 +246,9 @@ def distill(config: ConfigOpt, set_: SetOpt = None, overwrite: OverwriteOpt = Fa
     from signdistill.console import RichReporter
 
     cfg = load_config(config, set_ or [], DistillRunConfig)
-    result, scores = pipelines.distill(cfg, reporter=RichReporter(cfg.train.progress, "distill"), overwrite=overwrite)  # type: ignore[arg-type]
+    result, scores = pipelines.distill(cfg, reporter=RichReporter(cfg.train.progress, "distill"), overwrite=overwrite)
     _print_results(f"{cfg.run_dir}/best (epoch {result.best_epoch})", scores)
-    if cfg.distill.loss.kl > 0:  # type: ignore[attr-defined]
+    if cfg.distill.loss.kl > 0:
         from signdistill.console import console
 
         console.print(
@@ -277,7 +277,7 @@ def cache_teacher(
 
     cfg = load_config(config, set_ or [], DistillRunConfig)
     check_output_path(out, kind="teacher cache", overwrite=overwrite, is_ours=is_teacher_cache)
-    info = pipelines.cache_teacher(cfg, out, topk=topk)  # type: ignore[arg-type]
+    info = pipelines.cache_teacher(cfg, out, topk=topk)
     console.print(f"cached {info['utterances']} utterances, {info['frames']} frames, {info['bytes_per_frame']:.1f} B/frame -> {out}")
 
 
@@ -625,9 +625,9 @@ def compare(
         for name, r in RECIPES.items():
             stdout.print(f"{name:<{width}} {r.summary}", highlight=False, markup=False)
         return
-    from signdistill.compare import compare as run_compare
-    from signdistill.compare import results_tables
     from signdistill.config import CompareConfig, load_config
+    from signdistill.pipelines.compare import compare as run_compare
+    from signdistill.pipelines.compare import results_tables
 
     if config is None:
         raise SignDistillError("compare needs --config FILE (see docs/compare.md), or --list-recipes.")

@@ -31,12 +31,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from signdistill.checkpoint import load_checkpoint, save_checkpoint
 from signdistill.data.normalizer import Normalizer
 from signdistill.data.vocab import Vocabulary
+from signdistill.decoding.collapse import collapse_ids
 from signdistill.errors import CheckpointError, SignDistillError
 from signdistill.io import check_output_path, replace_dir_atomic
 from signdistill.models import CTCModel, ModelSpec
-from signdistill.training.checkpoint import load_checkpoint, save_checkpoint
 
 FORMATS = ("safetensors", "onnx", "int8")
 ONNX_FILE = "model.onnx"
@@ -221,13 +222,7 @@ def load_inference_model(path: str | os.PathLike[str], *, threads: int | None = 
 
 
 def _greedy(lp: np.ndarray, n: int) -> list[int]:
-    best = lp[:n].argmax(-1)
-    out, prev = [], -1
-    for k in best.tolist():
-        if k != prev and k != 0:
-            out.append(k)
-        prev = k
-    return out
+    return collapse_ids(lp[:n].argmax(-1).tolist())
 
 
 def parity(reference: InferenceModel, other: InferenceModel, features: list[np.ndarray], batch_size: int) -> dict[str, float]:

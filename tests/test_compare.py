@@ -134,8 +134,8 @@ def test_compare_end_to_end_and_resume(tmp_path, synth, trained_teacher):
 
 
 def test_compare_tuning_grid_is_applied_to_every_recipe(tmp_path, synth, trained_teacher):
-    from signdistill.compare import plan
     from signdistill.config import CompareConfig, load_config
+    from signdistill.pipelines.compare import plan
 
     tune = {"optim.lr": [1e-3, 1e-2], "model.output_bias": ["zero", "prior"]}
     config = _config(tmp_path, synth, trained_teacher, tune=tune, recipes=["ctc", "frame-kl"])
@@ -191,12 +191,12 @@ def test_compare_refuses_a_foreign_out_folder(tmp_path, synth, trained_teacher):
 @pytest.mark.parametrize("name", ["compare_small.yaml", "compare_plan_ratio.yaml"])
 def test_example_compare_configs_validate_and_plan(name, tmp_path):
     """The shipped comparison configs validate and plan every run (nothing is trained here)."""
-    from signdistill.compare import plan
     from signdistill.config import CompareConfig, load_config
+    from signdistill.pipelines.compare import plan
 
     cfg = load_config(Path(__file__).parents[1] / "examples" / "configs" / name, [], CompareConfig)
     p = plan(cfg, tmp_path / "out")
-    assert p.teacher_job is not None and len(p.jobs) == len(cfg.seed_list()) * 4
+    assert p.teacher_job is not None and len(p.jobs) == len(cfg.seed_list()) * len(cfg.recipes)
 
 
 def _die(job):  # runs in a spawned worker
@@ -206,8 +206,8 @@ def _die(job):  # runs in a spawned worker
 
 
 def test_a_worker_that_dies_is_named_not_a_traceback():
-    from signdistill.compare import Job, _run_all
     from signdistill.errors import SignDistillError
+    from signdistill.pipelines.compare import Job, _run_all
 
     job = Job("ctc seed 0", "ctc", 0, 0, {}, False)
     with pytest.raises(SignDistillError, match="process died .* while running 'ctc seed 0'"):
@@ -258,7 +258,7 @@ def test_two_comparisons_never_share_an_out_folder(tmp_path, synth, trained_teac
 
 def test_untrained_models_are_flagged_not_compared(tmp_path):
     """All-blank models agree perfectly (every interval [0, 0]): the table must say they learned nothing."""
-    from signdistill.compare import results_markdown
+    from signdistill.pipelines.compare import results_markdown
 
     r = {"parameters": 10, "dev_wer_mean": 100.0, "dev_wer_std": 0.0, "test_wer_mean": 100.0, "test_wer_std": 0.0}
     pd = {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0}

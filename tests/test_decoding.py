@@ -182,3 +182,28 @@ def test_batch_decoding_over_processes_matches_serial():
     batch = [np.log(rng.dirichlet(np.ones(5) * 0.3, size=int(rng.integers(3, 12)))).astype(np.float32) for _ in range(6)]
     d = BeamSearchDecoder(TOKENS, DecoderConfig(beam_width=6, alpha=0.5, lm=str(FIX / "abc.arpa")))
     assert d.decode(batch, processes=2) == d.decode(batch)
+
+
+def test_collapse_ids_and_beam_search_import_without_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from signdistill.decoding import collapse_ids\n"
+        "import signdistill.decoding.beam\n"
+        "assert collapse_ids([0, 3, 3, 0, 3, 1]) == [3, 3, 1]\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_collapse_ids_matches_greedy_decode():
+    import torch
+
+    from signdistill.decoding import collapse_ids, greedy_decode
+
+    g = torch.Generator().manual_seed(0)
+    for t in (0, 1, 2, 7):
+        logits = torch.randn(1, t, 4, generator=g)
+        assert greedy_decode(logits, torch.tensor([t]))[0] == collapse_ids(logits[0].argmax(-1).tolist())

@@ -198,10 +198,13 @@ def test_golden_values():
         assert got[k] == pytest.approx(v, rel=1e-5), k
 
 
-def test_import_losses_needs_torch_only():
+@pytest.mark.parametrize("module", ["signdistill.losses", "signdistill.checkpoint", "signdistill.export", "signdistill.inference"])
+def test_import_needs_torch_only(module):
+    """A researcher imports losses, and a deployment loads or exports a checkpoint, without the training stack."""
     code = (
-        "import sys, signdistill.losses\n"
-        "heavy = ('typer', 'pydantic', 'rich', 'yaml', 'pyctcdecode', 'kenlm', 'flashlight', 'signdistill.config')\n"
+        f"import sys, {module}\n"
+        "heavy = ('typer', 'pydantic', 'rich', 'yaml', 'pyctcdecode', 'kenlm', 'flashlight', 'signdistill.config',\n"
+        "         'signdistill.training')\n"
         "bad = [m for m in heavy if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

@@ -28,7 +28,6 @@ class Utterance:
     features: Path
     glosses: tuple[str, ...]
     signer: str | None = None
-    num_frames: int | None = None
 
 
 def min_ctc_frames(glosses: tuple[str, ...] | list[str]) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from signdistill.decoding.collapse import collapse_ids
 from signdistill.errors import SignDistillError
 
 BACKENDS = ("pyctcdecode", "flashlight")
@@ -182,14 +183,7 @@ class BeamSearchDecoder:
         results = self._decoder.decode(emissions, lp.shape[0], lp.shape[1])
         if not results:
             return []
-        ids = [i for i in results[0].tokens if i >= 0]
-        out: list[int] = []
-        prev = -1
-        for i in ids:
-            if i != prev and i != 0:
-                out.append(i)
-            prev = i
-        return [self.tokens[i] for i in out]
+        return [self.tokens[i] for i in collapse_ids(i for i in results[0].tokens if i >= 0)]
 
     def decode(self, log_probs: Sequence[np.ndarray], *, processes: int = 1) -> list[list[str]]:
         """Decode a list of ``(T, V)`` log-probability arrays; ``processes > 1`` uses a fork pool

@@ -5,9 +5,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from signdistill.decoding.collapse import collapse_ids
+
+__all__ = ["collapse_ids", "greedy_decode"]
+
 
 def greedy_decode(logits: torch.Tensor, lengths: torch.Tensor, *, blank: int = 0) -> list[list[int]]:
-    """Best path: argmax per frame, merge repeats, drop blanks.
+    """Best path: argmax per frame, merge repeats, drop blanks (:func:`collapse_ids`, vectorized).
 
     Args:
         logits: ``(B, T, V)`` scores or log-probabilities (only the argmax matters).

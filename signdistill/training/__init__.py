@@ -1,6 +1,6 @@
 """Training: the Trainer, objectives and checkpoints."""
 
-from signdistill.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from signdistill.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from signdistill.training.objectives import CTCObjective, Objective
 from signdistill.training.trainer import CollapseError, Trainer, TrainingInterrupted, TrainResult, predict, score_dataset
 

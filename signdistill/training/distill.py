@@ -12,13 +12,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from signdistill.checkpoint import Checkpoint
 from signdistill.data.dataset import Batch, BucketBatchSampler, SignDataset, collate
 from signdistill.decoding import greedy_decode
 from signdistill.errors import CheckpointError, DataError
 from signdistill.io import default_mode
 from signdistill.losses import DistillationLoss, LossOutput, TemperatureSchedule, teacher_log_probs
 from signdistill.models import CTCModel
-from signdistill.training.checkpoint import Checkpoint
 from signdistill.training.objectives import Objective
 
 CACHE_INDEX = "index.json"

@@ -8,7 +8,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -17,18 +17,20 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from signdistill.checkpoint import load_checkpoint, load_training_state, save_checkpoint
 from signdistill.config import RunConfig
-from signdistill.data.dataset import BucketBatchSampler, SignDataset, collate
+from signdistill.data.dataset import Batch, BucketBatchSampler, SignDataset, collate
 from signdistill.data.normalizer import Normalizer
 from signdistill.data.vocab import Vocabulary
 from signdistill.decoding import greedy_decode
 from signdistill.errors import ConfigError, SignDistillError
-from signdistill.evaluation import word_error_rate
+from signdistill.evaluation.scoring import score
+from signdistill.inference import predict, resolve_device
 from signdistill.io import write_text_atomic
 from signdistill.models import CTCModel
-from signdistill.training.checkpoint import load_checkpoint, load_training_state, save_checkpoint
 from signdistill.training.distributed import DistInfo, all_reduce_sum, average_gradients, barrier, init_from_env, shard_batch
 from signdistill.training.objectives import Objective
+from signdistill.training.run_dir import check_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -123,65 +125,20 @@ def _restore_stop_handlers(previous: dict[int, Any]) -> None:
         signal.signal(sig, h)
 
 
-def check_run_dir(run_dir: Path, needed_bytes: int) -> None:
-    """Fail before training when the run folder cannot be written or the disk is nearly full.
-
-    Also removes temporary folders a killed save left behind.
-    """
-    import shutil
-    import tempfile
-
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise SignDistillError(
-            f"Run folder {run_dir} cannot be written ({exc.strerror or exc}). Choose another run_dir "
-            "(--set run_dir=...) or fix its permissions."
-        ) from None
-    free = shutil.disk_usage(run_dir).free
-    if free < needed_bytes:
-        raise SignDistillError(
-            f"Only {free / 1e6:.1f} MB free on the disk of {run_dir}, but checkpoints of this model need about "
-            f"{needed_bytes / 1e6:.1f} MB. Free some space or choose another run_dir."
-        )
-    for stale in run_dir.glob(".*.tmp"):
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
-
-
 class CollapseError(SignDistillError):
     """The model decodes the dev set to blank only, evaluation after evaluation."""
 
 
 @dataclass
 class TrainResult:
+    """What :meth:`Trainer.fit` returns: the best dev WER and its epoch, the epochs run, the per-epoch metrics."""
+
     best_dev_wer: float
     best_epoch: int
     epochs_run: int
     run_dir: Path
-    collapsed: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
     first_nonblank_step: int | None = None  # first step (checked every 10) whose batch decodes >= 10 % of its glosses
-
-
-def resolve_device(name: str, source: str = "train.device") -> torch.device:
-    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` as a torch device; ``source`` names the setting
-    in errors (``train.device`` in a config, ``--device`` on the command line)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"{source} is {name!r}, which is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{source} is {name!r} but no CUDA device is available; use 'cpu' or 'auto'.")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ConfigError(f"{source} is {name!r} but this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0.")
-    return dev
 
 
 def seed_everything(seed: int) -> None:
@@ -202,44 +159,13 @@ def lr_lambda(step: int, warmup: int, total: int, schedule: str, min_ratio: floa
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-@torch.no_grad()
-def predict(
-    model: CTCModel,
-    dataset: SignDataset,
-    batch_size: int,
-    device: torch.device | str = "cpu",
-    *,
-    keep_logits: bool = False,
-) -> tuple[list[list[int]], list[torch.Tensor] | None]:
-    """Greedy label ids for every utterance of ``dataset`` (dataset order)."""
-    was_training = model.training
-    model.eval()
-    sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=False)
-    hyps: list[list[int]] = [[] for _ in range(len(dataset))]
-    logits_out: list[torch.Tensor] | None = [torch.empty(0)] * len(dataset) if keep_logits else None
-    for idx in sampler:
-        batch = collate([dataset[i] for i in idx]).to(device)
-        out = model(batch.features, batch.lengths)
-        for k, ids in zip(batch.indices, greedy_decode(out.logits, batch.lengths)):
-            hyps[k] = ids
-        if logits_out is not None:
-            for b, k in enumerate(batch.indices):
-                logits_out[k] = out.logits[b, : int(batch.lengths[b])].float().cpu()
-    model.train(was_training)
-    return hyps, logits_out
-
-
 def score_dataset(model: CTCModel, dataset: SignDataset, batch_size: int, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Greedy-decode and score a dataset: WER breakdown, blank rate, hypotheses."""
     hyps, _ = predict(model, dataset, batch_size, device)
-    vocab = dataset.vocab
-    hyp_words = [vocab.decode(h) for h in hyps]
-    refs = [list(u.glosses) for u in dataset.utterances]
-    res = word_error_rate(refs, hyp_words, [u.signer for u in dataset.utterances])
-    out = res.to_dict()
-    out["blank_rate"] = sum(not h for h in hyps) / len(hyps)
-    out["hypotheses"] = {u.id: " ".join(h) for u, h in zip(dataset.utterances, hyp_words)}
-    return out
+    utts = dataset.utterances
+    refs = [list(u.glosses) for u in utts]
+    hyp_words = [dataset.vocab.decode(h) for h in hyps]
+    return score(refs, hyp_words, [u.id for u in utts], [u.signer for u in utts], with_jiwer=False)
 
 
 class Trainer:
@@ -261,7 +187,6 @@ class Trainer:
         normalizer: Normalizer,
         *,
         reporter: Reporter | None = None,
-        config_dict: dict[str, Any] | None = None,
         extra_meta: dict[str, Any] | None = None,
     ):
         self.cfg = cfg
@@ -289,7 +214,7 @@ class Trainer:
         self.vocab, self.normalizer = vocab, normalizer
         self.run_dir = Path(cfg.run_dir)
         self.reporter: Reporter = reporter or _LogReporter()
-        self.config_dict = config_dict if config_dict is not None else cfg.model_dump(mode="json")
+        self.config_dict = cfg.model_dump(mode="json")
         self.extra_meta = extra_meta or {}
         # Under torchrun every rank draws the same global batches (batch_size x world size)
         # and keeps its share, so N processes see what one process with the global batch sees.
@@ -437,7 +362,6 @@ class Trainer:
         initialised model does not count (it is followed by an all-blank plateau before CTC
         learns). Runs in eval mode: no dropout, no random numbers drawn, exact resume holds.
         """
-        from signdistill.decoding import greedy_decode
         from signdistill.evaluation.wer import align_counts
 
         self.model.eval()
@@ -472,59 +396,36 @@ class Trainer:
         for i, batch in enumerate(self.loader):
             if i < part["batch"]:
                 continue
-            if self.dist.enabled and i % acc == 0:  # stop together: a lone rank would hang the others
-                if all_reduce_sum([1.0 if self.stop_signal else 0.0], self.dist)[0] > 0 and self.stop_signal is None:
-                    self.stop_signal = "a signal to another rank"
-            if self.stop_signal is not None and i % acc == 0:
+            if i % acc == 0 and self._stop_requested():
                 self.partial = {"batch": i, "sums": sums, "count": count, "skipped": skipped, "frames": frames}
                 raise _StopRequested
             batch = batch.to(self.device)
             stepping = (i + 1) % acc == 0 or i + 1 == n_batches
-            sync = nullcontext() if (stepping or not self.dist.enabled) else self.train_model.no_sync()
-            with sync, self._autocast():
-                out = self.objective(self.train_model, batch)
-            loss = out.total
-            if not torch.isfinite(loss):
-                skipped += 1
-                log.warning("epoch %d batch %d: non-finite loss %s, batch skipped", self.epoch, i, float(loss.detach()))
-                self.optimizer.zero_grad(set_to_none=True)
-                continue
-            with sync:
+            with self._sync(stepping):
+                with self._autocast():
+                    out = self.objective(self.train_model, batch)
+                loss = out.total
+                if not self._finite_on_every_rank(loss, i):
+                    skipped += 1  # the same on every rank: not summed over ranks below
+                    self.optimizer.zero_grad(set_to_none=True)
+                    continue
                 self.scaler.scale(loss / acc).backward()
             if stepping:
-                average_gradients([p for p in self.objective.parameters() if p.requires_grad], self.dist)
-                if self.cfg.optim.grad_clip:
-                    self.scaler.unscale_(self.optimizer)
-                    params = [p for g in self.optimizer.param_groups for p in g["params"]]
-                    torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scheduler.step()
-                self.step += 1
-                if self.first_nonblank_step < 0 and self.step % NONBLANK_CHECK_EVERY == 0 and self._decodes_something(batch):
-                    self.first_nonblank_step = self.step
+                self._optimizer_step(batch)
             count += 1
             frames += batch.num_frames
             for k, v in out.parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             if self.step % self.cfg.train.log_every_steps == 0 and (i + 1) % acc == 0:
-                self._log(
-                    {
-                        "kind": "step",
-                        "epoch": self.epoch,
-                        "step": self.step,
-                        "lr": self.scheduler.get_last_lr()[0],
-                        **{f"train/{k}": v for k, v in out.parts.items()},
-                    }
-                )
+                parts = {f"train/{k}": v for k, v in out.parts.items()}
+                self._log({"kind": "step", "epoch": self.epoch, "step": self.step, "lr": self.scheduler.get_last_lr()[0], **parts})
             self.reporter.step({"loss": out.parts["total"], "frames_per_s": frames / max(time.perf_counter() - t0, 1e-9)})
         elapsed = time.perf_counter() - t0
         if self.dist.enabled:  # metrics over all ranks
             keys = sorted(sums)
-            reduced = all_reduce_sum([sums[k] for k in keys] + [count, frames, skipped], self.dist)
+            reduced = all_reduce_sum([sums[k] for k in keys] + [count, frames], self.dist)
             sums = dict(zip(keys, reduced[: len(keys)]))
-            count, frames, skipped = int(reduced[-3]), int(reduced[-2]), int(reduced[-1])
+            count, frames = int(reduced[-2]), int(reduced[-1])
         metrics = {f"train/{k}": v / max(count, 1) for k, v in sums.items()}
         metrics["train/frames_per_s"] = frames / max(elapsed, 1e-9)
         metrics["train/seconds"] = elapsed
@@ -535,6 +436,46 @@ class Trainer:
                 "train.precision fp32, or check the features for extreme values."
             )
         return metrics
+
+    def _stop_requested(self) -> bool:
+        """A stop signal here or (under DDP) on another rank: the ranks stop together, a lone rank would hang the others."""
+        if self.dist.enabled and all_reduce_sum([1.0 if self.stop_signal else 0.0], self.dist)[0] > 0 and self.stop_signal is None:
+            self.stop_signal = "a signal to another rank"
+        return self.stop_signal is not None
+
+    def _sync(self, stepping: bool) -> AbstractContextManager[Any]:
+        """A fresh context per micro-batch: DDP all-reduces gradients only in the backward of a step's last one."""
+        return nullcontext() if (stepping or not self.dist.enabled) else self.train_model.no_sync()
+
+    def _finite_on_every_rank(self, loss: torch.Tensor, i: int) -> bool:
+        """False when the loss is non-finite here or (under DDP) on any other rank.
+
+        Every rank then skips the micro-batch: a rank skipping its backward alone would leave the
+        others waiting in DDP's gradient all-reduce (or pair it with a different collective).
+        """
+        finite = bool(torch.isfinite(loss))
+        if not finite:
+            log.warning("epoch %d batch %d: non-finite loss %s, batch skipped", self.epoch, i, float(loss.detach()))
+        if self.dist.enabled and all_reduce_sum([0.0 if finite else 1.0], self.dist)[0] > 0:
+            if finite:
+                log.warning("epoch %d batch %d: non-finite loss on another rank, batch skipped on every rank", self.epoch, i)
+            return False
+        return finite
+
+    def _optimizer_step(self, batch: Batch) -> None:
+        """Average the objective's own gradients, clip, step, update the scaler and the schedule."""
+        average_gradients([p for p in self.objective.parameters() if p.requires_grad], self.dist)
+        if self.cfg.optim.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.step += 1
+        if self.first_nonblank_step < 0 and self.step % NONBLANK_CHECK_EVERY == 0 and self._decodes_something(batch):
+            self.first_nonblank_step = self.step
 
     def fit(self, *, resume: bool = True, on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
         """Train until ``train.epochs`` or early stopping; returns the best dev WER."""
@@ -554,7 +495,6 @@ class Trainer:
         }
         log.info("model: %(parameters)d parameters (%(size_bytes)d bytes fp32), %(threads)d torch threads on %(device)s", start_info)
         _call_hook(self.reporter, "run_start", start_info)
-        collapsed = False
         previous = _install_stop_handlers(self)
         try:
             while self.epoch < epochs or self.partial:
@@ -608,7 +548,6 @@ class Trainer:
                     on_epoch_end(metrics)
                 patience = self.cfg.train.collapse_patience
                 if patience and self.blank_streak >= patience:
-                    collapsed = True
                     raise CollapseError(
                         f"Training collapsed to blank: {100 * dev['blank_rate']:.0f}% of dev utterances decode "
                         f"to nothing for {self.blank_streak} evaluations in a row (epoch {self.epoch}). For "
@@ -636,4 +575,4 @@ class Trainer:
             log.warning("dev WER was still falling at the last epoch (%d): training longer would likely help", self.epoch)
         _call_hook(self.reporter, "run_end", end_info)
         first = self.first_nonblank_step if self.first_nonblank_step >= 0 else None
-        return TrainResult(self.best_wer, self.best_epoch, self.epoch, self.run_dir, collapsed, self.history, first)
+        return TrainResult(self.best_wer, self.best_epoch, self.epoch, self.run_dir, self.history, first)

@@ -1,0 +1,65 @@
+"""Config -> run: the functions behind every CLI command (usable from Python).
+
+One module per workflow: :mod:`~signdistill.pipelines.training` (train, distill, cache a
+teacher), :mod:`~signdistill.pipelines.decoding` (evaluate, build an LM, tune a beam search,
+report), :mod:`~signdistill.pipelines.quickstart` and :mod:`~signdistill.pipelines.compare`.
+Every name below stays importable as ``signdistill.pipelines.X``. (``pipelines.quickstart`` is
+the function; the module is ``signdistill.pipelines.quickstart`` in ``sys.modules``.)
+"""
+
+from signdistill.decoding import decode_logits
+from signdistill.pipelines.decoding import ModelOutputs, build_lm, evaluate, model_outputs, parse_grid, report, tune_decoder
+from signdistill.pipelines.quickstart import (
+    QUICKSTART_MARKER,
+    QUICKSTART_OUTPUTS,
+    QUICKSTART_SIZES,
+    QUICKSTART_STUDENT,
+    QUICKSTART_TEACHER,
+    check_quickstart_out,
+    quickstart,
+    quickstart_plan,
+    quickstart_table,
+    run_config,
+)
+from signdistill.pipelines.training import (
+    Splits,
+    build_distill_objective,
+    build_student_model,
+    cache_teacher,
+    distill,
+    load_splits,
+    train,
+)
+from signdistill.training.run_dir import NO_EFFECT_SETTINGS, differing_settings, prepare_run_dir, start_run_dir
+
+__all__ = [
+    "NO_EFFECT_SETTINGS",
+    "QUICKSTART_MARKER",
+    "QUICKSTART_OUTPUTS",
+    "QUICKSTART_SIZES",
+    "QUICKSTART_STUDENT",
+    "QUICKSTART_TEACHER",
+    "ModelOutputs",
+    "Splits",
+    "build_distill_objective",
+    "build_lm",
+    "build_student_model",
+    "cache_teacher",
+    "check_quickstart_out",
+    "decode_logits",
+    "differing_settings",
+    "distill",
+    "evaluate",
+    "load_splits",
+    "model_outputs",
+    "parse_grid",
+    "prepare_run_dir",
+    "quickstart",
+    "quickstart_plan",
+    "quickstart_table",
+    "report",
+    "run_config",
+    "start_run_dir",
+    "train",
+    "tune_decoder",
+]

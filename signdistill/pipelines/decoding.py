@@ -1,0 +1,252 @@
+"""Decoding workflows: evaluate a checkpoint, build a gloss LM, tune a beam search, compare runs in a report.
+
+The network runs once per checkpoint and manifest (:func:`model_outputs`); greedy and beam
+search both decode its outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from signdistill.checkpoint import load_checkpoint
+from signdistill.data import SignDataset, read_manifest
+from signdistill.decoding import decode_logits
+from signdistill.errors import ConfigError
+from signdistill.evaluation.scoring import score
+from signdistill.inference import predict_logits, resolve_device
+from signdistill.io import write_text_atomic
+
+
+@dataclass
+class ModelOutputs:
+    """A checkpoint's outputs over a manifest, computed once and decoded as often as needed."""
+
+    ckpt: Any
+    logits: list[Any]
+    refs: list[list[str]]
+    ids: list[str]
+    signers: list[str | None]
+
+
+def model_outputs(checkpoint: str | Path, manifest: str | Path, *, batch_size: int = 32, device: str = "auto") -> ModelOutputs:
+    """Run a checkpoint (or any export) over a manifest once; keep per-utterance logits ``(T, V)``."""
+    from signdistill.transcribe import export_outputs, scored_as_export
+
+    if scored_as_export(checkpoint):  # ONNX, fp16, int8: scored as they run when deployed (CPU)
+        return ModelOutputs(*export_outputs(checkpoint, manifest, batch_size=batch_size))
+    dev = resolve_device(device, "--device")
+    ckpt = load_checkpoint(checkpoint, device=dev)
+    data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
+    logits = predict_logits(ckpt.model, data, batch_size, dev)
+    return ModelOutputs(
+        ckpt, logits, [list(u.glosses) for u in data.utterances], [u.id for u in data.utterances], [u.signer for u in data.utterances]
+    )
+
+
+def evaluate(
+    checkpoint: str | Path,
+    manifest: str | Path,
+    *,
+    batch_size: int = 32,
+    device: str = "auto",
+    decoder: Any | None = None,
+    compare_greedy: bool = False,
+    cleanup: bool = False,
+    processes: int = 1,
+    stm: str | Path | None = None,
+    ctm: str | Path | None = None,
+) -> dict[str, Any]:
+    """Decode ``manifest`` with a checkpoint and score it (WER, S/D/I, SER, per signer).
+
+    The network runs once; greedy and beam search (``decoder``, a
+    :class:`~signdistill.decoding.beam.DecoderConfig`) both read its outputs. ``cleanup``
+    applies the PHOENIX-2014 evaluation rewrites to references and hypotheses.
+    """
+    from signdistill.evaluation.sclite import write_ctm, write_stm
+
+    outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
+    ckpt, logits, refs, ids, signers = outs.ckpt, outs.logits, outs.refs, outs.ids, outs.signers
+    result: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "manifest": str(manifest),
+        "parameters": ckpt.model.num_parameters(),
+        "cleanup": "phoenix" if cleanup else None,
+    }
+    runs: dict[str, list[list[str]]] = {}
+    if decoder is None or compare_greedy:
+        runs["greedy"] = decode_logits(logits, ckpt.vocab.tokens, None)
+    if decoder is not None:
+        runs["beam"] = decode_logits(logits, ckpt.vocab.tokens, decoder, processes=processes)
+        result["decoder"] = decoder.to_dict()
+    for name, hyps in runs.items():
+        result[name] = score(refs, hyps, ids, signers, cleanup=cleanup)
+    main = result["beam" if decoder is not None else "greedy"]
+    result.update({k: v for k, v in main.items()})  # top-level keys (wer, ...) describe the main decoder
+    result["decoding"] = "beam" if decoder is not None else "greedy"
+    if stm is not None:
+        from signdistill.evaluation.phoenix import phoenix_cleanup
+
+        write_stm(stm, ids, [phoenix_cleanup(r) if cleanup else r for r in refs], signers)
+    if ctm is not None:
+        write_ctm(ctm, ids, [h.split() for h in main["hypotheses"].values()])
+    return result
+
+
+def build_lm(manifest: str | Path, out: str | Path, *, order: int = 3, cleanup: bool = False) -> dict[str, Any]:
+    """Estimate a gloss n-gram LM (modified Kneser-Ney) from a manifest's transcripts; write ARPA."""
+    from signdistill.decoding.lm import build_arpa
+    from signdistill.evaluation.phoenix import phoenix_cleanup
+
+    if order < 1 or order > 10:
+        raise ConfigError(f"--order must be between 1 and 10, got {order}.")
+    utts = read_manifest(manifest)
+    transcripts = [phoenix_cleanup(u.glosses) if cleanup else list(u.glosses) for u in utts]
+    build_arpa(transcripts, out, order=order)
+    return {
+        "manifest": str(manifest),
+        "out": str(out),
+        "order": order,
+        "sentences": len(transcripts),
+        "vocabulary": len({g for t in transcripts for g in t}),
+    }
+
+
+def parse_grid(spec: str, name: str) -> list[float]:
+    """``"0:2:0.5"`` (start:stop:step, inclusive) or ``"0,0.5,1"``."""
+    try:
+        if ":" in spec:
+            start, stop, step = (float(x) for x in spec.split(":"))
+            if step <= 0:
+                raise ValueError
+            n = int(round((stop - start) / step))
+            return [round(start + i * step, 10) for i in range(n + 1)]
+        return [float(x) for x in spec.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--{name} {spec!r} is not a range start:stop:step (step > 0) or a list a,b,c.") from None
+
+
+def tune_decoder(
+    checkpoint: str | Path,
+    manifest: str | Path,
+    lm: str | Path,
+    out: str | Path,
+    *,
+    alphas: list[float],
+    betas: list[float],
+    beam_width: int = 10,
+    backend: str = "pyctcdecode",
+    search: str = "grid",
+    trials: int = 20,
+    seed: int = 0,
+    cleanup: bool = False,
+    batch_size: int = 32,
+    device: str = "auto",
+    on_progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Search alpha/beta on a (dev) manifest; the network runs once, every setting reuses its outputs.
+
+    Writes the best settings as JSON (``evaluate --decoder-config`` reads it) and returns
+    the table of every setting tried, plus greedy WER for reference. ``on_progress(done,
+    total, best)`` is called once before the search (``done`` 0, ``best`` empty) and after
+    every setting tried, with the best row so far (``alpha``, ``beta``, ``wer``).
+    """
+    import random as _random
+
+    from signdistill.decoding.beam import DecoderConfig
+    from signdistill.decoding.lm import check_lm_file
+    from signdistill.io import write_json_atomic
+
+    if search not in ("grid", "random"):
+        raise ConfigError(f"--search must be grid or random, got {search!r}.")
+    check_lm_file(lm)  # before the network runs over the whole manifest
+    outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
+    ckpt, logits, refs, ids, signers = outs.ckpt, outs.logits, outs.refs, outs.ids, outs.signers
+    grid = [(a, b) for a in alphas for b in betas]
+    if search == "random":
+        rng = _random.Random(seed)
+        lo_a, hi_a, lo_b, hi_b = min(alphas), max(alphas), min(betas), max(betas)
+        grid = [(round(rng.uniform(lo_a, hi_a), 4), round(rng.uniform(lo_b, hi_b), 4)) for _ in range(trials)]
+    greedy = score(refs, decode_logits(logits, ckpt.vocab.tokens, None), ids, signers, cleanup=cleanup, with_jiwer=False)["wer"]
+    table: list[dict[str, Any]] = []
+
+    def rank(r: dict[str, Any]) -> tuple[float, float, float]:
+        return (r["wer"], r["alpha"], abs(r["beta"]))
+
+    if on_progress is not None:
+        on_progress(0, len(grid), {})
+    for a, b in grid:
+        cfg = DecoderConfig(beam_width=beam_width, alpha=a, beta=b, lm=str(lm), backend=backend)
+        wer = score(refs, decode_logits(logits, ckpt.vocab.tokens, cfg), ids, signers, cleanup=cleanup, with_jiwer=False)["wer"]
+        table.append({"alpha": a, "beta": b, "wer": wer})
+        if on_progress is not None:
+            on_progress(len(table), len(grid), min(table, key=rank))
+    best = min(table, key=rank)
+    best_cfg = DecoderConfig(beam_width=beam_width, alpha=best["alpha"], beta=best["beta"], lm=str(lm), backend=backend)
+    write_json_atomic(out, best_cfg.to_dict())
+    return {"greedy_wer": greedy, "table": table, "best": best, "decoder_config": str(out)}
+
+
+def report(
+    runs: dict[str, Path],
+    manifest: str | Path,
+    out: str | Path,
+    *,
+    decoder: Any | None = None,
+    utterance: str | None = None,
+    cleanup: bool = False,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Compare runs (or checkpoints) on one manifest: Markdown/JSON table and PNG plots.
+
+    ``runs`` maps a display name to a run folder (its ``best/`` is used) or a checkpoint folder.
+    """
+    import torch
+
+    from signdistill.evaluation.report import PLOTS_SKIPPED, markdown_table, plot_all, plots_available
+    from signdistill.io import write_json_atomic
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    posteriors: dict[str, torch.Tensor] = {}
+    utt_info: dict[str, Any] = {}
+    run_dirs: dict[str, Path] = {}
+    for name, path in runs.items():
+        path = Path(path)
+        ckpt_dir = path / "best" if (path / "best").is_dir() else path
+        run_dirs[name] = path if (path / "best").is_dir() else path.parent
+        res = evaluate(ckpt_dir, manifest, decoder=decoder, compare_greedy=True, cleanup=cleanup, device=device)
+        for dec in ("greedy", "beam"):
+            if dec in res:
+                rows.append(
+                    {
+                        "model": name,
+                        "decoder": dec,
+                        "parameters": res["parameters"],
+                        **{k: res[dec][k] for k in ("wer", "substitutions", "deletions", "insertions", "sentence_error_rate")},
+                    }
+                )
+        ckpt = load_checkpoint(ckpt_dir)
+        data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
+        idx = 0
+        if utterance is not None:
+            ids = [u.id for u in data.utterances]
+            if utterance not in ids:
+                raise ConfigError(f"--utterance {utterance!r} is not in {manifest}.")
+            idx = ids.index(utterance)
+        item = data[idx]
+        with torch.no_grad():
+            posteriors[name] = ckpt.model(item["features"][None], torch.tensor([item["features"].shape[0]])).logits[0].float()
+        u = data.utterances[idx]
+        utt_info = {"id": u.id, "reference": list(u.glosses), "reference_ids": ckpt.vocab.encode(u.glosses), "tokens": ckpt.vocab.tokens}
+    table = markdown_table(rows)
+    write_text_atomic(out / "report.md", f"# signdistill report\n\nmanifest: `{manifest}`\n\n{table}")
+    plots = plot_all(rows, run_dirs, posteriors, utt_info, out)
+    result = {"manifest": str(manifest), "rows": rows, "plots": [str(p) for p in plots], "utterance": utt_info.get("id")}
+    if not plots_available():
+        result["plots_skipped"] = PLOTS_SKIPPED
+    write_json_atomic(out / "report.json", result)
+    return result

@@ -1,0 +1,206 @@
+"""Training workflows: train a CTC model, distill a teacher into a student, cache a teacher's outputs.
+
+Each reads as prepare -> load -> build -> fit -> score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from signdistill.checkpoint import load_checkpoint
+from signdistill.config import DistillRunConfig, RunConfig
+from signdistill.data import Normalizer, SignDataset, Vocabulary, read_manifest
+from signdistill.errors import ConfigError
+from signdistill.inference import resolve_device
+from signdistill.models import build_model
+from signdistill.training import CTCObjective, Trainer, TrainResult, score_dataset
+from signdistill.training.run_dir import prepare_run_dir, start_run_dir
+from signdistill.training.trainer import Reporter, seed_everything
+
+
+@dataclass
+class Splits:
+    train: SignDataset
+    dev: SignDataset
+    test: SignDataset | None
+    vocab: Vocabulary
+    normalizer: Normalizer
+
+
+def load_splits(cfg: RunConfig, vocab: Vocabulary | None = None, normalizer: Normalizer | None = None) -> Splits:
+    """Read the manifests; build vocabulary and normalizer on train unless given."""
+    train_utts = read_manifest(cfg.data.train)
+    vocab = vocab or Vocabulary.build(u.glosses for u in train_utts)
+    dim = normalizer.dim if normalizer is not None else None
+    train = SignDataset(train_utts, vocab, feature_dim=dim, source=str(cfg.data.train))
+    normalizer = normalizer or Normalizer.fit(train.raw)
+    train.set_normalizer(normalizer)
+    if cfg.data.augment is not None:
+        from signdistill.data.augment import Augmentation
+
+        a = cfg.data.augment
+        train.augmentation = Augmentation(speed=a.speed, frame_drop=a.frame_drop, noise=a.noise, seed=cfg.seed)
+    dev = SignDataset(read_manifest(cfg.data.dev), vocab, normalizer, source=str(cfg.data.dev))
+    test = None
+    if cfg.data.test is not None:
+        test = SignDataset(read_manifest(cfg.data.test), vocab, normalizer, source=str(cfg.data.test))
+    return Splits(train, dev, test, vocab, normalizer)
+
+
+def build_student_model(cfg: RunConfig, splits: Splits) -> Any:
+    """The model a run config describes, with its output bias initialised as ``model.output_bias`` says."""
+    model = build_model(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
+    if cfg.model.output_bias == "prior":
+        from signdistill.models.bilstm import init_output_bias_from_prior
+
+        counts = [0] * len(splits.vocab)
+        for u in splits.train.utterances:
+            for i in splits.vocab.encode(u.glosses):
+                counts[i] += 1
+        init_output_bias_from_prior(model, counts, sum(splits.train.lengths))
+    return model
+
+
+def _evaluate_test(trainer: Trainer, splits: Splits, cfg: RunConfig) -> dict[str, Any]:
+    best = load_checkpoint(Path(cfg.run_dir) / "best", device=trainer.device)
+    out: dict[str, Any] = {"dev": score_dataset(best.model, splits.dev, cfg.data.eval_batch_size, trainer.device)}
+    if splits.test is not None:
+        out["test"] = score_dataset(best.model, splits.test, cfg.data.eval_batch_size, trainer.device)
+    return out
+
+
+def train(cfg: RunConfig, *, reporter: Reporter | None = None, overwrite: bool = False) -> tuple[TrainResult, dict[str, Any]]:
+    """Train a CTC model (teacher or baseline student) from a config.
+
+    Returns the training result and the best checkpoint's dev (and test) scores.
+    """
+    resume = prepare_run_dir(cfg, overwrite=overwrite)
+    splits = load_splits(cfg)
+    seed_everything(cfg.seed)
+    model = build_student_model(cfg, splits)
+    objective: Any = CTCObjective()
+    if cfg.guide is not None:
+        from signdistill.training.distill import check_teacher_compatible
+        from signdistill.training.objectives import GuidedCTCObjective
+
+        guide = load_checkpoint(cfg.guide.checkpoint, device=resolve_device(cfg.train.device))
+        check_teacher_compatible(guide, splits.train, f"(guide) {cfg.guide.checkpoint}")
+        objective = GuidedCTCObjective(guide.model, cfg.guide.weight)
+    start_run_dir(cfg, overwrite=overwrite)
+    trainer = Trainer(model, objective, splits.train, splits.dev, cfg, splits.vocab, splits.normalizer, reporter=reporter)
+    result = trainer.fit(resume=resume)
+    return result, _evaluate_test(trainer, splits, cfg)
+
+
+def _load_teachers(cfg: DistillRunConfig, splits: Splits, device: Any) -> tuple[list[Any], list[float]]:
+    from signdistill.training.distill import check_teacher_compatible
+
+    teachers, weights = [], []
+    for ref in cfg.distill.teachers:
+        ckpt = load_checkpoint(ref.checkpoint, device=device)
+        check_teacher_compatible(ckpt, splits.train, str(ref.checkpoint))
+        teachers.append(ckpt.model)
+        weights.append(ref.weight)
+    return teachers, weights
+
+
+def build_distill_objective(cfg: DistillRunConfig, splits: Splits, device: Any) -> Any:
+    """The :class:`DistillObjective` a distillation config describes."""
+    from signdistill.losses import DistillationLoss, FeatureProjector, make_schedule
+    from signdistill.training.distill import DistillObjective, TeacherCache
+
+    d = cfg.distill
+    temp = d.temperature if isinstance(d.temperature, (int, float)) else d.temperature.model_dump()
+    schedule = make_schedule(temp, cfg.train.epochs)
+    cache = None
+    teachers: list[Any] = []
+    weights: list[float] = []
+    if d.teacher_cache is not None:
+        cache = TeacherCache(d.teacher_cache)
+        cache.check(splits.train)
+    else:
+        teachers, weights = _load_teachers(cfg, splits, device)
+    projector = None
+    if d.loss.feature > 0:
+        from signdistill.models import resolve_spec
+
+        spec = resolve_spec(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
+        student_sizes = [2 * spec.hidden] * spec.layers
+        try:
+            projector = FeatureProjector(d.feature_layers, student_sizes, teachers[0].hidden_sizes)
+        except ValueError as exc:
+            raise ConfigError(f"distill.feature_layers: {exc}. Fix the layer pairs in the config.") from None
+    loss = DistillationLoss(
+        kl=d.loss.kl,
+        ctc=d.loss.ctc,
+        feature=d.loss.feature,
+        sequence=d.loss.sequence,
+        aligned=d.loss.aligned,
+        factorized=d.loss.factorized,
+        shift=d.loss.shift,
+        sampled=d.loss.sampled,
+        shift_frames=d.shift_frames,
+        num_samples=d.num_samples,
+        gloss_weight=d.gloss_weight,
+        projector=projector,
+        blank_mode=d.blank_mode,
+        blank_weight=d.blank_weight,
+        topk=d.topk,
+    )
+    return DistillObjective(
+        loss,
+        schedule,
+        teachers=teachers,
+        teacher_weights=weights if len(weights) > 1 else None,
+        cache=cache,
+        ctc_warmup_epochs=d.ctc_warmup_epochs,
+        kd_ramp_epochs=d.kd_ramp_epochs,
+        kd_last_epoch=d.kd_last_epoch,
+    )
+
+
+def distill(cfg: DistillRunConfig, *, reporter: Reporter | None = None, overwrite: bool = False) -> tuple[TrainResult, dict[str, Any]]:
+    """Distill teacher(s) (or a teacher cache) into the student the config describes."""
+    resume = prepare_run_dir(cfg, overwrite=overwrite)
+    splits = load_splits(cfg)
+    device = resolve_device(cfg.train.device)
+    seed_everything(cfg.seed)
+    objective = build_distill_objective(cfg, splits, device)
+    model = build_student_model(cfg, splits)
+    start_run_dir(cfg, overwrite=overwrite)
+    trainer = Trainer(
+        model,
+        objective,
+        splits.train,
+        splits.dev,
+        cfg,
+        splits.vocab,
+        splits.normalizer,
+        reporter=reporter,
+        extra_meta={"distilled_from": [str(t.checkpoint) for t in cfg.distill.teachers]},
+    )
+    result = trainer.fit(resume=resume)
+    return result, _evaluate_test(trainer, splits, cfg)
+
+
+def cache_teacher(cfg: DistillRunConfig, out: str | Path, *, topk: int = 16, batch_size: int = 32) -> dict[str, Any]:
+    """Run the config's teacher(s) over its training split once and store top-k outputs."""
+    from signdistill.training.distill import write_teacher_cache
+
+    if topk < 1:
+        raise ConfigError(f"--topk must be >= 1, got {topk}.")
+    splits = load_splits(cfg)
+    device = resolve_device(cfg.train.device)
+    teachers, weights = _load_teachers(cfg, splits, device)
+    return write_teacher_cache(
+        teachers,
+        weights,
+        splits.train,
+        out,
+        topk=topk,
+        batch_size=batch_size,
+        device=device,
+        meta={"teachers": [str(t.checkpoint) for t in cfg.distill.teachers], "train_manifest": str(cfg.data.train)},
+    )
