@@ -248,15 +248,9 @@ def distill(config: ConfigOpt, set_: SetOpt = None, overwrite: OverwriteOpt = Fa
     cfg = load_config(config, set_ or [], DistillRunConfig)
     result, scores = pipelines.distill(cfg, reporter=RichReporter(cfg.train.progress, "distill"), overwrite=overwrite)
     _print_results(f"{cfg.run_dir}/best (epoch {result.best_epoch})", scores)
-    if cfg.distill.loss.kl > 0:
-        from signdistill.console import console
+    from signdistill.console import console
 
-        console.print(
-            "note: frame-level KD also transfers the teacher's CTC spike timing. Under an LM beam search tuned per "
-            "model it lost to CTC alone on the embedded data, while the default recipe (FitNets from the teacher's "
-            "first layer, no KL) won with every decoder; compare with `signdistill tune-decoder` (docs/distillation.md).",
-            highlight=False,
-        )
+    console.print(pipelines.distill_note(), highlight=False)
 
 
 @app.command("cache-teacher")

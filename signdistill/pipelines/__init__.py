@@ -27,6 +27,7 @@ from signdistill.pipelines.training import (
     build_student_model,
     cache_teacher,
     distill,
+    distill_note,
     load_splits,
     train,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "decode_logits",
     "differing_settings",
     "distill",
+    "distill_note",
     "evaluate",
     "load_splits",
     "model_outputs",
