@@ -4,7 +4,7 @@ python benchmarks/activation_checkpointing.py [--layers 5 --hidden 384 --batch 2
 
 Each measurement runs in a fresh process with one torch thread (peak RSS is per process);
 the two settings are interleaved and the best step time of ``--repeats`` is kept. Reported:
-the bytes autograd saves for the backward pass (exact, from ``saved_tensors_hooks``), the
+the bytes autograd keeps for the backward pass (distinct storages, from ``saved_tensors_hooks``), the
 process's peak RSS over one training step (forward + backward), and the step time.
 """
 
@@ -35,9 +35,13 @@ w = model(x[:2, :20], torch.full((2,), 20))
 ctc_loss(w.logits, torch.full((2,), 20), targets[:4], torch.full((2,), 2)).backward()
 model.zero_grad()
 saved = 0
-def pack(t):
+seen = set()
+def pack(t):  # count each storage once (ops often save the same tensor or views of it)
     global saved
-    saved += t.numel() * t.element_size()
+    st = t.untyped_storage()
+    if st.data_ptr() not in seen:
+        seen.add(st.data_ptr())
+        saved += st.nbytes()
     return t
 base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
