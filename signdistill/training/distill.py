@@ -268,7 +268,7 @@ class DistillObjective(Objective):
             if w["sequence"] > 0:
                 seq_ids = [self.cache.sequences[i] for i in batch.ids]
         else:
-            with torch.no_grad():
+            with torch.inference_mode():  # frozen teacher: no autograd bookkeeping at all
                 outs = [t(batch.features, batch.lengths, return_hidden=need_hidden) for t in self._teachers]
             teacher_logits = outs[0].logits if len(outs) == 1 else [o.logits for o in outs]
             teacher_hidden = outs[0].hidden
