@@ -275,21 +275,6 @@ def cache_teacher(
     console.print(f"cached {info['utterances']} utterances, {info['frames']} frames, {info['bytes_per_frame']:.1f} B/frame -> {out}")
 
 
-def _decoder_from_options(
-    lm: Path | None, alpha: float | None, beta: float | None, beam_width: int | None, backend: str | None, decoder_config: Path | None
-) -> Any:
-    from signdistill.decoding.beam import DecoderConfig, load_decoder_config
-
-    if decoder_config is None and lm is None and beam_width is None:
-        return None
-    cfg = load_decoder_config(decoder_config) if decoder_config is not None else DecoderConfig()
-    for key, value in (("lm", str(lm) if lm else None), ("alpha", alpha), ("beta", beta), ("beam_width", beam_width), ("backend", backend)):
-        if value is not None:
-            setattr(cfg, key, value)
-    cfg.validate("decoder options")
-    return cfg
-
-
 @app.command("evaluate")
 @handle_errors
 def evaluate(
@@ -321,8 +306,10 @@ def evaluate(
 
     for option, path in (("--json", json_out), ("--stm", stm), ("--ctm", ctm)):
         check_file_output(path, option, overwrite)
-    decoder = _decoder_from_options(lm, alpha, beta, beam_width, backend, decoder_config)
-    kwargs = {
+    decoder = pipelines.decoder_from_options(
+        lm=lm, alpha=alpha, beta=beta, beam_width=beam_width, backend=backend, decoder_config=decoder_config
+    )
+    kwargs: dict[str, Any] = {
         "batch_size": batch_size,
         "device": device,
         "decoder": decoder,
@@ -474,7 +461,7 @@ def report(
             raise SignDistillError(f"--run {item!r} must be NAME=PATH, e.g. --run teacher=runs/teacher.")
         name, path = item.split("=", 1)
         runs[name] = Path(path)
-    decoder = _decoder_from_options(lm, alpha, beta, beam_width, None, decoder_config)
+    decoder = pipelines.decoder_from_options(lm=lm, alpha=alpha, beta=beta, beam_width=beam_width, decoder_config=decoder_config)
     res = pipelines.report(runs, manifest, out, decoder=decoder, utterance=utterance, cleanup=phoenix_cleanup)
     stdout.print((out / "report.md").read_text(), markup=False)
     for p in res["plots"]:
@@ -494,21 +481,20 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous export at --out (only that).")] = False,
 ) -> None:
     """Export a trained model for deployment (weights, vocabulary and normalizer travel together)."""
-    from signdistill import export as export_mod
+    from signdistill import pipelines
     from signdistill.console import console
 
-    path = export_mod.export(checkpoint, out, format=format, dtype=dtype, overwrite=overwrite)
+    path = pipelines.export(checkpoint, out, format=format, dtype=dtype, overwrite=overwrite)
     console.print(f"exported {checkpoint} -> {path} ({format}" + (f", {dtype})" if format == "safetensors" else ")"))
     if check is not None:
-        res = export_mod.check_export(checkpoint, path, check)
+        verdict = pipelines.verify_export(checkpoint, path, check, format=format, dtype=dtype)
+        res = verdict.figures
         for bs, r in res["by_batch_size"].items():
             diff, same = r["max_abs_logprob_diff"], 100 * r["identical_transcripts"]
             console.print(f"batch {bs}: max |log-prob diff| {diff:.2e}, identical transcripts {same:.1f}%")
         console.print(f"WER {res['wer_reference']:.2f} (checkpoint) vs {res['wer_export']:.2f} ({res['format']})")
-        exact = format in ("safetensors", "onnx") and dtype == "fp32"
-        if exact and res["identical_transcripts"] < 1.0:
-            share = 100 * (1 - res["identical_transcripts"])
-            _fail(f"{path}: the fp32 export decodes {share:.1f}% of utterances differently from the checkpoint.")
+        if not verdict.ok:
+            _fail(f"{path}: the fp32 export decodes {100 * verdict.differing_share:.1f}% of utterances differently from the checkpoint.")
 
 
 @app.command("benchmark")
@@ -528,48 +514,20 @@ def benchmark(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --json file.")] = False,
 ) -> None:
     """Inference speed: frames/s (batch 1 and batched), latency percentiles, real-time factor, size, memory."""
-    import shutil as _shutil
-
     from rich.table import Table
 
-    from signdistill import export as export_mod
+    from signdistill import pipelines
     from signdistill.console import out as stdout
 
-    if (checkpoint is None) == (model is None):
-        raise SignDistillError("Give exactly one of --checkpoint or --model.")
-    from signdistill.io import check_file_output
-
-    check_file_output(json_out, "--json", overwrite)
-    targets: dict[str, Path] = {}
-    tmp_root = None
-    if checkpoint is not None:
-        targets["fp32 (PyTorch)"] = checkpoint
-        tmp_root, paths = export_mod.temporary_exports(checkpoint)
-        targets.update({("int8 (PyTorch dynamic)" if k == "int8" else "ONNX Runtime"): v for k, v in paths.items()})
-    else:
-        assert model is not None
-        targets[model.name] = model
-    import warnings
-
-    results = {}
-    try:
-        # torch's quantization API warns about its own deprecation on every call: not the user's
-        # business, and it would land in the middle of the table.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=UserWarning)
-            warnings.simplefilter("ignore", category=DeprecationWarning)
-            for name, path in targets.items():
-                results[name] = export_mod.benchmark(
-                    export_mod.load_inference_model(path, threads=threads), frames=frames, batch=batch, repeats=repeats, threads=threads
-                )
-    finally:
-        if tmp_root is not None:
-            _shutil.rmtree(tmp_root, ignore_errors=True)
+    report = pipelines.benchmark_models(
+        checkpoint, model, threads=threads, frames=frames, batch=batch, repeats=repeats, json_out=json_out, overwrite=overwrite
+    )
+    results = report.results
     t = Table(title=f"inference, {frames} frames/utterance, {threads} thread(s)")
     cols = ("model", "frames/s b=1", f"frames/s b={batch}", "p50 ms", "p90 ms", "p99 ms", "RTF @30fps", "size", "vs fp32 b=1")
     for c in cols:
         t.add_column(c, justify="left" if c == "model" else "right")
-    base = next(iter(results.values()))["frames_per_s_batch1"]
+    base = report.reference["frames_per_s_batch1"]
     for name, r in results.items():
         t.add_row(
             name,
@@ -583,20 +541,17 @@ def benchmark(
             f"{r['frames_per_s_batch1'] / base:.2f}x",
         )
     stdout.print(t)
-    int8 = results.get("int8 (PyTorch dynamic)")
-    if int8 is not None and int8["frames_per_s_batch1"] < base:
+    int8 = report.int8_slower
+    if int8 is not None:
         from signdistill.console import console
 
-        fp32_mb = next(iter(results.values()))["size_bytes"] / 1e6
+        fp32_mb = report.reference["size_bytes"] / 1e6
         console.print(
             f"note: int8 is {base / int8['frames_per_s_batch1']:.1f}x slower than fp32 at batch 1 for this model "
             f"({fp32_mb:.2f} MB fp32): its matrices are too small for quantized kernels to pay back the (de)quantization; "
             "in docs/benchmarks.md int8 pays only for the plan's 4x256 student (5.8 M parameters). Keep fp32 or ONNX here.",
             highlight=False,
         )
-        results["int8 (PyTorch dynamic)"]["slower_than_fp32"] = True
-    if json_out:
-        _write_json(json_out, results)
 
 
 @app.command("compare")
@@ -690,6 +645,7 @@ def transcribe(
 
     from signdistill import transcribe as tr
     from signdistill.console import console, progress_bar
+    from signdistill.decoding.beam import decoder_from_options  # not via pipelines: transcribe runs without torch
     from signdistill.io import atomic_path, check_file_output
 
     if format_ not in tr.FORMATS:
@@ -697,7 +653,7 @@ def transcribe(
     if not fps > 0:
         raise SignDistillError(f"--fps must be > 0, got {fps:g}.")
     check_file_output(out, "--out", overwrite)
-    decoder = _decoder_from_options(lm, None, None, None, None, decoder_config)
+    decoder = decoder_from_options(lm=lm, decoder_config=decoder_config)
     loaded = tr.load_model(model)
     items, failures = tr.collect_inputs(inputs)
 
