@@ -27,7 +27,7 @@ def compare(
         return
     from signdistill.config import CompareConfig, load_config
     from signdistill.pipelines.compare import compare as run_compare
-    from signdistill.pipelines.compare import results_tables
+    from signdistill.pipelines.compare_report import results_tables
 
     if config is None:
         raise SignDistillError("compare needs --config FILE (see docs/compare.md), or --list-recipes.")
