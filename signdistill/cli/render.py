@@ -20,9 +20,8 @@ from signdistill import console as consoles
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from signdistill.benchmark import BenchmarkReport
     from signdistill.data.check import CheckReport
-    from signdistill.export import ParityVerdict
+    from signdistill.pipelines import BenchmarkReport, ParityVerdict
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
