@@ -1,6 +1,6 @@
 """`signdistill compare`'s report: per-recipe statistics and verdicts, ``results.json`` and ``results.md``.
 
-:mod:`signdistill.pipelines.compare` plans, trains and scores the runs; this module turns their
+:mod:`signdistill.pipelines.compare` trains and scores the runs of a plan; this module turns their
 scores into the comparison (:func:`summarize`, whose dict is ``results.json``), writes it
 (:func:`write_results`) and lays it out (:func:`results_markdown`, :func:`results_tables`).
 """
@@ -16,7 +16,7 @@ from signdistill.io import write_json_atomic, write_text_atomic
 from signdistill.recipes import BASELINE
 
 if TYPE_CHECKING:
-    from signdistill.pipelines.compare import Plan
+    from signdistill.pipelines.compare_plan import Plan
 
 SCHEMA_VERSION = 1
 UNTRAINED_WER = 90.0  # mean dev WER % from which a recipe's models count as not trained
@@ -32,6 +32,46 @@ def write_results(out_dir: Path, results: dict[str, Any]) -> None:
 
 
 # -- summarizing -------------------------------------------------------------------------------
+
+
+def teacher_scores(cfg: CompareConfig, p: Plan, trained: dict[str, Any] | None, beam: dict[str, Any] | None) -> dict[str, Any]:
+    """results.json's teacher: WER of the trained (or given) teacher, greedy and, when scored, LM beam."""
+    if trained is None:
+        from signdistill.pipelines.decoding import evaluate
+
+        res: dict[str, Any] = {"checkpoint": str(p.teacher_checkpoint)}
+        for split in ("dev", "test"):
+            e = evaluate(p.teacher_checkpoint, getattr(cfg.data, split), device="cpu")
+            res[f"{split}_wer"] = e["wer"]
+            res["parameters"] = e["parameters"]
+    else:
+        res = {"checkpoint": str(p.teacher_checkpoint), "dev_wer": trained["dev"]["wer"], "test_wer": trained["test"]["wer"]}
+        res["parameters"] = trained["parameters"]
+    if beam is not None:
+        res["dev_wer_beam"], res["test_wer_beam"] = beam["dev"]["wer"], beam["test"]["wer"]
+        res["decoder"] = {"alpha": beam["alpha"], "beta": beam["beta"]}
+    return res
+
+
+def choose_points(p: Plan, runs: list[dict[str, Any]]) -> tuple[list[int], dict[str, Any]]:
+    """Per recipe, the tuning point with the lowest mean dev WER over seeds (same grid for every recipe)."""
+    import statistics
+
+    chosen: list[int] = []
+    tuning: dict[str, Any] = {}
+    for name in p.recipes:
+        by_point: dict[int, list[float]] = {}
+        for i, job in enumerate(p.jobs):
+            if job.recipe == name:
+                by_point.setdefault(job.point, []).append(runs[i]["dev"]["wer"])
+        means = {pt: statistics.mean(v) for pt, v in by_point.items()}
+        best = min(means, key=lambda pt: (means[pt], pt))
+        tuning[name] = {
+            "chosen": p.points[best],
+            "dev_wer_by_point": [{"point": p.points[pt], "dev_wer_mean": means[pt]} for pt in sorted(means)],
+        }
+        chosen += [i for i, job in enumerate(p.jobs) if job.recipe == name and job.point == best]
+    return chosen, tuning
 
 
 def _errors(refs: dict[str, list[str]], hyps: dict[str, str]) -> Any:
