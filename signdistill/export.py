@@ -278,6 +278,41 @@ def check_export(
     return out
 
 
+@dataclass
+class ParityVerdict:
+    """An export checked against its checkpoint: the figures of :func:`check_export` and what they mean.
+
+    ``exact`` exports (fp32 safetensors or ONNX) must decode every utterance as the checkpoint
+    does; fp16 and int8 may differ, and their figures are reported without a verdict.
+    """
+
+    path: Path
+    figures: dict[str, Any]
+    exact: bool
+
+    @property
+    def differing_share(self) -> float:
+        """Share of utterances whose greedy transcript differs from the checkpoint's (worst batch size)."""
+        return 1.0 - self.figures["identical_transcripts"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.exact or self.figures["identical_transcripts"] >= 1.0
+
+
+def verify_export(
+    checkpoint: str | os.PathLike[str],
+    exported: str | os.PathLike[str],
+    manifest: str | os.PathLike[str],
+    *,
+    format: str = "safetensors",
+    dtype: str = "fp32",
+) -> ParityVerdict:
+    """:func:`check_export` plus the verdict: an fp32 export (safetensors or ONNX) must decode identically."""
+    figures = check_export(checkpoint, exported, manifest)
+    return ParityVerdict(Path(exported), figures, exact=format in ("safetensors", "onnx") and dtype == "fp32")
+
+
 def benchmark(model: InferenceModel, *, frames: int = 300, batch: int = 8, repeats: int = 20, threads: int | None = 1) -> dict[str, float]:
     """Frames/s at batch 1 and batched, latency percentiles (batch 1), real-time factor at 30 fps."""
     import resource
@@ -339,6 +374,7 @@ def temporary_exports(checkpoint: str | os.PathLike[str], formats: tuple[str, ..
 __all__ = [
     "FORMATS",
     "InferenceModel",
+    "ParityVerdict",
     "benchmark",
     "check_export",
     "export",
@@ -347,4 +383,5 @@ __all__ = [
     "parity",
     "quantize_int8",
     "temporary_exports",
+    "verify_export",
 ]

@@ -24,6 +24,10 @@ class CheckReport:
     def ok(self) -> bool:
         return not self.problems
 
+    def to_dict(self) -> dict[str, object]:
+        """What ``data check --json`` writes."""
+        return {"manifest": str(self.manifest), "ok": self.ok, "problems": self.problems, "stats": self.stats}
+
 
 def check_manifest(path: str | os.PathLike[str], *, fps: float = 25.0) -> CheckReport:
     """Check every utterance of a manifest; collect all problems instead of stopping at the first.

@@ -164,3 +164,30 @@ def import_corpus(
         report[split] = {"annotations": str(f), "written": len(utts), "skipped": [{"id": i, "reason": r} for i, r in skipped]}
     write_text_atomic(out / "skipped.json", json.dumps(report, indent=2) + "\n")
     return report
+
+
+def import_corpus_to(
+    annotations: str | os.PathLike[str],
+    features_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    suffix: str = ".npy",
+    overwrite: bool = False,
+) -> dict[str, dict]:
+    """:func:`import_corpus` into ``out`` as ``signdistill data import-phoenix`` does it.
+
+    ``out`` must be new, empty, or (with ``overwrite``) a previous import; a previous import's
+    manifest that this import does not rewrite (a split now without utterances) is removed.
+    """
+    import json
+
+    from signdistill.io import check_output_path
+
+    out = Path(out)
+    replacing = check_output_path(out, kind="corpus import", overwrite=overwrite, is_ours=is_imported_corpus)
+    previous = json.loads((out / "skipped.json").read_text(encoding="utf-8")) if replacing else {}
+    report = import_corpus(annotations, features_dir, out, suffix=suffix)
+    for split, r in previous.items():  # a manifest of the previous import that this one did not rewrite
+        if r["written"] and not report.get(split, {}).get("written"):
+            (out / f"{split}.jsonl").unlink(missing_ok=True)
+    return report

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +233,26 @@ def load_decoder_config(path: str | os.PathLike[str]) -> DecoderConfig:
     if not isinstance(d, dict):
         raise SignDistillError(f"{p}: expected a JSON object of decoder settings.")
     return DecoderConfig.from_dict(d, str(p))
+
+
+def decoder_from_options(
+    *,
+    lm: str | os.PathLike[str] | None = None,
+    alpha: float | None = None,
+    beta: float | None = None,
+    beam_width: int | None = None,
+    backend: str | None = None,
+    decoder_config: str | os.PathLike[str] | None = None,
+) -> DecoderConfig | None:
+    """Beam search settings from command-line options, or None for greedy decoding.
+
+    Starts from ``decoder_config`` (a ``tune-decoder`` JSON file) or the defaults; every option
+    given replaces that setting. Beam search is chosen by ``lm``, ``beam_width`` or ``decoder_config``.
+    """
+    if decoder_config is None and lm is None and beam_width is None:
+        return None
+    base = load_decoder_config(decoder_config) if decoder_config is not None else DecoderConfig()
+    given: dict[str, Any] = {"lm": str(lm) if lm else None, "alpha": alpha, "beta": beta, "beam_width": beam_width, "backend": backend}
+    cfg = replace(base, **{key: value for key, value in given.items() if value is not None})
+    cfg.validate("decoder options")
+    return cfg

@@ -7,7 +7,10 @@ Every name below stays importable as ``signdistill.pipelines.X``. (``pipelines.q
 the function; the module is ``signdistill.pipelines.quickstart`` in ``sys.modules``.)
 """
 
+from signdistill.benchmark import BenchmarkReport, benchmark_models
 from signdistill.decoding import decode_logits
+from signdistill.decoding.beam import decoder_from_options
+from signdistill.export import ParityVerdict, export, verify_export
 from signdistill.pipelines.decoding import ModelOutputs, build_lm, evaluate, model_outputs, parse_grid, report, tune_decoder
 from signdistill.pipelines.quickstart import (
     QUICKSTART_MARKER,
@@ -34,6 +37,8 @@ from signdistill.pipelines.training import (
 from signdistill.training.run_dir import NO_EFFECT_SETTINGS, differing_settings, prepare_run_dir, start_run_dir
 
 __all__ = [
+    "BenchmarkReport",
+    "ParityVerdict",
     "NO_EFFECT_SETTINGS",
     "QUICKSTART_MARKER",
     "QUICKSTART_OUTPUTS",
@@ -42,16 +47,19 @@ __all__ = [
     "QUICKSTART_TEACHER",
     "ModelOutputs",
     "Splits",
+    "benchmark_models",
     "build_distill_objective",
     "build_lm",
     "build_student_model",
     "cache_teacher",
     "check_quickstart_out",
     "decode_logits",
+    "decoder_from_options",
     "differing_settings",
     "distill",
     "distill_note",
     "evaluate",
+    "export",
     "load_splits",
     "model_outputs",
     "parse_grid",
@@ -64,4 +72,5 @@ __all__ = [
     "start_run_dir",
     "train",
     "tune_decoder",
+    "verify_export",
 ]

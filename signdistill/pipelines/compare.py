@@ -1,18 +1,18 @@
 """`signdistill compare`: does distillation help on this data, and which recipe?
 
-Every (recipe, seed, tuning point) is trained as its own process with one torch thread,
-``jobs`` at a time; a finished run is reused when the comparison is run again. Per recipe
+Every (recipe, seed, tuning point) of the plan (:mod:`signdistill.pipelines.compare_plan`) is
+trained as its own process with one torch thread, ``jobs`` at a time; a finished run is
+reused when the comparison is run again. Per recipe
 the tuning point with the best mean dev WER over seeds is kept (the baseline gets the same
 grid), then every kept model (and the teacher) is optionally scored with LM beam search
-whose alpha/beta are tuned on dev for that model. The result compares each recipe with
-``ctc`` by a paired bootstrap over test utterances and seeds
+whose alpha/beta are tuned on dev for that model. :mod:`signdistill.pipelines.compare_report`
+then compares each recipe with ``ctc`` by a paired bootstrap over test utterances and seeds
 (:mod:`signdistill.evaluation.stats`), and writes ``OUT/results.json`` and ``OUT/results.md``.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import json
 import logging
 import os
@@ -20,214 +20,28 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from signdistill.config import CompareConfig, CompareRecipe, DistillRunConfig, RunConfig, _apply_override, dump_config, load_config
+from signdistill.config import CompareConfig, DistillRunConfig, RunConfig, load_config
 from signdistill.errors import ConfigError, SignDistillError
 from signdistill.io import write_json_atomic, write_text_atomic
-from signdistill.recipes import BASELINE, resolve_recipe
+from signdistill.pipelines.compare_plan import Job, Plan, _same_run, plan
+from signdistill.pipelines.compare_plan import point_label as point_label  # importable from here as before
+from signdistill.pipelines.compare_plan import tuning_points as tuning_points
+from signdistill.pipelines.compare_report import SCHEMA_VERSION, choose_points, summarize, teacher_scores, write_results
+from signdistill.pipelines.compare_report import results_markdown as results_markdown  # importable from here as before
+from signdistill.pipelines.compare_report import results_tables as results_tables
 
 log = logging.getLogger(__name__)
 
 RESULT_FILE = "compare_run.json"
 BEAM_FILE = "compare_beam.json"
-SCHEMA_VERSION = 1
 
 Event = Callable[[str, str, dict[str, Any]], None]
-
-
-@dataclass
-class Job:
-    """One training run of the comparison (or the teacher)."""
-
-    name: str  # display name, e.g. "default seed 1 [optim.lr=0.01]"
-    recipe: str
-    seed: int
-    point: int
-    config: dict[str, Any]
-    distill: bool
-    threads: int = 1
-    lm: dict[str, Any] | None = None
-    manifests: dict[str, str] = field(default_factory=dict)
-
-
-# -- planning ------------------------------------------------------------------------------
-
-
-def _same_run(previous: dict[str, Any], current: dict[str, Any]) -> bool:
-    """Same settings, up to those that cannot change a result (run_dir.NO_EFFECT_SETTINGS)."""
-    from signdistill.training.run_dir import differing_settings
-
-    return not differing_settings(previous, current, resuming=False)
-
-
-def _slug(name: str) -> str:
-    """The run-folder name of a recipe (lower case, safe characters)."""
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name.lower()).strip("-.") or "recipe"
-
-
-def _recipe_table(cfg: CompareConfig, epochs: int, teacher_layers: int, student_layers: int) -> dict[str, dict[str, Any] | None]:
-    """Recipe name -> its distill section (None for the baseline), in table order, baseline first."""
-    out: dict[str, dict[str, Any] | None] = {BASELINE: None}
-    for item in cfg.recipes:
-        base: str | None
-        extra: dict[str, Any]
-        if isinstance(item, str):
-            name, base, extra = item, item, {}
-        else:
-            assert isinstance(item, CompareRecipe)
-            name, base, extra = item.name, item.base, item.distill
-        if name in out and name != BASELINE:
-            raise ConfigError(f"recipes: {name!r} is listed twice; give inline recipes unique names.")
-        if name == BASELINE and (base != BASELINE or extra):
-            raise ConfigError(f"recipes: the name {BASELINE!r} is reserved for the CTC-only baseline; rename the inline recipe.")
-        if "teachers" in extra or "teacher_cache" in extra:
-            raise ConfigError(f"recipes: {name!r} sets distill.teachers/teacher_cache; the comparison's teacher is set by `teacher:`.")
-        section = (
-            resolve_recipe(base, epochs=epochs, teacher_layers=teacher_layers, student_layers=student_layers)
-            if base
-            else {"feature_layers": []}
-        )
-        if section is None and extra:
-            section = {"feature_layers": []}
-        if section is not None:
-            section = _deep_merge(section, extra)
-        if name != BASELINE and section is None:
-            raise ConfigError(f"recipes: {name!r} has no distillation terms; it would repeat the baseline.")
-        out[name] = section
-    slugs: dict[str, str] = {}
-    for name in out:
-        other = slugs.setdefault(_slug(name), name)
-        if other != name:
-            raise ConfigError(f"recipes: {name!r} and {other!r} would share the run folder runs/{_slug(name)}; rename one of them.")
-    return out
-
-
-def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def tuning_points(tune: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """The cartesian product of the tuning grid (one empty point when nothing is tuned)."""
-    keys = list(tune)
-    return [dict(zip(keys, values)) for values in itertools.product(*(tune[k] for k in keys))] or [{}]
-
-
-def _point_id(point: dict[str, Any]) -> str:
-    """A short, stable folder suffix for a tuning point (adding or reordering grid values keeps it)."""
-    import hashlib
-
-    return "t" + hashlib.sha1(json.dumps(point, sort_keys=True).encode()).hexdigest()[:8]
-
-
-def point_label(point: dict[str, Any]) -> str:
-    return ",".join(f"{k}={v}" for k, v in point.items())
-
-
-def _base_run(cfg: CompareConfig, run_dir: Path, model: dict[str, Any], epochs: int, seed: int, threads: int) -> dict[str, Any]:
-    """A fresh plain-data run config (nothing shared between runs: tuning overrides edit it in place)."""
-    return {
-        "seed": seed,
-        "run_dir": str(run_dir),
-        "data": cfg.data.model_dump(mode="json"),
-        "model": copy.deepcopy(model),
-        "optim": cfg.optim.model_dump(mode="json"),
-        "train": {
-            "epochs": epochs,
-            "threads": threads,
-            "progress": False,
-            "tensorboard": False,
-            "collapse_patience": 0,
-            **cfg.train.model_dump(mode="json"),
-        },
-    }
-
-
-def _layers(model: dict[str, Any]) -> int:
-    from signdistill.models import resolve_spec
-
-    return resolve_spec(1, 2, **{k: model.get(k) for k in ("preset", "layers", "hidden", "input_proj", "dropout")}).layers
-
-
-def _teacher_layers(cfg: CompareConfig) -> int:
-    if cfg.teacher.model is not None:
-        return _layers(cfg.teacher.model.model_dump())
-    from signdistill.checkpoint import load_checkpoint
-
-    return len(load_checkpoint(cfg.teacher.checkpoint).model.hidden_sizes)  # type: ignore[arg-type]
-
-
-@dataclass
-class Plan:
-    out: Path
-    teacher_job: Job | None
-    teacher_checkpoint: Path
-    recipes: dict[str, dict[str, Any] | None]
-    points: list[dict[str, Any]]
-    seeds: list[int]
-    jobs: list[Job]
-
-
-def plan(cfg: CompareConfig, out: Path) -> Plan:
-    """Every run the comparison needs, each config validated before anything is trained."""
-    student = cfg.student.model_dump()
-    recipes = _recipe_table(cfg, cfg.epochs, _teacher_layers(cfg), _layers(student))
-    points = tuning_points(cfg.tune)
-    lm = cfg.lm.model_dump(mode="json") if cfg.lm is not None else None
-    manifests = {"dev": str(cfg.data.dev), "test": str(cfg.data.test)}
-    teacher_job = None
-    if cfg.teacher.model is not None:
-        t_dir = out / "teacher"
-        # One thread, like every run: two threads on a core another process holds run 10-20x slower.
-        t_cfg = _base_run(cfg, t_dir, cfg.teacher.model.model_dump(), cfg.teacher.epochs or cfg.epochs, cfg.teacher.seed, 1)
-        teacher_job = Job("teacher", "teacher", cfg.teacher.seed, 0, t_cfg, False, 1, lm, manifests)
-        teacher_ckpt = t_dir / "best"
-    else:
-        teacher_ckpt = Path(cfg.teacher.checkpoint)  # type: ignore[arg-type]
-    job_list: list[Job] = []
-    for name, section in recipes.items():
-        for seed in cfg.seed_list():
-            for i, point in enumerate(points):
-                suffix = f"-{_point_id(point)}" if point else ""
-                run_dir = out / "runs" / _slug(name) / f"seed{seed}{suffix}"
-                c = _base_run(cfg, run_dir, student, cfg.epochs, seed, 1)
-                if section is not None:
-                    c["distill"] = {"teachers": [{"checkpoint": str(teacher_ckpt)}], **section}
-                for key, value in point.items():
-                    _apply_override(c, f"{key}={json.dumps(value)}", "tune")
-                label = f" [{point_label(point)}]" if point else ""
-                job_list.append(Job(f"{name} seed {seed}{label}", name, seed, i, c, section is not None, 1, lm, manifests))
-    for job in ([teacher_job] if teacher_job else []) + job_list:
-        schema = DistillRunConfig if job.distill else RunConfig
-        try:
-            validated = load_config(None, [], schema, data=job.config)
-        except ConfigError as exc:
-            why = str(exc).replace("<config>: invalid configuration: ", "")
-            raise ConfigError(
-                f"compare: the run {job.name!r} would not validate: {why} (check `tune:`, the recipe's `distill:` and "
-                "`student:` in the comparison config)"
-            ) from None
-        job.config = validated.model_dump(mode="json")
-        saved = Path(job.config["run_dir"]) / "config.yaml"
-        if saved.is_file() and saved.read_text(encoding="utf-8") != dump_config(validated):
-            previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
-            try:
-                same = _same_run(schema.model_validate(previous).model_dump(mode="json"), job.config)
-            except Exception:  # noqa: BLE001 - unreadable: different
-                same = False
-            if not same:
-                raise ConfigError(
-                    f"compare: {saved.parent} holds a run with other settings than this comparison now asks for "
-                    f"({job.name}). Nothing was changed. Use a new --out folder, or delete {saved.parent} yourself."
-                )
-    return Plan(out, teacher_job, teacher_ckpt, recipes, points, cfg.seed_list(), job_list)
 
 
 # -- one run (executed in a worker process) ---------------------------------------------------
@@ -421,36 +235,11 @@ def _run_tasks(tasks: list[_Task], workers: int, on_event: Event | None) -> dict
             in_flight = list(pending.values())
             for fut in finished:
                 task = pending.pop(fut)
-                name = task.job.name
-                try:
-                    res = fut.result()
-                except BrokenProcessPool:
-                    running = ", ".join(repr(t.job.name) for t in in_flight if t.key not in results)
-                    raise SignDistillError(
-                        f"compare: a process died (killed, or out of memory) while running {running}. Finished runs are "
-                        "kept and a half-finished one resumes from its last checkpoint: run the same command again."
-                    ) from None
-                except SignDistillError as exc:
-                    err = SignDistillError(f"compare: run {name!r} failed: {exc}")
-                    err.exit_code = getattr(exc, "exit_code", 2)  # type: ignore[attr-defined]
-                    raise err from None
-                except Exception as exc:  # noqa: BLE001 - name the run, whatever went wrong in it
-                    raise SignDistillError(
-                        f"compare: run {name!r} failed with {type(exc).__name__}: {exc}. Its folder is "
-                        f"{task.job.config.get('run_dir')}; fix the cause and run the same command again to resume."
-                    ) from None
-                results[task.key] = res
+                results[task.key] = _task_result(fut, task, in_flight, results)
                 if on_event:
-                    on_event("done", name, {"phase": task.phase, "seconds": time.time() - started[task.key], **res})
+                    on_event("done", task.job.name, {"phase": task.phase, "seconds": time.time() - started[task.key], **results[task.key]})
     except BaseException:
-        # Do not wait hours for the runs still going: stop them (their last checkpoints are kept).
-        for fut in pending:
-            fut.cancel()
-        procs = getattr(pool, "_processes", None) or {}
-        for proc in list(procs.values()):
-            if proc.is_alive():
-                proc.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+        _stop(pool, pending)
         raise
     finally:
         if env_before is None:
@@ -459,6 +248,39 @@ def _run_tasks(tasks: list[_Task], workers: int, on_event: Event | None) -> dict
             os.environ["OMP_NUM_THREADS"] = env_before
     pool.shutdown(wait=True)
     return results
+
+
+def _task_result(fut: Future[dict[str, Any]], task: _Task, in_flight: list[_Task], results: dict[str, Any]) -> dict[str, Any]:
+    """A finished task's result, or a :class:`SignDistillError` that names the run that failed."""
+    name = task.job.name
+    try:
+        return fut.result()
+    except BrokenProcessPool:
+        running = ", ".join(repr(t.job.name) for t in in_flight if t.key not in results)
+        raise SignDistillError(
+            f"compare: a process died (killed, or out of memory) while running {running}. Finished runs are "
+            "kept and a half-finished one resumes from its last checkpoint: run the same command again."
+        ) from None
+    except SignDistillError as exc:
+        err = SignDistillError(f"compare: run {name!r} failed: {exc}")
+        err.exit_code = getattr(exc, "exit_code", 2)  # type: ignore[attr-defined]
+        raise err from None
+    except Exception as exc:  # noqa: BLE001 - name the run, whatever went wrong in it
+        raise SignDistillError(
+            f"compare: run {name!r} failed with {type(exc).__name__}: {exc}. Its folder is "
+            f"{task.job.config.get('run_dir')}; fix the cause and run the same command again to resume."
+        ) from None
+
+
+def _stop(pool: ProcessPoolExecutor, pending: dict[Future[dict[str, Any]], _Task]) -> None:
+    """Do not wait hours for the runs still going: stop them (their last checkpoints are kept)."""
+    for fut in pending:
+        fut.cancel()
+    procs = getattr(pool, "_processes", None) or {}
+    for proc in list(procs.values()):
+        if proc.is_alive():
+            proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def compare(cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | None = None, on_event: Event | None = None) -> dict[str, Any]:
@@ -547,17 +369,16 @@ def _compare(cfg: CompareConfig, p: Plan, out_dir: Path, workers: int, on_event:
             tasks += [_Task(f"beam{i}", run_beam_job, job, "beam", (f"run{i}",)) for i, job in enumerate(p.jobs)]
     done = _run_tasks(tasks, workers, on_event)
     runs = [done[f"run{i}"] for i in range(len(p.jobs))]
-    chosen, tuning = _choose_points(p, runs)
+    chosen, tuning = choose_points(p, runs)
     beams: dict[int, dict[str, Any]] = {}
     if cfg.lm is not None:
         later = [_Task(f"beam{i}", run_beam_job, p.jobs[i], "beam") for i in chosen if f"beam{i}" not in done]
         done |= _run_tasks(later, workers, on_event)
         beams = {i: done[f"beam{i}"] for i in chosen}
-    teacher = _teacher_scores(cfg, p, done.get("teacher"), done.get("beam-teacher"))
+    teacher = teacher_scores(cfg, p, done.get("teacher"), done.get("beam-teacher"))
     results = summarize(cfg, p, runs, chosen, tuning, beams, teacher)
     results["seconds"] = round(time.time() - t0, 1)
-    write_json_atomic(out_dir / "results.json", results)
-    write_text_atomic(out_dir / "results.md", results_markdown(results))
+    write_results(out_dir, results)
     return results
 
 
@@ -573,233 +394,3 @@ def _checkpoint_job(p: Plan, cfg: CompareConfig) -> Job:
         best.symlink_to(target, target_is_directory=True)
     lm = cfg.lm.model_dump(mode="json") if cfg.lm else None
     return Job("teacher", "teacher", 0, 0, {"run_dir": str(run_dir)}, False, 1, lm, {"dev": str(cfg.data.dev), "test": str(cfg.data.test)})
-
-
-def _teacher_scores(cfg: CompareConfig, p: Plan, trained: dict[str, Any] | None, beam: dict[str, Any] | None) -> dict[str, Any]:
-    if trained is None:
-        from signdistill.pipelines.decoding import evaluate
-
-        res: dict[str, Any] = {"checkpoint": str(p.teacher_checkpoint)}
-        for split in ("dev", "test"):
-            e = evaluate(p.teacher_checkpoint, getattr(cfg.data, split), device="cpu")
-            res[f"{split}_wer"] = e["wer"]
-            res["parameters"] = e["parameters"]
-    else:
-        res = {"checkpoint": str(p.teacher_checkpoint), "dev_wer": trained["dev"]["wer"], "test_wer": trained["test"]["wer"]}
-        res["parameters"] = trained["parameters"]
-    if beam is not None:
-        res["dev_wer_beam"], res["test_wer_beam"] = beam["dev"]["wer"], beam["test"]["wer"]
-        res["decoder"] = {"alpha": beam["alpha"], "beta": beam["beta"]}
-    return res
-
-
-def _choose_points(p: Plan, runs: list[dict[str, Any]]) -> tuple[list[int], dict[str, Any]]:
-    """Per recipe, the tuning point with the lowest mean dev WER over seeds (same grid for every recipe)."""
-    import statistics
-
-    chosen: list[int] = []
-    tuning: dict[str, Any] = {}
-    for name in p.recipes:
-        by_point: dict[int, list[float]] = {}
-        for i, job in enumerate(p.jobs):
-            if job.recipe == name:
-                by_point.setdefault(job.point, []).append(runs[i]["dev"]["wer"])
-        means = {pt: statistics.mean(v) for pt, v in by_point.items()}
-        best = min(means, key=lambda pt: (means[pt], pt))
-        tuning[name] = {
-            "chosen": p.points[best],
-            "dev_wer_by_point": [{"point": p.points[pt], "dev_wer_mean": means[pt]} for pt in sorted(means)],
-        }
-        chosen += [i for i, job in enumerate(p.jobs) if job.recipe == name and job.point == best]
-    return chosen, tuning
-
-
-# -- summarizing -------------------------------------------------------------------------------
-
-
-def _errors(refs: dict[str, list[str]], hyps: dict[str, str]) -> Any:
-    from signdistill.evaluation.stats import utterance_errors
-
-    ids = list(refs)
-    missing = [i for i in ids if i not in hyps]
-    if missing:
-        raise SignDistillError(
-            f"compare: a run's stored hypotheses lack utterance {missing[0]!r} of the current manifest (the manifest changed?). "
-            "Use a new --out folder."
-        )
-    return utterance_errors([refs[i] for i in ids], [hyps[i].split() for i in ids])
-
-
-def summarize(
-    cfg: CompareConfig,
-    p: Plan,
-    runs: list[dict[str, Any]],
-    chosen: list[int],
-    tuning: dict[str, Any],
-    beams: dict[int, dict[str, Any]],
-    teacher: dict[str, Any],
-) -> dict[str, Any]:
-    """Per recipe: WER per seed, mean +- std, paired difference to ``ctc`` with its interval, gap recovered, verdict."""
-    import numpy as np
-
-    from signdistill.data import read_manifest
-    from signdistill.evaluation.stats import mean_std, paired_difference
-
-    refs = {split: {u.id: list(u.glosses) for u in read_manifest(getattr(cfg.data, split))} for split in ("dev", "test")}
-    decoders = [("", None)] + ([("_beam", "beam")] if beams else [])
-    per_recipe: dict[str, dict[str, Any]] = {}
-    errs: dict[tuple[str, str, str], list[Any]] = {}
-    lengths: dict[str, Any] = {}
-    for name in p.recipes:
-        idx = sorted((i for i in chosen if p.jobs[i].recipe == name), key=lambda i: p.jobs[i].seed)
-        r: dict[str, Any] = {
-            "parameters": runs[idx[0]]["parameters"],
-            "seeds": [p.jobs[i].seed for i in idx],
-            "tuning": tuning[name],
-            "distill": p.recipes[name],
-            "best_epoch": [runs[i]["best_epoch"] for i in idx],
-            "epochs_run": [runs[i]["epochs_run"] for i in idx],
-            "first_nonblank_step": [runs[i].get("first_nonblank_step") for i in idx],
-            "still_improving": [runs[i]["best_epoch"] == runs[i]["epochs_run"] == cfg.epochs for i in idx],
-        }
-        for suffix, kind in decoders:
-            src = [beams[i] if kind else runs[i] for i in idx]
-            for split in ("dev", "test"):
-                wers = [s[split]["wer"] for s in src]
-                m, sd = mean_std(wers)
-                r[f"{split}_wer{suffix}"] = wers
-                r[f"{split}_wer{suffix}_mean"], r[f"{split}_wer{suffix}_std"] = m, sd
-                e = [_errors(refs[split], s[split]["hypotheses"]) for s in src]
-                errs[(name, split, suffix)] = [x[0] for x in e]
-                lengths[split] = e[0][1]
-            if kind:
-                r["decoder"] = [{"alpha": s["alpha"], "beta": s["beta"]} for s in src]
-        per_recipe[name] = r
-    for name, r in per_recipe.items():
-        for suffix, _ in decoders:
-            for split in ("dev", "test"):
-                d = paired_difference(
-                    np.stack(errs[(name, split, suffix)]),
-                    np.stack(errs[(BASELINE, split, suffix)]),
-                    lengths[split],
-                    replicates=cfg.bootstrap,
-                    level=cfg.confidence,
-                )
-                r[f"paired_{split}{suffix}"] = d.to_dict()
-            gap = per_recipe[BASELINE][f"test_wer{suffix}_mean"] - teacher.get(f"test_wer{suffix}", float("nan"))
-            gain = per_recipe[BASELINE][f"test_wer{suffix}_mean"] - r[f"test_wer{suffix}_mean"]
-            r[f"gap_recovered{suffix}"] = gain / gap if gap > 0 else None
-            r[f"verdict{suffix}"] = "baseline" if name == BASELINE else r[f"paired_test{suffix}"]["verdict"]
-            dev_v, test_v = r[f"paired_dev{suffix}"]["verdict"], r[f"paired_test{suffix}"]["verdict"]
-            r[f"consistent{suffix}"] = name != BASELINE and dev_v == test_v and test_v != "within noise"
-        if beams:  # does the LM beam gain on top of greedy, for this recipe? (paired per seed, same models)
-            r["beam_vs_greedy_test"] = paired_difference(
-                np.stack(errs[(name, "test", "_beam")]),
-                np.stack(errs[(name, "test", "")]),
-                lengths["test"],
-                replicates=cfg.bootstrap,
-                level=cfg.confidence,
-            ).to_dict()
-    untrained = {name for name, r in per_recipe.items() if r["dev_wer_mean"] >= 90.0}
-    for name, r in per_recipe.items():  # all-blank models "agree" perfectly: no verdict about them
-        if name != BASELINE and (untrained & {name, BASELINE}):
-            for key in [k for k in r if k.startswith("verdict")]:
-                r[key] = "not meaningful"
-    warnings = [
-        f"{name}: mean dev WER {r['dev_wer_mean']:.1f} %: these models did not learn, so their comparison means nothing; "
-        "train longer (epochs) or check the data"
-        for name, r in per_recipe.items()
-        if r["dev_wer_mean"] >= 90.0
-    ]
-    if teacher.get("dev_wer", 0.0) >= 90.0:
-        warnings.append(f"teacher: dev WER {teacher['dev_wer']:.1f} %: it did not learn; it has nothing to teach")
-    return {
-        "schema": SCHEMA_VERSION,
-        "warnings": warnings,
-        "method": "hierarchical paired bootstrap over test utterances and seeds (signdistill.evaluation.stats)",
-        "confidence": cfg.confidence,
-        "bootstrap": cfg.bootstrap,
-        "seeds": p.seeds,
-        "epochs": cfg.epochs,
-        "tune": cfg.tune,
-        "test_utterances": int(len(lengths["test"])),
-        "test_reference_glosses": int(lengths["test"].sum()),
-        "dev_reference_glosses": int(lengths["dev"].sum()),
-        "teacher": teacher,
-        "recipes": per_recipe,
-    }
-
-
-def _fmt_pd(d: dict[str, Any]) -> str:
-    return f"{d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]"
-
-
-def _rows(results: dict[str, Any], suffix: str = "") -> tuple[list[str], list[list[str]]]:
-    """Columns and rows of one decoder's table (``suffix`` "" for greedy, "_beam" for tuned LM beam)."""
-    pct = int(round(100 * results["confidence"]))
-    cols = ["recipe", "params", "dev WER", "test WER", f"test diff vs ctc ({pct}% CI)", "gap recovered", "verdict", "dev agrees"]
-    t = results["teacher"]
-    rows = [["teacher", f"{t['parameters']:,}", f"{t[f'dev_wer{suffix}']:.2f}", f"{t[f'test_wer{suffix}']:.2f}", "", "", "", ""]]
-    for name, r in results["recipes"].items():
-        base = name == "ctc"
-        gap = r[f"gap_recovered{suffix}"]
-        rows.append(
-            [
-                name,
-                f"{r['parameters']:,}",
-                f"{r[f'dev_wer{suffix}_mean']:.2f} ± {r[f'dev_wer{suffix}_std']:.2f}",
-                f"{r[f'test_wer{suffix}_mean']:.2f} ± {r[f'test_wer{suffix}_std']:.2f}",
-                "" if base else _fmt_pd(r[f"paired_test{suffix}"]),
-                "" if base or gap is None else f"{100 * gap:.0f}%",
-                r[f"verdict{suffix}"],
-                "" if base else ("yes" if r[f"consistent{suffix}"] else "no"),
-            ]
-        )
-    return cols, rows
-
-
-def _decoders(results: dict[str, Any]) -> list[tuple[str, str]]:
-    beam = all("test_wer_beam" in r for r in results["recipes"].values())
-    return [("", "greedy")] + ([("_beam", "LM beam, alpha/beta tuned on dev per model")] if beam else [])
-
-
-def results_markdown(results: dict[str, Any]) -> str:
-    """``results.md``: the comparison tables and how to read them."""
-    lines = [
-        "# signdistill compare",
-        "",
-        f"Seeds {results['seeds']}, {results['epochs']} epochs; test set {results['test_utterances']} utterances, "
-        f"{results['test_reference_glosses']} glosses. WER % as mean ± std over seeds. The difference is recipe - ctc "
-        f"(negative: fewer errors), mean over seeds with a {int(round(100 * results['confidence']))} % hierarchical paired "
-        'bootstrap interval over test utterances and seeds; verdict "helps" only when the whole interval is below 0. '
-        'Gap recovered: (ctc - recipe) / (ctc - teacher), test WER means. "dev agrees": the dev split gives the same '
-        'verdict (and it is not "within noise").',
-    ]
-    lines += [f"\n**Warning:** {w}." for w in results.get("warnings", [])]
-    for suffix, title in _decoders(results):
-        cols, rows = _rows(results, suffix)
-        lines += ["", f"## {title}", "", "| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def results_tables(results: dict[str, Any]) -> Any:
-    """The comparison as rich Tables (greedy, and LM beam when scored)."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    tables: list[Any] = []
-    style = {"helps": "green", "hurts": "red"}
-    for suffix, title in _decoders(results):
-        cols, rows = _rows(results, suffix)
-        t = Table(title=f"compare, {title}: WER % over seeds {results['seeds']} ({results['test_reference_glosses']} test glosses)")
-        for c in cols:
-            t.add_column(c, justify="left" if c in ("recipe", "verdict") else "right")
-        for row in rows:
-            t.add_row(*[f"[{style[c]}]{c}[/]" if c in style else c for c in row])
-        tables.append(t)
-    if results.get("seeds") and len(results["seeds"]) == 1:
-        tables.append(Text("one seed: the intervals cover test-set noise only, not training noise (use 3-5 seeds)", style="yellow"))
-    tables += [Text(f"warning: {w}", style="bold yellow") for w in results.get("warnings", [])]
-    return Group(*tables)

@@ -1,0 +1,65 @@
+"""``signdistill data``: create and validate datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from signdistill.cli import handle_errors, render
+from signdistill.errors import SignDistillError
+
+app: typer.Typer = typer.Typer(help="Create and validate datasets.", no_args_is_help=True)
+
+
+@app.command("synth")
+@handle_errors
+def data_synth(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write manifests and features to.")],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 0,
+    size: Annotated[str, typer.Option(help="tiny, small, quickstart or default (docs/data.md).")] = "default",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a dataset data synth wrote before (only that).")] = False,
+) -> None:
+    """Generate the embedded synthetic keypoint dataset (train/dev/test manifests)."""
+    from signdistill.data.synth import SIZES, generate, is_synth_dataset
+    from signdistill.io import check_output_path
+
+    if size not in SIZES:
+        raise SignDistillError(f"--size {size!r} is not one of {sorted(SIZES)}.")
+    check_output_path(out, kind="synthetic dataset", overwrite=overwrite, is_ours=is_synth_dataset)
+    render.manifests(generate(out, seed=seed, size=size))
+
+
+@app.command("check")
+@handle_errors
+def data_check(
+    manifest: Annotated[Path, typer.Argument(help="JSONL manifest to validate.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --json file.")] = False,
+) -> None:
+    """Validate a dataset (files, NaN/inf, dimensions, CTC lengths) and print statistics."""
+    from signdistill.data.check import check_manifest
+    from signdistill.io import check_file_output, write_json_atomic
+
+    check_file_output(json_out, "--json", overwrite)
+    report = check_manifest(manifest)
+    if json_out:
+        write_json_atomic(json_out, report.to_dict())
+    render.data_check(manifest, report)
+
+
+@app.command("import-phoenix")
+@handle_errors
+def data_import_phoenix(
+    annotations: Annotated[Path, typer.Option("--annotations", help="Folder of train/dev/test annotation files (or one file).")],
+    features: Annotated[Path, typer.Option("--features", help="Folder of per-utterance features (<split>/<id>.npy or <id>.npy).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the manifests.")],
+    suffix: Annotated[str, typer.Option(help="Feature file suffix.")] = ".npy",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous import at --out (only that).")] = False,
+) -> None:
+    """Turn a PHOENIX-2014 / PHOENIX-2014-T / CSL-Daily annotation folder plus features into manifests."""
+    from signdistill.data.corpus import import_corpus_to
+
+    report = import_corpus_to(annotations, features, out, suffix=suffix, overwrite=overwrite)
+    render.corpus_import(report, annotations, features, out)

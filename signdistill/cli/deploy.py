@@ -1,0 +1,52 @@
+"""Deployment commands: export (with its parity check) and benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from signdistill.cli import handle_errors, render
+
+
+@handle_errors
+def export(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint folder to export.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="safetensors, onnx or int8.")] = "safetensors",
+    dtype: Annotated[str, typer.Option(help="fp32 or fp16 (safetensors only).")] = "fp32",
+    check: Annotated[Path | None, typer.Option("--check", help="Manifest to run parity checks on after exporting.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous export at --out (only that).")] = False,
+) -> None:
+    """Export a trained model for deployment (weights, vocabulary and normalizer travel together)."""
+    from signdistill import pipelines
+
+    path = pipelines.export(checkpoint, out, format=format, dtype=dtype, overwrite=overwrite)
+    render.exported(checkpoint, path, format, dtype)
+    if check is not None:
+        render.parity(pipelines.verify_export(checkpoint, path, check, format=format, dtype=dtype))
+
+
+@handle_errors
+def benchmark(
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="Benchmark this checkpoint as fp32, int8 and ONNX, side by side.")
+    ] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Benchmark one exported model folder.")] = None,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, help="CPU threads (pin them: unpinned runs on a shared machine vary 10x).")
+    ] = 1,
+    frames: Annotated[int, typer.Option("--frames", min=1, help="Frames per utterance.")] = 300,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size for the batched figure.")] = 8,
+    repeats: Annotated[int, typer.Option("--repeats", min=3, help="Timed repeats per figure (the best is kept).")] = 20,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the table as JSON.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --json file.")] = False,
+) -> None:
+    """Inference speed: frames/s (batch 1 and batched), latency percentiles, real-time factor, size, memory."""
+    from signdistill import pipelines
+
+    report = pipelines.benchmark_models(
+        checkpoint, model, threads=threads, frames=frames, batch=batch, repeats=repeats, json_out=json_out, overwrite=overwrite
+    )
+    render.benchmark(report)

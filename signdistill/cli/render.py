@@ -1,0 +1,233 @@
+"""Everything the CLI prints: rich tables, notes, errors and progress bars (the library only logs).
+
+Results go to stdout (``console.out``), messages to stderr (``console.console``); both are looked
+up when printing, so a test may swap them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from signdistill import console as consoles
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from signdistill.data.check import CheckReport
+    from signdistill.pipelines import BenchmarkReport, ParityVerdict
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: MESSAGE`` and exit. The message is plain text: brackets in it (an extra such as
+    ``signdistill[onnx]``, a path, a list) are escaped, so rich does not take them for markup."""
+    error(message)
+    raise typer.Exit(code)
+
+
+def error(message: str) -> None:
+    """Print ``error: MESSAGE`` (escaped like :func:`fail`) and carry on."""
+    consoles.console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def note(message: str) -> None:
+    """Print a plain-text note (escaped like :func:`fail`)."""
+    consoles.console.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def line(message: str, *, highlight: bool = True) -> None:
+    """One line on stderr (what a command did, where it wrote)."""
+    consoles.console.print(message, highlight=highlight)
+
+
+def stdout_line(message: str) -> None:
+    """One plain line of results on stdout."""
+    consoles.out.print(message, highlight=False)
+
+
+def wer_results(title: str, scores: Mapping[str, Any]) -> None:
+    """The WER table of every entry of ``scores`` that holds a WER."""
+    consoles.out.print(consoles.wer_table(title, [(k, v) for k, v in scores.items() if isinstance(v, dict) and "wer" in v]))
+
+
+# -- data --------------------------------------------------------------------------------------
+
+
+def manifests(paths: Mapping[str, Path]) -> None:
+    for split, path in paths.items():
+        consoles.console.print(f"{split:>5}: {path}")
+
+
+def data_check(manifest: Path, report: CheckReport) -> None:
+    """Statistics table, then the first 20 problems and exit 2, or ``ok``."""
+    table = Table(title=f"{manifest}")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for k, v in report.stats.items():
+        table.add_row(k, str(v))
+    consoles.out.print(table)
+    if not report.ok:
+        for p in report.problems[:20]:
+            consoles.console.print(f"[red]problem:[/] {escape(p)}", highlight=False)
+        more = len(report.problems) - 20
+        fail(
+            f"{manifest}: {len(report.problems)} problem(s) found"
+            + (f" ({more} not shown)" if more > 0 else "")
+            + ". Fix or remove those utterances."
+        )
+    consoles.console.print(f"[green]ok[/]: {report.utterances} utterances, no problems.")
+
+
+def corpus_import(report: Mapping[str, dict[str, Any]], annotations: Path, features: Path, out: Path) -> None:
+    """Per split: utterances written and the first skipped ones; exit 2 when nothing was written."""
+    console = consoles.console
+    for split, r in report.items():
+        console.print(f"{split:>5}: {r['written']} utterances -> {out / (split + '.jsonl')}, {len(r['skipped'])} skipped")
+        for s in r["skipped"][:5]:
+            console.print(f"       skipped {s['id']}: {s['reason']}", highlight=False)
+    console.print(f"every skipped utterance and why: {out / 'skipped.json'}")
+    if not any(r["written"] for r in report.values()):
+        fail(f"No utterance of {annotations} had a feature file under {features}; check --features and --suffix.")
+
+
+# -- decoding ----------------------------------------------------------------------------------
+
+
+def evaluation(manifest: Path, checkpoint: Path, teacher: Path | None, result: Mapping[str, Any], *, cleanup: bool) -> None:
+    """The WER table (the model's decoders, then the teacher's), and WER per signer when the manifest names signers."""
+    rows = _decoder_rows(checkpoint, result)
+    if teacher is not None:
+        rows.update(_decoder_rows(teacher, result["teacher"]))
+    wer_results(f"{manifest}" + (" (PHOENIX clean-up)" if cleanup else ""), rows)
+    if result["per_signer"]:
+        t = Table(title="per signer")
+        t.add_column("signer")
+        t.add_column("WER %", justify="right")
+        for sg, w in result["per_signer"].items():
+            t.add_row(sg, f"{w:.2f}")
+        consoles.out.print(t)
+
+
+def _decoder_rows(checkpoint: Path, result: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"{checkpoint.parent.name}/{checkpoint.name} {k}": result[k] for k in ("greedy", "beam") if k in result}
+
+
+@contextlib.contextmanager
+def grid_progress() -> Iterator[Callable[[int, int, dict[str, Any]], None]]:
+    """A progress bar over decoder settings, with the best alpha/beta so far (on stderr, cleared at the end)."""
+    progress = consoles.progress_bar("tune-decoder", "{task.fields[best]}")
+    task = progress.add_task("grid", total=None, best="running the model over the manifest")
+
+    def on_progress(done: int, total: int, best: dict[str, Any]) -> None:
+        text = f"best so far: alpha {best['alpha']:g}, beta {best['beta']:g}, WER {best['wer']:.2f}" if best else "settings tried"
+        progress.update(task, completed=done, total=total, best=text)
+
+    with progress:
+        yield on_progress
+
+
+def tuning(manifest: Path, res: Mapping[str, Any], out: Path) -> None:
+    """The 15 best decoder settings (the chosen one starred) and where they were written."""
+    t = Table(title=f"tune-decoder on {manifest} (greedy WER {res['greedy_wer']:.2f})")
+    for c in ("alpha", "beta", "WER %"):
+        t.add_column(c, justify="right")
+    for r in sorted(res["table"], key=lambda r: r["wer"])[:15]:
+        t.add_row(f"{r['alpha']:g}", f"{r['beta']:g}", f"{r['wer']:.2f}" + (" *" if r is res["best"] else ""))
+    consoles.out.print(t)
+    consoles.out.print(f"best: alpha {res['best']['alpha']:g}, beta {res['best']['beta']:g}, WER {res['best']['wer']:.2f} -> {out}")
+
+
+def report(out: Path, res: Mapping[str, Any]) -> None:
+    """``report.md`` as written, the plots, and why plots were skipped."""
+    consoles.out.print((out / "report.md").read_text(), markup=False)
+    for p in res["plots"]:
+        consoles.out.print(f"plot: {p}", markup=False)
+    if res.get("plots_skipped"):
+        note(res["plots_skipped"])
+
+
+@contextlib.contextmanager
+def transcribe_progress(total: int, failed: int) -> Iterator[Callable[[int], None]]:
+    """``advance(failed_so_far)`` after each input: a bar on a terminal with many inputs, else nothing."""
+    show = total >= 20 and consoles.console.is_terminal  # a bar where someone watches many inputs
+    if not show:
+        yield lambda failed: None
+        return
+    progress: Progress = consoles.progress_bar("transcribe", "{task.fields[failed]} failed")
+    with progress:
+        task = progress.add_task("inputs", total=total, failed=failed)
+        yield lambda failed: progress.update(task, advance=1, failed=failed)
+
+
+# -- deployment --------------------------------------------------------------------------------
+
+
+def exported(checkpoint: Path, path: Path, format: str, dtype: str) -> None:
+    consoles.console.print(f"exported {checkpoint} -> {path} ({format}" + (f", {dtype})" if format == "safetensors" else ")"))
+
+
+def parity(verdict: ParityVerdict) -> None:
+    """Parity per batch size and the WER of both; exit 2 when an exact export decodes differently."""
+    res = verdict.figures
+    for bs, r in res["by_batch_size"].items():
+        diff, same = r["max_abs_logprob_diff"], 100 * r["identical_transcripts"]
+        consoles.console.print(f"batch {bs}: max |log-prob diff| {diff:.2e}, identical transcripts {same:.1f}%")
+    consoles.console.print(f"WER {res['wer_reference']:.2f} (checkpoint) vs {res['wer_export']:.2f} ({res['format']})")
+    if not verdict.ok:
+        fail(f"{verdict.path}: the fp32 export decodes {100 * verdict.differing_share:.1f}% of utterances differently from the checkpoint.")
+
+
+def benchmark(report: BenchmarkReport) -> None:
+    """The speed table (stdout), and a note when int8 is slower than fp32 (stderr)."""
+    t = Table(title=f"inference, {report.frames} frames/utterance, {report.threads} thread(s)")
+    cols = ("model", "frames/s b=1", f"frames/s b={report.batch}", "p50 ms", "p90 ms", "p99 ms", "RTF @30fps", "size", "vs fp32 b=1")
+    for c in cols:
+        t.add_column(c, justify="left" if c == "model" else "right")
+    base = report.reference["frames_per_s_batch1"]
+    for name, r in report.results.items():
+        t.add_row(
+            name,
+            f"{r['frames_per_s_batch1']:,.0f}",
+            f"{r['frames_per_s_batched']:,.0f}",
+            f"{r['latency_ms_p50']:.2f}",
+            f"{r['latency_ms_p90']:.2f}",
+            f"{r['latency_ms_p99']:.2f}",
+            f"{r['real_time_factor_at_30fps']:.4f}",
+            f"{r['size_bytes'] / 1e6:.2f} MB",
+            f"{r['frames_per_s_batch1'] / base:.2f}x",
+        )
+    consoles.out.print(t)
+    int8 = report.int8_slower
+    if int8 is not None:
+        fp32_mb = report.reference["size_bytes"] / 1e6
+        consoles.console.print(
+            f"note: int8 is {base / int8['frames_per_s_batch1']:.1f}x slower than fp32 at batch 1 for this model "
+            f"({fp32_mb:.2f} MB fp32): its matrices are too small for quantized kernels to pay back the (de)quantization; "
+            "in docs/benchmarks.md int8 pays only for the plan's 4x256 student (5.8 M parameters). Keep fp32 or ONNX here.",
+            highlight=False,
+        )
+
+
+# -- compare and quickstart --------------------------------------------------------------------
+
+
+def recipes(summaries: Mapping[str, str]) -> None:
+    width = max(map(len, summaries)) + 1
+    for name, summary in summaries.items():
+        consoles.out.print(f"{name:<{width}} {summary}", highlight=False, markup=False)
+
+
+def run_events(phases: dict[str, str], rename: dict[str, str] | None = None) -> Any:
+    """The ``on_event`` callback of compare/quickstart: one line per run start and end."""
+    return consoles.run_event_printer(phases, rename)
+
+
+def renderable(obj: Any) -> None:
+    """A rich renderable a pipeline built (the compare and quickstart tables)."""
+    consoles.out.print(obj)
