@@ -160,6 +160,7 @@ def test_list_recipes():
     [
         ({"recipes": ["ctc", "defualt"]}, "Did you mean 'default'"),
         ({"seeds": 0}, "seeds must be >= 1"),
+        ({"recipes": []}, "recipes"),
         ({"tune": {"optim.lrr": [1e-3]}}, "optim.lrr"),
         ({"tune": {"seed": [1, 2]}}, "only training settings can be tuned"),
         ({"tune": {"model.hidden": [16, 32]}}, "never the student's size"),
@@ -276,3 +277,14 @@ def test_untrained_models_are_flagged_not_compared(tmp_path):
     }
     results["warnings"] = ["ctc: mean dev WER 100.0 %: these models did not learn"]
     assert "**Warning:** ctc: mean dev WER 100.0 %" in results_markdown(results)
+
+
+def test_a_missing_manifest_is_named_before_anything_trains(tmp_path, synth, trained_teacher):
+    config = _config(tmp_path, synth, trained_teacher)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["dev"] = str(tmp_path / "nope.jsonl")
+    config.write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(app, ["compare", "--config", str(config)])
+    assert res.exit_code == 2, res.output
+    assert "data.dev" in res.output and "nope.jsonl" in " ".join(res.output.split())
+    assert "train:" not in res.output and not (tmp_path / "cmp").exists()

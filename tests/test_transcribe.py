@@ -290,3 +290,26 @@ def test_load_model_runs_every_format_alike(models, synth):
             m = load_model(models[fmt])
             assert m.format == fmt and m.vocab == ref.vocab and m.normalizer.allclose(ref.normalizer)
             assert np.abs(m.log_probs(m.normalizer(x)[None], np.array([x.shape[0]])) - lp).max() < (5e-2 if fmt == "fp16" else 1e-4)
+
+
+def test_out_is_not_created_when_every_input_fails(models, tmp_path):
+    """A failed run leaves no empty --out behind that would block the retry."""
+    out = tmp_path / "glosses.jsonl"
+    r = transcribe("--model", models["checkpoint"], tmp_path / "recordings", "--format", "jsonl", "--out", out)
+    assert r.exit_code == 2 and "does not exist" in r.output and "nothing was written" in r.output
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not HAS_LM, reason="needs the lm extra")
+def test_decoder_config_finds_a_relative_lm_next_to_it(models, synth, tmp_path, monkeypatch):
+    from signdistill import pipelines
+
+    folder = tmp_path / "decoding"
+    folder.mkdir()
+    pipelines.build_lm(synth / "train.jsonl", folder / "lm.arpa", order=2)
+    (folder / "decoder.json").write_text(json.dumps({"lm": "lm.arpa", "alpha": 0.5, "beta": 1.0, "beam_width": 4}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    r = transcribe("--model", models["checkpoint"], synth / "test.jsonl", "--decoder-config", folder / "decoder.json")
+    assert r.exit_code == 0, r.output

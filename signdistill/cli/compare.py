@@ -56,6 +56,8 @@ def quickstart(
         raise SignDistillError(f"--size {size!r} is not one of {sorted(pipelines.QUICKSTART_SIZES)}.")
     if seeds < 1:
         raise SignDistillError(f"--seeds must be >= 1, got {seeds}.")
+    if jobs is not None and jobs < 1:
+        raise SignDistillError(f"--jobs must be >= 1, got {jobs}.")
     if not overwrite:  # check the folder before printing the plan, so a refusal is the only line shown
         pipelines.check_quickstart_out(out, size=size, seed=seed, seeds=seeds, overwrite=False)
     render.line(pipelines.quickstart_plan(size, seeds), highlight=False)

@@ -147,6 +147,10 @@ def report(
     render.report(out, res)
 
 
+class _NothingWritten(Exception):
+    """Every input failed: abandon the temporary --out file instead of renaming it into place."""
+
+
 @handle_errors
 def transcribe(
     inputs: Annotated[list[Path], typer.Argument(help=".npy or .pose feature files, folders of them, or JSONL manifests.")],
@@ -187,11 +191,17 @@ def transcribe(
                     sink.write(tr.format_transcript(res, format_, fps=fps))
                 advance(len(failures))
             sink.flush()
+            if out and done == 0:
+                raise _NothingWritten  # leaves no empty --out behind (it would block the retry)
+    except _NothingWritten:
+        pass
     except BrokenPipeError:  # the reader stopped early (`| head`): stop quietly, as cat does
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(1) from None
     if failures:
+        if out and not done:
+            render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); nothing was written, {out} was not created.")
         where = f" to {out}" if out else ""
         render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); the other {done} were written{where}.")

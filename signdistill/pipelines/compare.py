@@ -287,9 +287,19 @@ def compare(cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | No
     """Run the comparison a :class:`~signdistill.config.CompareConfig` describes; return ``results.json``'s content."""
     if cfg.data.test is None:
         raise ConfigError("compare: data.test is required (the verdicts are computed on the test split).")
+    for split in ("train", "dev", "test"):
+        manifest = getattr(cfg.data, split)
+        if manifest is not None and not Path(manifest).is_file():
+            raise ConfigError(
+                f"compare: data.{split} {manifest} does not exist. Fix the path in the config "
+                "(relative paths are read from the folder you run compare in), or make data with `signdistill data synth`."
+            )
     if cfg.lm is not None:
         if not Path(cfg.lm.path).is_file():
-            raise ConfigError(f"compare: lm.path {cfg.lm.path} does not exist. Build one with `signdistill lm build`.")
+            raise ConfigError(
+                f"compare: lm.path {cfg.lm.path} does not exist. Build it with "
+                f"`signdistill lm build --manifest {cfg.data.train} --out {cfg.lm.path}`."
+            )
         from signdistill.decoding.lm import check_lm_file
 
         check_lm_file(cfg.lm.path)  # before hours of training, not after

@@ -184,7 +184,8 @@ def tune_decoder(
         if on_progress is not None:
             on_progress(len(table), len(grid), min(table, key=rank))
     best = min(table, key=rank)
-    best_cfg = DecoderConfig(beam_width=beam_width, alpha=best["alpha"], beta=best["beta"], lm=str(lm), backend=backend)
+    # The LM path is stored absolute: the decoder config then works from any folder.
+    best_cfg = DecoderConfig(beam_width=beam_width, alpha=best["alpha"], beta=best["beta"], lm=str(Path(lm).absolute()), backend=backend)
     write_json_atomic(out, best_cfg.to_dict())
     return {"greedy_wer": greedy, "table": table, "best": best, "decoder_config": str(out)}
 
