@@ -121,13 +121,17 @@ def report(
     ],
     manifest: Annotated[Path, typer.Option("--manifest", help="Manifest to compare on.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.md, report.json and PNG plots.")],
-    lm: Annotated[Path | None, typer.Option("--lm", help="Also beam-search with this LM.")] = None,
-    alpha: Annotated[float | None, typer.Option("--alpha")] = None,
-    beta: Annotated[float | None, typer.Option("--beta")] = None,
-    beam_width: Annotated[int | None, typer.Option("--beam-width", min=1)] = None,
-    decoder_config: Annotated[Path | None, typer.Option("--decoder-config")] = None,
+    lm: Annotated[
+        Path | None, typer.Option("--lm", help="Also beam-search with this LM (untuned alpha/beta: prefer --decoder-config).")
+    ] = None,
+    alpha: Annotated[float | None, typer.Option("--alpha", help="LM weight (overrides --decoder-config).")] = None,
+    beta: Annotated[float | None, typer.Option("--beta", help="Word insertion bonus (overrides --decoder-config).")] = None,
+    beam_width: Annotated[int | None, typer.Option("--beam-width", min=1, help="Beam width (overrides --decoder-config).")] = None,
+    decoder_config: Annotated[
+        Path | None, typer.Option("--decoder-config", help="Beam search settings tuned on dev (JSON written by tune-decoder).")
+    ] = None,
     utterance: Annotated[str | None, typer.Option("--utterance", help="Utterance id for the posterior plot (default: the first).")] = None,
-    phoenix_cleanup: Annotated[bool, typer.Option("--phoenix-cleanup")] = False,
+    phoenix_cleanup: Annotated[bool, typer.Option("--phoenix-cleanup", help="Apply the PHOENIX-2014 evaluation rewrites first.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous report at --out (only that).")] = False,
 ) -> None:
     """Compare models: WER table (Markdown/JSON), WER and training-curve plots, teacher vs student posteriors."""
