@@ -301,4 +301,5 @@ def test_quickstart_overwrite_keeps_files_added_inside_its_folders(tmp_path):
     before = snapshot(qs)
     r = invoke("quickstart", "--out", qs, "--size", "small", "--overwrite")
     assert r.exit_code == 2 and "data/mine.txt" in r.output and "compare/runs/mynotes/n.txt" in r.output, r.output
+    assert r.output.lstrip().startswith("error"), r.output  # the refusal is the first line: no plan banner before it
     assert snapshot(qs) == before

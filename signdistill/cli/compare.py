@@ -58,8 +58,8 @@ def quickstart(
         raise SignDistillError(f"--seeds must be >= 1, got {seeds}.")
     if jobs is not None and jobs < 1:
         raise SignDistillError(f"--jobs must be >= 1, got {jobs}.")
-    if not overwrite:  # check the folder before printing the plan, so a refusal is the only line shown
-        pipelines.check_quickstart_out(out, size=size, seed=seed, seeds=seeds, overwrite=False)
+    # Check the folder before printing the plan, so a refusal is the only line shown (nothing is deleted yet).
+    pipelines.check_quickstart_out(out, size=size, seed=seed, seeds=seeds, overwrite=overwrite, dry_run=True)
     render.line(pipelines.quickstart_plan(size, seeds), highlight=False)
     on_event = render.run_events({"train": "training", "beam": "LM beam tuning"}, {"ctc": "student (CTC only)", "default": "distilled"})
     report = pipelines.quickstart(out, size=size, seed=seed, seeds=seeds, jobs=jobs, overwrite=overwrite, on_event=on_event)

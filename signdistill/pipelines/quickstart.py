@@ -95,15 +95,22 @@ def _quickstart_file(rel: str) -> bool:
 
 
 def check_quickstart_out(
-    out: str | Path, *, size: str, seed: int, seeds: int, overwrite: bool, distill_recipe: dict[str, Any] | None = None
+    out: str | Path,
+    *,
+    size: str,
+    seed: int,
+    seeds: int,
+    overwrite: bool,
+    distill_recipe: dict[str, Any] | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Check (and with ``overwrite`` clear) quickstart's output folder before anything runs; return its settings."""
+    """Check (and with ``overwrite`` clear, unless ``dry_run``) quickstart's output folder before anything runs; return its settings."""
     settings = {"size": size, "seed": seed, "seeds": seeds, "recipe": distill_recipe}
-    _check_quickstart_out(Path(out).absolute(), overwrite, settings)
+    _check_quickstart_out(Path(out).absolute(), overwrite, settings, dry_run=dry_run)
     return settings
 
 
-def _check_quickstart_out(out: Path, overwrite: bool, settings: dict[str, Any]) -> None:
+def _check_quickstart_out(out: Path, overwrite: bool, settings: dict[str, Any], *, dry_run: bool = False) -> None:
     """Refuse an output folder that is not an earlier quickstart (or one with other settings, unless ``overwrite``).
 
     With ``overwrite`` only what quickstart writes is deleted; a folder that also holds anything
@@ -125,6 +132,8 @@ def _check_quickstart_out(out: Path, overwrite: bool, settings: dict[str, Any]) 
         from signdistill.io import refuse_unexpected
 
         refuse_unexpected(out, _quickstart_file, "quickstart")
+        if dry_run:
+            return
         for name in QUICKSTART_OUTPUTS:
             p = out / name
             if p.is_dir() and not p.is_symlink():
