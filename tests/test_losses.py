@@ -455,3 +455,21 @@ def test_sampled_sequence_kd_never_samples_padding():
     blank_only = ctc_loss(s, torch.tensor([3]), torch.tensor([], dtype=torch.long), torch.tensor([0]))
     got = sampled_sequence_kd_loss(s, t, torch.tensor([3]), num_samples=4)
     assert got.item() == pytest.approx(blank_only.item(), rel=1e-5)
+
+
+def test_sampled_sequence_kd_ignores_padding_and_flags_a_nonfinite_teacher():
+    from signdistill.losses import sampled_sequence_kd_loss
+
+    t = torch.randn(2, 6, 4)
+    t[1, 4:] = float("nan")  # padding content, never read
+    s = torch.randn(2, 6, 4)
+    assert torch.isfinite(sampled_sequence_kd_loss(s, t, torch.tensor([6, 4])))
+    t[0, 2, 1] = float("nan")  # a real frame: the loss says so instead of crashing in multinomial
+    assert torch.isnan(sampled_sequence_kd_loss(s, t, torch.tensor([6, 4])))
+
+
+def test_shift_tolerant_kd_of_empty_inputs_is_zero():
+    from signdistill.losses import shift_tolerant_kd_loss
+
+    assert shift_tolerant_kd_loss(torch.zeros(2, 0, 3), torch.zeros(2, 0, 3), torch.tensor([0, 0])).item() == 0.0
+    assert shift_tolerant_kd_loss(torch.zeros(0, 5, 3), torch.zeros(0, 5, 3), torch.zeros(0, dtype=torch.long)).item() == 0.0

@@ -206,6 +206,7 @@ def transcribe(
         raise typer.Exit(1) from None
     if failures:
         if out and not done:
-            render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); nothing was written, {out} was not created.")
+            state = "was left unchanged" if out.exists() else "was not created"
+            render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); nothing was written, {out} {state}.")
         where = f" to {out}" if out else ""
         render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); the other {done} were written{where}.")

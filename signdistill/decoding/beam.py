@@ -233,7 +233,7 @@ def load_decoder_config(path: str | os.PathLike[str]) -> DecoderConfig:
     if not isinstance(d, dict):
         raise SignDistillError(f"{p}: expected a JSON object of decoder settings.")
     lm = d.get("lm")
-    if isinstance(lm, str) and not Path(lm).is_absolute() and not Path(lm).exists() and (p.parent / lm).exists():
+    if isinstance(lm, str) and not Path(lm).is_absolute() and (p.parent / lm).exists():
         d["lm"] = str(p.parent / lm)  # a relative LM path is read next to the decoder config, wherever the command runs
     return DecoderConfig.from_dict(d, str(p))
 

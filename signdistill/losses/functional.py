@@ -513,6 +513,13 @@ def shift_tolerant_kd_loss(
     plain frame KD (blank kept). The minimum's choice is a constant (no gradient through
     the selection).
 
+    Measured, it *hurts* (docs/distillation.md): the minimum is one-sided. CTC teachers are
+    blank on most frames, so a blank student frame always finds a blank teacher frame in its
+    window: a gloss the student misses is never taught, and a weak gloss spike at the right
+    frame can be pushed towards blank (a review constructed both cases). A two-sided
+    (Chamfer) version, which also matches every teacher spike to its best student frame, is
+    the untested next step. Memory is ``(B, T, 2 * shift + 1, V)``: keep ``shift`` small.
+
     Args:
         student_logits, teacher_logits: ``(B, T, V)``; the teacher is a constant.
         lengths: ``(B,)``; padded frames are neither scored nor used as teacher frames.
@@ -526,8 +533,10 @@ def shift_tolerant_kd_loss(
         raise ValueError(f"shift must be >= 0 frames; got {shift}")
     if teacher_logits.shape != student_logits.shape:
         raise ValueError(f"teacher {tuple(teacher_logits.shape)} and student {tuple(student_logits.shape)} shapes differ")
+    b, t_max, _ = student_logits.shape
+    if b == 0 or t_max == 0:
+        return student_logits.float().sum() * 0.0
     with _float32(student_logits):
-        b, t_max, _ = student_logits.shape
         s_lp = torch.log_softmax(student_logits.float() / temperature, -1)
         t_lp = torch.log_softmax(teacher_logits.detach().float() / temperature, -1)
         mask = frame_mask(lengths, t_max)
@@ -566,7 +575,8 @@ def sampled_sequence_kd_loss(
     transcript, so it learns the teacher's N-best with posterior weights (Takashima et al.
     2018) in expectation, and with its own alignment: no spike timing is transferred. A
     confident teacher gives its greedy transcript every time (then this equals the
-    ``sequence`` term); ``temperature > 1`` samples more alternatives.
+    ``sequence`` term, except that ``sequence`` falls back to the ground truth where the
+    teacher says nothing); ``temperature > 1`` samples more alternatives.
 
     Args:
         student_logits, teacher_logits: ``(B, T, V)``; the teacher is a constant.
@@ -587,11 +597,16 @@ def sampled_sequence_kd_loss(
     if b == 0 or t_max == 0:
         return student_logits.float().sum() * 0.0
     with _float32(student_logits):
-        probs = torch.softmax(teacher_logits.detach().float() / temperature, -1).reshape(-1, v)
-        draws = torch.multinomial(probs, num_samples, replacement=True, generator=generator)  # (B*T, N)
-        paths = draws.view(b, t_max, num_samples).permute(2, 0, 1)  # (N, B, T)
+        valid = frame_mask(lengths, t_max)
+        probs = torch.softmax(teacher_logits.detach().float()[valid] / temperature, -1)  # (valid frames, V)
+        if not bool(torch.isfinite(probs).all()):  # a non-finite teacher: a NaN loss, which the trainer skips
+            return student_logits.float().sum() * float("nan")
+        draws = teacher_logits.new_full((b, t_max, num_samples), blank, dtype=torch.long)
+        if probs.shape[0]:
+            draws[valid] = torch.multinomial(probs, num_samples, replacement=True, generator=generator)
+        paths = draws.permute(2, 0, 1)  # (N, B, T); padded frames are blank, never sampled
         previous = F.pad(paths[..., :-1], (1, 0), value=-1)
-        keep = (paths != blank) & (paths != previous) & frame_mask(lengths, t_max)
+        keep = (paths != blank) & (paths != previous) & valid
         targets = paths[keep]  # row-major: sample, utterance, frame
         target_lengths = keep.sum(-1).reshape(-1)
         repeated = student_logits.unsqueeze(0).expand(num_samples, b, t_max, v).reshape(num_samples * b, t_max, v)
