@@ -176,8 +176,8 @@ class ScheduleConfig(_Section):
 class LossWeights(_Section):
     """Weights of the loss components (all >= 0, not all zero)."""
 
-    kl: float = Field(ge=0, description="Frame-level KL(teacher || student).")
-    ctc: float = Field(ge=0, description="CTC on the ground truth.")
+    kl: float = Field(0.0, ge=0, description="Frame-level KL(teacher || student).")
+    ctc: float = Field(0.0, ge=0, description="CTC on the ground truth.")
     feature: float = Field(0.0, ge=0, description="FitNets feature MSE.")
     sequence: float = Field(0.0, ge=0, description="CTC on the teacher's greedy transcripts (sequence-level KD).")
     aligned: float = Field(0.0, ge=0, description="Token-aligned KL: teacher at its spike, student at its own spike, per gloss.")
@@ -209,11 +209,12 @@ class DistillSection(_Section):
     )
     blank_weight: float = Field(0.1, ge=0, le=1, description="downweight: weight of frames the teacher labels blank.")
     topk: int | None = Field(None, ge=1, description="Keep the teacher's top-k classes per frame (renormalized).")
-    shift_frames: int = Field(2, ge=0, le=50, description="loss.shift: frames of timing tolerance either side.")
+    shift_frames: int = Field(2, ge=0, le=8, description="loss.shift: frames of timing tolerance either side (memory grows with it).")
     gloss_weight: float = Field(1.0, ge=0, description="loss.factorized: weight of the gloss term against the blank/not-blank term.")
     num_samples: int = Field(4, ge=1, le=64, description="loss.sampled: transcripts sampled from the teacher per utterance and step.")
     feature_layers: list[tuple[int, int]] = Field(
-        default_factory=lambda: [(1, 1)], description="(teacher layer, student layer) pairs, 1-based; default: first onto first."
+        default_factory=lambda: [(1, 1)],
+        description="(teacher layer, student layer) pairs, 1-based; default: first onto first.",
     )
     ctc_warmup_epochs: int = Field(0, ge=0, description="Epochs of CTC only before distillation starts.")
     kd_ramp_epochs: int = Field(0, ge=0, description="Epochs over which the KD weights ramp up linearly after warm-up.")
@@ -310,6 +311,7 @@ class CompareConfig(_Section):
     student: ModelConfig = Field(description="The student every recipe trains (preset or layers/hidden/...).")
     recipes: list[str | CompareRecipe] = Field(
         default_factory=lambda: list[str | CompareRecipe](["ctc", "default"]),
+        min_length=1,
         description="Named recipes or inline ones; `ctc` (the baseline) is always run.",
     )
     seeds: int | list[int] = Field(3, description="Number of seeds (0..N-1) or an explicit list.")

@@ -92,3 +92,14 @@ def test_configuration_reference_is_current():
 
     doc = Path(__file__).parents[1] / "docs" / "configuration.md"
     assert doc.read_text() == reference_markdown() + "\n", "run: python -m signdistill.config > docs/configuration.md"
+
+
+def test_loss_weights_left_out_are_zero_but_not_all():
+    from pydantic import ValidationError
+
+    from signdistill.config import LossWeights
+
+    w = LossWeights(ctc=0.5, factorized=0.5)  # no `kl: 0` needed
+    assert (w.kl, w.feature, w.sampled) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValidationError, match="all loss weights are zero"):
+        LossWeights()
