@@ -183,38 +183,15 @@ class Failure:
 
 def _manifest_inputs(path: Path) -> tuple[list[InputFile], list[Failure]]:
     """The utterances of a JSONL manifest; ``gloss`` is optional, a bad line is one failure."""
-    from signdistill.data.manifest import _escapes
+    from signdistill.data.manifest import manifest_entries
 
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        return [], [Failure(str(path), f"{path} cannot be read as a UTF-8 JSONL manifest ({exc}); re-save it as UTF-8.")]
     items: list[InputFile] = []
     failures: list[Failure] = []
-    seen: dict[str, int] = {}
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {lineno}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            failures.append(Failure(where, f'{where} is not valid JSON ({exc.msg}); write {{"id": "utt-1", "features": "x.npy"}}.'))
-            continue
-        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("id", "features")):
-            failures.append(Failure(where, f'{where} needs string fields "id" and "features" ("gloss" is optional here).'))
-            continue
-        uid, feats = entry["id"], Path(entry["features"])
-        if uid in seen:
-            failures.append(Failure(where, f"{where}: id {uid!r} already appears on line {seen[uid]}; make the ids unique."))
-            continue
-        seen[uid] = lineno
-        if not feats.is_absolute() and _escapes(feats):
-            failures.append(
-                Failure(where, f"{where}: {entry['features']!r} leads outside the manifest's folder; give an absolute path instead.")
-            )
-            continue
-        items.append(InputFile(uid, feats if feats.is_absolute() else path.parent / feats, f"utterance {uid!r} of {path}"))
+    for where, entry in manifest_entries(path, gloss_required=False):
+        if isinstance(entry, str):
+            failures.append(Failure(where, entry))
+        else:
+            items.append(InputFile(entry["id"], entry["path"], f"utterance {entry['id']!r} of {path}"))
     if not items and not failures:
         failures.append(Failure(str(path), f"{path} lists no utterances; add one JSON object per line."))
     return items, failures

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +45,64 @@ def _escapes(relative: Path) -> bool:
     return bool(parts) and parts[0] == ".."
 
 
+def manifest_entries(path: Path, *, gloss_required: bool) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    """Each non-empty line of a JSONL manifest as ``(where, entry)``, or ``(where, error message)``
+    for a bad line (the caller raises or collects it). A valid entry gets ``path``: its feature
+    file resolved against the manifest's folder. Unreadable files are one error for the file."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        yield str(path), f"Manifest {path} is not UTF-8 text or cannot be read ({exc}). Re-save it as UTF-8."
+        return
+    fields = REQUIRED_FIELDS if gloss_required else ("id", "features")
+    seen: dict[str, int] = {}
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {lineno}"
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield (
+                where,
+                (
+                    f"{where} is not valid JSON ({exc.msg}). Each line must be one JSON object like "
+                    '{"id": "utt-1", "features": "feats/utt-1.npy", "gloss": "A B C"}.'
+                ),
+            )
+            continue
+        error = _entry_error(entry, where, fields, seen, gloss_required)
+        if error is None:
+            seen[entry["id"]] = lineno
+            feats = Path(entry["features"])
+            entry["path"] = feats if feats.is_absolute() else path.parent / feats
+        yield where, error if error is not None else entry
+
+
+def _entry_error(entry: Any, where: str, fields: tuple[str, ...], seen: dict[str, int], gloss_required: bool) -> str | None:
+    if not isinstance(entry, dict):
+        return f"{where} holds a JSON {type(entry).__name__}, not an object."
+    missing = [f for f in fields if f not in entry]
+    if missing:
+        optional = "'signer' is optional" if gloss_required else "'gloss' and 'signer' are optional here"
+        return f"{where} lacks the field(s) {missing}. Every line needs {list(fields)}; {optional}."
+    for field in fields:
+        if not isinstance(entry[field], str):
+            return f"{where}: field {field!r} must be a string, got {entry[field]!r}."
+    if gloss_required and not entry["gloss"].split():
+        return f"{where}: utterance {entry['id']!r} has an empty 'gloss'. Give it its gloss sequence or remove the line."
+    if entry["id"] in seen:
+        return f"{where}: id {entry['id']!r} already appears on line {seen[entry['id']]}. Ids must be unique within a manifest."
+    feats = Path(entry["features"])
+    if not feats.is_absolute() and _escapes(feats):
+        return (
+            f"{where}: the feature path {entry['features']!r} leads outside the manifest's folder, so it was "
+            "not read. Relative feature paths must stay inside the manifest's folder; give an absolute path for "
+            "features kept elsewhere (docs/data.md)."
+        )
+    return None
+
+
 def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
     """Read a JSONL manifest; raise :class:`DataError` naming the line of any bad entry."""
     path = Path(path)
@@ -51,53 +111,16 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
             f"Manifest {path} does not exist. Check the path in your config, or create the "
             "embedded dataset with `signdistill data synth --out DIR`."
         )
-    root = path.parent
     utterances: list[Utterance] = []
-    seen: dict[str, int] = {}
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataError(f"Manifest {path} is not UTF-8 text ({exc}). Re-save it as UTF-8.") from None
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {lineno}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"{where} is not valid JSON ({exc.msg}). Each line must be one JSON object like "
-                '{"id": "utt-1", "features": "feats/utt-1.npy", "gloss": "A B C"}.'
-            ) from None
-        if not isinstance(entry, dict):
-            raise DataError(f"{where} holds a JSON {type(entry).__name__}, not an object.")
-        missing = [f for f in REQUIRED_FIELDS if f not in entry]
-        if missing:
-            raise DataError(f"{where} lacks the field(s) {missing}. Every line needs {list(REQUIRED_FIELDS)}; 'signer' is optional.")
-        for field in ("id", "features", "gloss"):
-            if not isinstance(entry[field], str):
-                raise DataError(f"{where}: field {field!r} must be a string, got {entry[field]!r}.")
-        glosses = tuple(entry["gloss"].split())
-        if not glosses:
-            raise DataError(f"{where}: utterance {entry['id']!r} has an empty 'gloss'. Give it its gloss sequence or remove the line.")
-        if entry["id"] in seen:
-            raise DataError(
-                f"{where}: id {entry['id']!r} already appears on line {seen[entry['id']]}. Ids must be unique within a manifest."
-            )
-        seen[entry["id"]] = lineno
+    for _where, entry in manifest_entries(path, gloss_required=True):
+        if isinstance(entry, str):
+            raise DataError(entry)
         signer = entry.get("signer")
-        feats = Path(entry["features"])
-        if not feats.is_absolute() and _escapes(feats):
-            raise DataError(
-                f"{where}: the feature path {entry['features']!r} leads outside the manifest's folder {root}, so it was "
-                "not read. Relative feature paths must stay inside the manifest's folder; give an absolute path for "
-                "features kept elsewhere (docs/data.md)."
-            )
         utterances.append(
             Utterance(
                 id=entry["id"],
-                features=feats if feats.is_absolute() else root / feats,
-                glosses=glosses,
+                features=entry["path"],
+                glosses=tuple(entry["gloss"].split()),
                 signer=None if signer is None else str(signer),
             )
         )
