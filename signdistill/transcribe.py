@@ -72,9 +72,10 @@ def model_format(path: str | os.PathLike[str]) -> str:
         if meta.get("quantize") == "dynamic_int8":
             return "int8"
         return "fp16" if meta.get("dtype") == "fp16" else "fp32"
+    hint = f"It is a run folder: use --model {path / 'best'}." if (path / "best" / CHECKPOINT_META).is_file() else ""
     raise CheckpointError(
         f"{path} holds neither {CHECKPOINT_META} (a checkpoint or safetensors/int8 export) nor {ONNX_META} (an ONNX export). "
-        "Point --model at runs/<name>/best or at a folder written by `signdistill export`."
+        + (hint or "Point --model at runs/<name>/best or at a folder written by `signdistill export`.")
     )
 
 

@@ -313,3 +313,9 @@ def test_decoder_config_finds_a_relative_lm_next_to_it(models, synth, tmp_path, 
     monkeypatch.chdir(elsewhere)
     r = transcribe("--model", models["checkpoint"], synth / "test.jsonl", "--decoder-config", folder / "decoder.json")
     assert r.exit_code == 0, r.output
+
+
+def test_a_run_folder_given_as_model_points_at_its_best(trained_teacher, synth):
+    run = trained_teacher.parent  # runs/<name>, which holds best/ and last/
+    r = transcribe("--model", run, synth / "test.jsonl")
+    assert r.exit_code == 2 and f"use --model {run / 'best'}" in " ".join(r.output.split())
