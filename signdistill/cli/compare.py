@@ -32,7 +32,7 @@ def compare(
     if config is None:
         raise SignDistillError("compare needs --config FILE (see docs/compare.md), or --list-recipes.")
     if jobs is not None and jobs < 1:
-        raise SignDistillError(f"--jobs must be >= 1, got {jobs}.")
+        raise SignDistillError(f"--jobs must be >= 1, got {jobs}; or leave --jobs out to use every core.")
     cfg = load_config(config, set_ or [], CompareConfig)
     results = run_compare(cfg, out=out, jobs=jobs, on_event=render.run_events({"train": "train", "beam": "LM beam"}))
     render.renderable(results_tables(results))
@@ -57,7 +57,7 @@ def quickstart(
     if seeds < 1:
         raise SignDistillError(f"--seeds must be >= 1, got {seeds}.")
     if jobs is not None and jobs < 1:
-        raise SignDistillError(f"--jobs must be >= 1, got {jobs}.")
+        raise SignDistillError(f"--jobs must be >= 1, got {jobs}; or leave --jobs out to use every core.")
     # Check the folder before printing the plan, so a refusal is the only line shown (nothing is deleted yet).
     pipelines.check_quickstart_out(out, size=size, seed=seed, seeds=seeds, overwrite=overwrite, dry_run=True)
     render.line(pipelines.quickstart_plan(size, seeds), highlight=False)

@@ -208,5 +208,7 @@ def transcribe(
         if out and not done:
             state = "was left unchanged" if out.exists() else "was not created"
             render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); nothing was written, {out} {state}.")
-        where = f" to {out}" if out else ""
+        if not done:
+            render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); nothing was written.")
+        where = f" to {out}" if out else " to stdout"
         render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); the other {done} were written{where}.")
