@@ -141,3 +141,9 @@ def test_cli_reference_is_current(tmp_path):
     assert doc.read_text() == out.read_text(), (
         "run: nox -s docs (or typer signdistill.cli utils docs --name signdistill --output docs/cli.md)"
     )
+
+
+def test_quickstart_refuses_jobs_below_one(tmp_path):
+    r = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "qs"), "--jobs", "0"])
+    assert r.exit_code == 2 and "--jobs must be >= 1" in r.output
+    assert not (tmp_path / "qs").exists()

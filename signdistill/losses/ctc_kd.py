@@ -15,6 +15,15 @@ import torch.nn.functional as F
 from signdistill.losses.functional import Reduction, _check, _float32, _reduce, ctc_loss, frame_mask
 
 
+def _check_pair(student_logits: torch.Tensor, teacher_logits: torch.Tensor, lengths: torch.Tensor, temperature: float) -> None:
+    """The checks every loss here shares: shapes, lengths and a positive temperature."""
+    _check(student_logits, lengths, "student_logits")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}")
+    if teacher_logits.shape != student_logits.shape:
+        raise ValueError(f"teacher {tuple(teacher_logits.shape)} and student {tuple(student_logits.shape)} shapes differ")
+
+
 def _binary_and_gloss(log_probs: torch.Tensor, blank: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split ``(..., V)`` log-posteriors into ``log P(blank)``, ``log P(not blank)`` and the
     gloss distribution given "not blank" (``(..., V-1)``, renormalized)."""
@@ -61,11 +70,7 @@ def factorized_kd_loss(
         lengths: ``(B,)``; padded frames are ignored exactly.
         reduction: ``"mean"`` over valid frames, ``"sum"``, or ``"none"`` for ``(B, T)``.
     """
-    _check(student_logits, lengths, "student_logits")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0; got {temperature}")
-    if teacher_logits.shape != student_logits.shape:
-        raise ValueError(f"teacher {tuple(teacher_logits.shape)} and student {tuple(student_logits.shape)} shapes differ")
+    _check_pair(student_logits, teacher_logits, lengths, temperature)
     with _float32(student_logits):
         s_lp = torch.log_softmax(student_logits.float() / temperature, -1)
         t_lp = torch.log_softmax(teacher_logits.detach().float() / temperature, -1)
@@ -119,13 +124,9 @@ def shift_tolerant_kd_loss(
         shift: ``>= 0`` frames of tolerance either side.
         reduction: ``"mean"`` over valid frames, ``"sum"``, or ``"none"`` for ``(B, T)``.
     """
-    _check(student_logits, lengths, "student_logits")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0; got {temperature}")
+    _check_pair(student_logits, teacher_logits, lengths, temperature)
     if shift < 0:
         raise ValueError(f"shift must be >= 0 frames; got {shift}")
-    if teacher_logits.shape != student_logits.shape:
-        raise ValueError(f"teacher {tuple(teacher_logits.shape)} and student {tuple(student_logits.shape)} shapes differ")
     b, t_max, _ = student_logits.shape
     if b == 0 or t_max == 0:
         return student_logits.float().sum() * 0.0
@@ -181,11 +182,9 @@ def sampled_sequence_kd_loss(
         A float32 scalar: the mean over samples and utterances of the CTC loss divided by
         the sampled transcript's length (:func:`ctc_loss`'s ``"mean"``).
     """
-    _check(student_logits, lengths, "student_logits")
-    if temperature <= 0 or num_samples < 1:
-        raise ValueError(f"need temperature > 0 and num_samples >= 1; got {temperature}, {num_samples}")
-    if teacher_logits.shape != student_logits.shape:
-        raise ValueError(f"teacher {tuple(teacher_logits.shape)} and student {tuple(student_logits.shape)} shapes differ")
+    _check_pair(student_logits, teacher_logits, lengths, temperature)
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1; got {num_samples}")
     b, t_max, v = student_logits.shape
     if b == 0 or t_max == 0:
         return student_logits.float().sum() * 0.0
