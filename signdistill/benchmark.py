@@ -10,14 +10,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from signdistill import export as export_mod
 from signdistill.errors import SignDistillError
 from signdistill.models import CTCModel
 
 FP32 = "fp32 (PyTorch)"
 INT8 = "int8 (PyTorch dynamic)"
 ONNX = "ONNX Runtime"
+ONNX_INT8 = "ONNX Runtime int8 (dynamic)"
+ONNX_INT8_STATIC = "ONNX Runtime int8 (static)"
+_NAMES = {"int8": INT8, "onnx": ONNX, "onnx-int8": ONNX_INT8, "onnx-int8-static": ONNX_INT8_STATIC}
+# each int8 model and the fp32 model it is measured against
+INT8_BASELINES = {INT8: FP32, ONNX_INT8: ONNX, ONNX_INT8_STATIC: ONNX}
 
 
 @torch.no_grad()
@@ -42,12 +49,73 @@ def frames_per_second(model: CTCModel, *, frames: int = 300, batch: int = 1, rep
         torch.set_num_threads(prev)
 
 
+def benchmark(
+    model: export_mod.InferenceModel, *, frames: int = 300, batch: int = 8, repeats: int = 20, threads: int | None = 1
+) -> dict[str, float]:
+    """One model's figures of :func:`measure`."""
+    return measure({"model": model}, frames=frames, batch=batch, repeats=repeats, threads=threads)["model"]
+
+
+def measure(
+    models: dict[str, export_mod.InferenceModel], *, frames: int = 300, batch: int = 8, repeats: int = 20, threads: int | None = 1
+) -> dict[str, dict[str, float]]:
+    """The package's one speed protocol, for models side by side: the same random inputs, threads
+    pinned, one warm-up each, then ``repeats`` rounds that time every model once in turn (so a busy
+    moment slows all of them alike). Frames/s are the best round; latencies are percentiles over
+    rounds at batch 1; real-time factor against 30 frames/s; size on disk; peak memory growth while
+    loading and warming up (``ru_maxrss``, so a later model's growth is counted only above the peak so far)."""
+    import resource
+
+    prev = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(0)
+        d = next(iter(models.values())).spec.input_dim
+        one = (rng.standard_normal((1, frames, d)).astype(np.float32), np.array([frames], np.int64))
+        many = (rng.standard_normal((batch, frames, d)).astype(np.float32), np.full(batch, frames, np.int64))
+        rss: dict[str, float] = {}
+        for name, m in models.items():
+            rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            m.log_probs(*one)
+            m.log_probs(*many)
+            rss[name] = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+        lat: dict[str, list[float]] = {name: [] for name in models}
+        tb: dict[str, list[float]] = {name: [] for name in models}
+        for times, inputs, rounds in ((lat, one, repeats), (tb, many, max(3, repeats // 4))):
+            for _ in range(rounds):
+                for name, m in models.items():
+                    t0 = time.perf_counter()
+                    m.log_probs(*inputs)
+                    times[name].append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(prev)
+    out = {}
+    for name, m in models.items():
+        lat_ms = np.array(lat[name]) * 1000
+        fps1 = frames / min(lat[name])
+        out[name] = {
+            "frames_per_s_batch1": fps1,
+            "frames_per_s_batched": batch * frames / min(tb[name]),
+            "latency_ms_p50": float(np.percentile(lat_ms, 50)),
+            "latency_ms_p90": float(np.percentile(lat_ms, 90)),
+            "latency_ms_p99": float(np.percentile(lat_ms, 99)),
+            "real_time_factor_at_30fps": 30.0 / fps1,
+            "size_bytes": m.size_bytes(),
+            "peak_rss_growth_mb": rss[name],
+        }
+    return out
+
+
 @dataclass
 class BenchmarkReport:
     """Speed figures per model (``results``, as the ``--json`` file holds them), first model the reference.
 
-    Every figure is :func:`signdistill.export.benchmark`'s; an int8 model slower than fp32 at
-    batch 1 carries ``"slower_than_fp32": True``.
+    Every figure is :func:`measure`'s. An int8 model slower at batch 1 than the fp32 model it
+    replaces (PyTorch int8 against PyTorch fp32, ONNX int8 against ONNX fp32) carries
+    ``"slower_than_fp32": True``; with a manifest, every model but the reference also carries
+    ``"parity"`` (:func:`signdistill.parity.check_models`: log-prob difference, identical
+    transcripts, WER of both).
     """
 
     frames: int
@@ -61,10 +129,9 @@ class BenchmarkReport:
         return next(iter(self.results.values()))
 
     @property
-    def int8_slower(self) -> dict[str, Any] | None:
-        """The int8 figures when int8 is slower than fp32 at batch 1, else None."""
-        int8 = self.results.get(INT8)
-        return int8 if int8 is not None and int8.get("slower_than_fp32") else None
+    def int8_slower(self) -> dict[str, dict[str, Any]]:
+        """The int8 models slower than their fp32 counterpart at batch 1, by name."""
+        return {name: r for name, r in self.results.items() if r.get("slower_than_fp32")}
 
 
 def benchmark_models(
@@ -75,45 +142,56 @@ def benchmark_models(
     frames: int = 300,
     batch: int = 8,
     repeats: int = 20,
+    manifest: str | os.PathLike[str] | None = None,
+    calibration: str | os.PathLike[str] | None = None,
     json_out: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
 ) -> BenchmarkReport:
-    """Benchmark a checkpoint as fp32, int8 and ONNX (exported to a temporary folder), or one exported model.
+    """Benchmark a checkpoint as fp32, int8 and ONNX (fp32 and int8, exported to a temporary
+    folder; static ONNX int8 too with a ``calibration`` manifest), or one exported model.
 
-    Give exactly one of ``checkpoint`` and ``model``. ``json_out`` (refused if it exists, unless
-    ``overwrite``) receives ``results``.
+    Give exactly one of ``checkpoint`` and ``model``. With ``manifest``, every export is also
+    checked against the checkpoint on it (parity and WER). ``json_out`` (refused if it exists,
+    unless ``overwrite``) receives ``results``.
     """
-    from signdistill import export as export_mod
     from signdistill.io import check_file_output, write_json_atomic
+    from signdistill.parity import check_models
 
     if (checkpoint is None) == (model is None):
         raise SignDistillError("Give exactly one of --checkpoint or --model.")
+    if model is not None and (manifest is not None or calibration is not None):
+        raise SignDistillError("--manifest and --calibration need --checkpoint (the exports are compared with it).")
+    for flag, path in (("--manifest", manifest), ("--calibration", calibration)):
+        if path is not None and not Path(path).is_file():
+            raise SignDistillError(f"{flag} {path} does not exist; give a manifest (.jsonl), e.g. data/synth/dev.jsonl.")
     check_file_output(json_out, "--json", overwrite)
     targets: dict[str, Path] = {}
     tmp_root = None
-    if checkpoint is not None:
-        targets[FP32] = Path(checkpoint)
-        tmp_root, paths = export_mod.temporary_exports(checkpoint)
-        targets.update({(INT8 if k == "int8" else ONNX): v for k, v in paths.items()})
-    elif model is not None:
-        targets[Path(model).name] = Path(model)
-    results = {}
     try:
+        if checkpoint is not None:
+            targets[FP32] = Path(checkpoint)
+            tmp_root, paths = export_mod.temporary_exports(checkpoint, calibration=calibration)
+            targets.update({_NAMES[k]: v for k, v in paths.items()})
+        elif model is not None:
+            targets[Path(model).name] = Path(model)
         # torch's quantization API warns about its own deprecation on every call: not the user's
         # business, and it would land in the middle of the table.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
             warnings.simplefilter("ignore", category=DeprecationWarning)
-            for name, path in targets.items():
-                loaded = export_mod.load_inference_model(path, threads=threads)
-                results[name] = export_mod.benchmark(loaded, frames=frames, batch=batch, repeats=repeats, threads=threads)
+            loaded = {name: export_mod.load_inference_model(path, threads=threads) for name, path in targets.items()}
+            results: dict[str, dict[str, Any]] = dict(measure(loaded, frames=frames, batch=batch, repeats=repeats, threads=threads))
+            if manifest is not None:
+                ref, *others = loaded
+                for name, figures in check_models(loaded[ref], {n: loaded[n] for n in others}, manifest).items():
+                    results[name]["parity"] = figures
     finally:
         if tmp_root is not None:
             shutil.rmtree(tmp_root, ignore_errors=True)
+    for int8, fp32 in INT8_BASELINES.items():
+        if int8 in results and fp32 in results and results[int8]["frames_per_s_batch1"] < results[fp32]["frames_per_s_batch1"]:
+            results[int8]["slower_than_fp32"] = True
     report = BenchmarkReport(frames, batch, threads, results)
-    int8 = results.get(INT8)
-    if int8 is not None and int8["frames_per_s_batch1"] < report.reference["frames_per_s_batch1"]:
-        int8["slower_than_fp32"] = True
     if json_out:
         write_json_atomic(Path(json_out), results)
     return report

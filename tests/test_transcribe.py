@@ -13,7 +13,8 @@ import torch
 from typer.testing import CliRunner
 
 from signdistill.cli import app
-from signdistill.export import check_export, export
+from signdistill.export import export
+from signdistill.parity import check_export
 from signdistill.training.checkpoint import load_checkpoint, save_checkpoint
 from signdistill.transcribe import aligned_segments, greedy_segments, load_model, model_format
 

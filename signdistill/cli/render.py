@@ -169,7 +169,9 @@ def transcribe_progress(total: int, failed: int) -> Iterator[Callable[[int], Non
 
 
 def exported(checkpoint: Path, path: Path, format: str, dtype: str) -> None:
-    consoles.console.print(f"exported {checkpoint} -> {path} ({format}" + (f", {dtype})" if format == "safetensors" else ")"))
+    size = sum(f.stat().st_size for f in path.iterdir() if f.is_file()) / 1e6
+    detail = f", {dtype}" if format in ("safetensors", "onnx-int8") else ""
+    consoles.console.print(f"exported {checkpoint} -> {path} ({format}{detail}, {size:.2f} MB)")
 
 
 def parity(verdict: ParityVerdict) -> None:
@@ -184,14 +186,18 @@ def parity(verdict: ParityVerdict) -> None:
 
 
 def benchmark(report: BenchmarkReport) -> None:
-    """The speed table (stdout), and a note when int8 is slower than fp32 (stderr)."""
-    t = Table(title=f"inference, {report.frames} frames/utterance, {report.threads} thread(s)")
-    cols = ("model", "frames/s b=1", f"frames/s b={report.batch}", "p50 ms", "p90 ms", "p99 ms", "RTF @30fps", "size", "vs fp32 b=1")
+    """The speed table (stdout; parity and WER columns when a manifest was given), and a note per
+    int8 model that is slower than the fp32 model it replaces (stderr)."""
+    t = Table(title=f"inference, {report.frames} frames/utterance, {report.threads} thread(s), models interleaved, best of rounds")
+    cols = ["model", "frames/s b=1", f"frames/s b={report.batch}", "p50 ms", "p90 ms", "p99 ms", "RTF @30fps", "size", "vs fp32 b=1"]
+    checked = any("parity" in r for r in report.results.values())
+    if checked:
+        cols += ["WER", "same transcripts"]
     for c in cols:
         t.add_column(c, justify="left" if c == "model" else "right")
     base = report.reference["frames_per_s_batch1"]
     for name, r in report.results.items():
-        t.add_row(
+        row = [
             name,
             f"{r['frames_per_s_batch1']:,.0f}",
             f"{r['frames_per_s_batched']:,.0f}",
@@ -201,15 +207,22 @@ def benchmark(report: BenchmarkReport) -> None:
             f"{r['real_time_factor_at_30fps']:.4f}",
             f"{r['size_bytes'] / 1e6:.2f} MB",
             f"{r['frames_per_s_batch1'] / base:.2f}x",
-        )
+        ]
+        if checked:
+            p = r.get("parity")
+            first = next((v.get("parity") for v in report.results.values() if v.get("parity")), None)
+            wer = p["wer_export"] if p else (first["wer_reference"] if first else float("nan"))
+            row += [f"{wer:.2f}", f"{100 * p['identical_transcripts']:.1f}%" if p else "reference"]
+        t.add_row(*row)
     consoles.out.print(t)
-    int8 = report.int8_slower
-    if int8 is not None:
-        fp32_mb = report.reference["size_bytes"] / 1e6
+    from signdistill.pipelines import INT8_BASELINES
+
+    for name, r in report.int8_slower.items():
+        fp32 = report.results[INT8_BASELINES[name]]
         consoles.console.print(
-            f"note: int8 is {base / int8['frames_per_s_batch1']:.1f}x slower than fp32 at batch 1 for this model "
-            f"({fp32_mb:.2f} MB fp32): its matrices are too small for quantized kernels to pay back the (de)quantization; "
-            "in docs/benchmarks.md int8 pays only for the plan's 4x256 student (5.8 M parameters). Keep fp32 or ONNX here.",
+            f"note: {name} is {fp32['frames_per_s_batch1'] / r['frames_per_s_batch1']:.1f}x slower than {INT8_BASELINES[name]} "
+            f"at batch 1 for this model ({fp32['size_bytes'] / 1e6:.2f} MB fp32): its matrices are too small for int8 kernels "
+            "to pay back the (de)quantization (docs/export.md). Keep the fp32 model here unless the size on disk matters.",
             highlight=False,
         )
 

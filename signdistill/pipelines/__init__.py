@@ -7,10 +7,11 @@ Every name below stays importable as ``signdistill.pipelines.X``. (``pipelines.q
 the function; the module is ``signdistill.pipelines.quickstart`` in ``sys.modules``.)
 """
 
-from signdistill.benchmark import BenchmarkReport, benchmark_models
+from signdistill.benchmark import INT8_BASELINES, BenchmarkReport, benchmark_models
 from signdistill.decoding import decode_logits
 from signdistill.decoding.beam import decoder_from_options
-from signdistill.export import ParityVerdict, export, verify_export
+from signdistill.export import export
+from signdistill.parity import ParityVerdict, verify_export
 from signdistill.pipelines.decoding import ModelOutputs, build_lm, evaluate, model_outputs, parse_grid, report, tune_decoder
 from signdistill.pipelines.quickstart import (
     QUICKSTART_MARKER,
@@ -38,6 +39,7 @@ from signdistill.training.run_dir import NO_EFFECT_SETTINGS, differing_settings,
 
 __all__ = [
     "BenchmarkReport",
+    "INT8_BASELINES",
     "ParityVerdict",
     "NO_EFFECT_SETTINGS",
     "QUICKSTART_MARKER",

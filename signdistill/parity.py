@@ -1,0 +1,126 @@
+"""Does an export decode like its checkpoint? Parity of log-probs and greedy transcripts, and WER.
+
+``signdistill export --check MANIFEST`` and ``signdistill benchmark --manifest`` use it: the max
+absolute log-prob difference and the share of identical greedy transcripts per batch size, and
+the greedy WER of both on the manifest (at batch 1). fp32 exports (safetensors, ONNX) must
+decode every utterance as the checkpoint does; fp16 and int8 are reported without a verdict.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signdistill.decoding.collapse import collapse_ids
+from signdistill.export import InferenceModel, load_inference_model
+
+
+def _greedy(lp: np.ndarray, n: int) -> list[int]:
+    return collapse_ids(lp[:n].argmax(-1).tolist())
+
+
+def parity(reference: InferenceModel, other: InferenceModel, features: list[np.ndarray], batch_size: int) -> dict[str, float]:
+    """Compare two models on the same (normalized) utterances, batched ``batch_size`` at a time."""
+    max_diff = 0.0
+    same = 0
+    for start in range(0, len(features), batch_size):
+        chunk = features[start : start + batch_size]
+        lengths = np.array([f.shape[0] for f in chunk], dtype=np.int64)
+        x = np.zeros((len(chunk), int(lengths.max()), chunk[0].shape[1]), np.float32)
+        for b, f in enumerate(chunk):
+            x[b, : f.shape[0]] = f
+        a = reference.log_probs(x, lengths)
+        o = other.log_probs(x, lengths)
+        for b, n in enumerate(lengths.tolist()):
+            max_diff = max(max_diff, float(np.abs(a[b, :n] - o[b, :n]).max()))
+            same += _greedy(a[b], n) == _greedy(o[b], n)
+    return {"max_abs_logprob_diff": max_diff, "identical_transcripts": same / max(len(features), 1)}
+
+
+def check_export(
+    checkpoint: str | os.PathLike[str],
+    exported: str | os.PathLike[str],
+    manifest: str | os.PathLike[str],
+    *,
+    batch_sizes: tuple[int, ...] = (1, 8),
+) -> dict[str, Any]:
+    """Parity of an export against its checkpoint on a manifest: max |log-prob diff|,
+    share of identical greedy transcripts (per batch size), and the WER of both."""
+    ref = load_inference_model(checkpoint)
+    return check_models(ref, {"export": load_inference_model(exported)}, manifest, batch_sizes=batch_sizes)["export"]
+
+
+def check_models(
+    reference: InferenceModel, others: dict[str, InferenceModel], manifest: str | os.PathLike[str], *, batch_sizes: tuple[int, ...] = (1, 8)
+) -> dict[str, dict[str, Any]]:
+    """:func:`check_export`'s figures for several models against one reference on the same manifest
+    (WER greedy at batch 1; the reference is decoded once)."""
+    from signdistill.data import load_features, read_manifest
+    from signdistill.evaluation import word_error_rate
+
+    utts = read_manifest(manifest)
+    dim = reference.spec.input_dim
+    feats = [reference.normalizer(load_features(u.features, expect_dim=dim, context=f"utterance {u.id!r}")) for u in utts]
+    refs = [list(u.glosses) for u in utts]
+
+    def wer(m: InferenceModel) -> float:
+        hyps = []
+        for f in feats:
+            lp = m.log_probs(f[None], np.array([f.shape[0]]))[0]
+            hyps.append(m.vocab.decode(_greedy(lp, f.shape[0])))
+        return word_error_rate(refs, hyps).wer
+
+    wer_reference = wer(reference)
+    results = {}
+    for name, other in others.items():
+        out: dict[str, Any] = {"format": other.kind, "utterances": len(utts), "by_batch_size": {}}
+        for bs in batch_sizes:
+            out["by_batch_size"][bs] = parity(reference, other, feats, bs)
+        out["wer_reference"] = wer_reference
+        out["wer_export"] = wer(other)
+        out["max_abs_logprob_diff"] = max(v["max_abs_logprob_diff"] for v in out["by_batch_size"].values())
+        out["identical_transcripts"] = min(v["identical_transcripts"] for v in out["by_batch_size"].values())
+        results[name] = out
+    return results
+
+
+@dataclass
+class ParityVerdict:
+    """An export checked against its checkpoint: the figures of :func:`check_export` and what they mean.
+
+    ``exact`` exports (fp32 safetensors or ONNX) must decode every utterance as the checkpoint
+    does; fp16 and int8 may differ, and their figures are reported without a verdict.
+    """
+
+    path: Path
+    figures: dict[str, Any]
+    exact: bool
+
+    @property
+    def differing_share(self) -> float:
+        """Share of utterances whose greedy transcript differs from the checkpoint's (worst batch size)."""
+        return 1.0 - self.figures["identical_transcripts"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.exact or self.figures["identical_transcripts"] >= 1.0
+
+
+def verify_export(
+    checkpoint: str | os.PathLike[str],
+    exported: str | os.PathLike[str],
+    manifest: str | os.PathLike[str],
+    *,
+    format: str = "safetensors",
+    dtype: str = "fp32",
+) -> ParityVerdict:
+    """:func:`check_export` plus the verdict: an fp32 export (safetensors or ONNX) must decode identically."""
+    figures = check_export(checkpoint, exported, manifest)
+    return ParityVerdict(Path(exported), figures, exact=format in ("safetensors", "onnx") and dtype == "fp32")
+
+
+__all__ = ["ParityVerdict", "check_export", "check_models", "parity", "verify_export"]
