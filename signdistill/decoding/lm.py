@@ -49,10 +49,8 @@ def _discounts(counts: Counter[Gram]) -> tuple[float, float, float]:
     return d
 
 
-def estimate_kneser_ney(sentences: Iterable[Sequence[str]], order: int = 3) -> dict[int, dict[Gram, tuple[float, float | None]]]:
-    """Return ``{n: {ngram: (log10 prob, log10 backoff or None)}}`` for n = 1..order."""
-    if order < 1:
-        raise ValueError(f"order must be >= 1, got {order}")
+def _count_ngrams(sentences: Iterable[Sequence[str]], order: int) -> tuple[Counter[Gram], set[str]]:
+    """Raw counts of every n-gram (n = 1..order) of ``<s> words </s>``, and the vocabulary."""
     raw: Counter[Gram] = Counter()
     vocab: set[str] = set()
     n_sent = 0
@@ -66,6 +64,11 @@ def estimate_kneser_ney(sentences: Iterable[Sequence[str]], order: int = 3) -> d
                 raw[tuple(toks[i : i + n])] += 1
     if n_sent == 0:
         raise SignDistillError("Cannot build a language model from zero transcripts.")
+    return raw, vocab
+
+
+def _adjusted_counts(raw: Counter[Gram], order: int) -> dict[int, Counter[Gram]]:
+    """Kneser-Ney adjusted counts a(g) per order."""
     # Adjusted counts a(g): raw for the top order and for n-grams starting with <s>;
     # continuation counts (distinct left neighbours) otherwise.
     left: dict[Gram, set[str]] = defaultdict(set)
@@ -80,6 +83,15 @@ def estimate_kneser_ney(sentences: Iterable[Sequence[str]], order: int = 3) -> d
         else:
             adjusted[n][g] = len(left[g]) if g in left else c
     adjusted[1].pop((BOS,), None)
+    return adjusted
+
+
+def estimate_kneser_ney(sentences: Iterable[Sequence[str]], order: int = 3) -> dict[int, dict[Gram, tuple[float, float | None]]]:
+    """Return ``{n: {ngram: (log10 prob, log10 backoff or None)}}`` for n = 1..order."""
+    if order < 1:
+        raise ValueError(f"order must be >= 1, got {order}")
+    raw, vocab = _count_ngrams(sentences, order)
+    adjusted = _adjusted_counts(raw, order)
     discounts = {n: _discounts(adjusted[n]) for n in adjusted}
 
     # Per context: total adjusted count and how many continuations have count 1, 2, 3+.
@@ -182,6 +194,11 @@ def check_lm_file(path: str | os.PathLike[str], source: str = "") -> str:
         return "binary"
     if head[:2] == b"\x1f\x8b":
         raise SignDistillError(f"{what} is gzip-compressed; decompress it first (gunzip {path}).")
+    return _check_arpa_header(path, what)
+
+
+def _check_arpa_header(path: Path, what: str) -> str:
+    """``"arpa"`` when the ARPA header of ``path`` is sound (see :func:`check_lm_file`); raises otherwise."""
 
     def bad(lineno: int, why: str) -> SignDistillError:
         return SignDistillError(f"{what} is not an ARPA language model: line {lineno} {why}. {_BUILD_HINT}")

@@ -137,23 +137,7 @@ def kd_kl_loss(
     with _float32(student_logits):
         s = student_logits.float() / temperature
         mask = frame_mask(lengths, s.shape[1])
-        if teacher_topk is not None:
-            values, indices = teacher_topk
-            values = values.detach()
-            t_lp = torch.log_softmax(values.float() / temperature, dim=-1)  # (B, T, K)
-            idx: torch.Tensor | None = indices.long()
-        else:
-            if teacher_logits is None:
-                raise ValueError("give teacher_logits or teacher_topk")
-            if isinstance(teacher_logits, torch.Tensor):
-                teacher_logits = teacher_logits.detach()
-            else:
-                teacher_logits = [z.detach() for z in teacher_logits]
-            t_lp = teacher_log_probs(teacher_logits, temperature, weights=teacher_weights)
-            idx = None
-            if topk is not None and topk < t_lp.shape[-1]:
-                t_lp, idx = t_lp.topk(topk, dim=-1)
-                t_lp = t_lp - torch.logsumexp(t_lp, dim=-1, keepdim=True)
+        t_lp, idx = _kd_targets(teacher_logits, teacher_topk, temperature, topk, teacher_weights)
         if (idx is None and t_lp.shape != s.shape) or (idx is not None and idx.shape[:2] != s.shape[:2]):
             raise ValueError(f"teacher {tuple(t_lp.shape)} and student {tuple(s.shape)} shapes differ")
         # Which frames the teacher labels blank (before any column is dropped).
@@ -161,30 +145,8 @@ def kd_kl_loss(
             teacher_blank = t_lp.argmax(-1) == blank
         else:
             teacher_blank = idx.gather(-1, t_lp.argmax(-1, keepdim=True)).squeeze(-1) == blank
-
-        if blank_mode == "drop":
-            if idx is None:
-                keep = torch.ones(t_lp.shape[-1], dtype=torch.bool, device=t_lp.device)
-                keep[blank] = False
-                t_lp = t_lp[..., keep]
-                s_lp = torch.log_softmax(s[..., keep], dim=-1)
-            else:
-                t_lp = t_lp.masked_fill(idx == blank, float("-inf"))
-                s_lp = torch.log_softmax(s.index_fill(-1, torch.tensor([blank], device=s.device), float("-inf")), -1)
-            t_lp = t_lp - torch.logsumexp(t_lp, dim=-1, keepdim=True)
-        elif blank_mode in ("keep", "downweight"):
-            s_lp = torch.log_softmax(s, dim=-1)
-        else:
-            raise ValueError(f"blank_mode must be 'keep', 'drop' or 'downweight'; got {blank_mode!r}")
-        if idx is not None:
-            s_lp = s_lp.gather(-1, idx)
-        p = t_lp.exp()
-        # p * (log p - log q) with 0 * log 0 = 0: dropped or truncated classes carry -inf,
-        # so both sides are zeroed there before the product (keeps gradients finite).
-        support = p > 0
-        t_safe = torch.where(support, t_lp, torch.zeros_like(t_lp))
-        s_safe = torch.where(support, s_lp, torch.zeros_like(s_lp))
-        per_frame = (torch.where(support, p, torch.zeros_like(p)) * (t_safe - s_safe)).sum(-1)  # (B, T)
+        t_lp, s_lp = _apply_blank_mode(t_lp, s, idx, blank_mode, blank)
+        per_frame = _kl_per_frame(t_lp, s_lp)  # (B, T)
         if blank_mode == "drop":
             # A frame where the teacher puts (numerically) all mass on blank has no gloss
             # distribution left to match.
@@ -194,6 +156,67 @@ def kd_kl_loss(
         if scale_by_t2:
             per_frame = per_frame * temperature**2
         return _reduce(per_frame, mask, reduction)
+
+
+def _kd_targets(
+    teacher_logits: torch.Tensor | Sequence[torch.Tensor] | None,
+    teacher_topk: tuple[torch.Tensor, torch.Tensor] | None,
+    temperature: float,
+    topk: int | None,
+    teacher_weights: Sequence[float] | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The teacher's softened log-probs ``(B, T, V)``, or ``(B, T, K)`` plus their class indices for top-k targets."""
+    if teacher_topk is not None:
+        values, indices = teacher_topk
+        values = values.detach()
+        t_lp = torch.log_softmax(values.float() / temperature, dim=-1)  # (B, T, K)
+        return t_lp, indices.long()
+    if teacher_logits is None:
+        raise ValueError("give teacher_logits or teacher_topk")
+    if isinstance(teacher_logits, torch.Tensor):
+        teacher_logits = teacher_logits.detach()
+    else:
+        teacher_logits = [z.detach() for z in teacher_logits]
+    t_lp = teacher_log_probs(teacher_logits, temperature, weights=teacher_weights)
+    idx = None
+    if topk is not None and topk < t_lp.shape[-1]:
+        t_lp, idx = t_lp.topk(topk, dim=-1)
+        t_lp = t_lp - torch.logsumexp(t_lp, dim=-1, keepdim=True)
+    return t_lp, idx
+
+
+def _apply_blank_mode(
+    t_lp: torch.Tensor, s: torch.Tensor, idx: torch.Tensor | None, blank_mode: BlankMode, blank: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher and student log-probs over the classes compared (blank dropped and renormalized for ``"drop"``)."""
+    if blank_mode == "drop":
+        if idx is None:
+            keep = torch.ones(t_lp.shape[-1], dtype=torch.bool, device=t_lp.device)
+            keep[blank] = False
+            t_lp = t_lp[..., keep]
+            s_lp = torch.log_softmax(s[..., keep], dim=-1)
+        else:
+            t_lp = t_lp.masked_fill(idx == blank, float("-inf"))
+            s_lp = torch.log_softmax(s.index_fill(-1, torch.tensor([blank], device=s.device), float("-inf")), -1)
+        t_lp = t_lp - torch.logsumexp(t_lp, dim=-1, keepdim=True)
+    elif blank_mode in ("keep", "downweight"):
+        s_lp = torch.log_softmax(s, dim=-1)
+    else:
+        raise ValueError(f"blank_mode must be 'keep', 'drop' or 'downweight'; got {blank_mode!r}")
+    if idx is not None:
+        s_lp = s_lp.gather(-1, idx)
+    return t_lp, s_lp
+
+
+def _kl_per_frame(t_lp: torch.Tensor, s_lp: torch.Tensor) -> torch.Tensor:
+    """``sum_v p (log p - log q)`` per frame, ``(B, T)``, with 0 * log 0 = 0."""
+    p = t_lp.exp()
+    # p * (log p - log q) with 0 * log 0 = 0: dropped or truncated classes carry -inf,
+    # so both sides are zeroed there before the product (keeps gradients finite).
+    support = p > 0
+    t_safe = torch.where(support, t_lp, torch.zeros_like(t_lp))
+    s_safe = torch.where(support, s_lp, torch.zeros_like(s_lp))
+    return (torch.where(support, p, torch.zeros_like(p)) * (t_safe - s_safe)).sum(-1)  # (B, T)
 
 
 def feature_mse_loss(

@@ -171,36 +171,49 @@ class DistillationLoss(nn.Module):
             sq = ctc_loss(student_logits, lengths, sequence_targets[0], sequence_targets[1], blank=self.blank)
             total = total + kd_scale * w["sequence"] * sq
             parts["sequence"] = float(sq.detach())
+        if kd_scale > 0:
+            full = self._full_teacher_terms(student_logits, teacher_logits, lengths, targets, target_lengths, temperature, teacher_weights)
+            for name, value in full:
+                total = total + kd_scale * w[name] * value
+                parts[name] = float(value.detach())
+        parts["total"] = float(total.detach())
+        return LossOutput(total, parts)
+
+    def _full_teacher_terms(
+        self,
+        student_logits: torch.Tensor,
+        teacher_logits: torch.Tensor | Sequence[torch.Tensor] | None,
+        lengths: torch.Tensor,
+        targets: torch.Tensor,
+        target_lengths: torch.Tensor,
+        temperature: float,
+        teacher_weights: Sequence[float] | None,
+    ) -> list[tuple[str, torch.Tensor]]:
+        """The unweighted terms that need the teacher's full logits, in the order they are summed."""
+        w = self.weights
         needs_full = [k for k in ("aligned", "factorized", "shift", "sampled") if w[k] > 0]
-        t_logits: torch.Tensor | None = None
-        if needs_full and kd_scale > 0:
-            if teacher_logits is None:
-                raise ValueError(f"{needs_full[0]} KD needs the teacher's full logits (an online teacher, not a top-k cache)")
-            # Several teachers: their averaged posteriors (log-probs are valid logits).
-            t_logits = (
-                teacher_logits
-                if isinstance(teacher_logits, torch.Tensor)
-                else teacher_log_probs(teacher_logits, 1.0, weights=teacher_weights)
-            )
-        if w["factorized"] > 0 and t_logits is not None:
+        if not needs_full:
+            return []
+        if teacher_logits is None:
+            raise ValueError(f"{needs_full[0]} KD needs the teacher's full logits (an online teacher, not a top-k cache)")
+        # Several teachers: their averaged posteriors (log-probs are valid logits).
+        t_logits = (
+            teacher_logits if isinstance(teacher_logits, torch.Tensor) else teacher_log_probs(teacher_logits, 1.0, weights=teacher_weights)
+        )
+        terms: list[tuple[str, torch.Tensor]] = []
+        if w["factorized"] > 0:
             fk = factorized_kd_loss(student_logits, t_logits, lengths, temperature, blank=self.blank, gloss_weight=self.gloss_weight)
-            total = total + kd_scale * w["factorized"] * fk
-            parts["factorized"] = float(fk.detach())
-        if w["shift"] > 0 and t_logits is not None:
-            sk = shift_tolerant_kd_loss(student_logits, t_logits, lengths, temperature, shift=self.shift_frames)
-            total = total + kd_scale * w["shift"] * sk
-            parts["shift"] = float(sk.detach())
-        if w["sampled"] > 0 and t_logits is not None:
+            terms.append(("factorized", fk))
+        if w["shift"] > 0:
+            terms.append(("shift", shift_tolerant_kd_loss(student_logits, t_logits, lengths, temperature, shift=self.shift_frames)))
+        if w["sampled"] > 0:
             sm = sampled_sequence_kd_loss(
                 student_logits, t_logits, lengths, num_samples=self.num_samples, temperature=temperature, blank=self.blank
             )
-            total = total + kd_scale * w["sampled"] * sm
-            parts["sampled"] = float(sm.detach())
-        if w["aligned"] > 0 and t_logits is not None:
+            terms.append(("sampled", sm))
+        if w["aligned"] > 0:
             a = aligned_kd_loss(
                 student_logits, t_logits, lengths, targets, target_lengths, temperature, blank_mode=self.blank_mode, blank=self.blank
             )
-            total = total + kd_scale * w["aligned"] * a
-            parts["aligned"] = float(a.detach())
-        parts["total"] = float(total.detach())
-        return LossOutput(total, parts)
+            terms.append(("aligned", a))
+        return terms

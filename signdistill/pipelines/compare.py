@@ -29,7 +29,7 @@ import yaml
 from signdistill.config import CompareConfig, DistillRunConfig, RunConfig, load_config
 from signdistill.errors import ConfigError, SignDistillError
 from signdistill.io import write_json_atomic, write_text_atomic
-from signdistill.pipelines.compare_plan import Job, Plan, _same_run, plan
+from signdistill.pipelines.compare_plan import Job, Plan, _same_run, checkpoint_job, plan
 from signdistill.pipelines.compare_plan import point_label as point_label  # importable from here as before
 from signdistill.pipelines.compare_plan import tuning_points as tuning_points
 from signdistill.pipelines.compare_report import SCHEMA_VERSION, choose_points, summarize, teacher_scores, write_results
@@ -373,7 +373,7 @@ def _compare(cfg: CompareConfig, p: Plan, out_dir: Path, workers: int, on_event:
         tasks.append(_Task(f"run{i}", run_job, job, "train", (teacher_key,) if job.distill and teacher_key else ()))
     teacher_beam_job = None
     if cfg.lm is not None:
-        teacher_beam_job = copy.copy(p.teacher_job) if p.teacher_job is not None else _checkpoint_job(p, cfg)
+        teacher_beam_job = copy.copy(p.teacher_job) if p.teacher_job is not None else checkpoint_job(p, cfg)
         tasks.append(_Task("beam-teacher", run_beam_job, teacher_beam_job, "beam", (teacher_key,) if teacher_key else ()))
         if len(p.points) == 1:
             tasks += [_Task(f"beam{i}", run_beam_job, job, "beam", (f"run{i}",)) for i, job in enumerate(p.jobs)]
@@ -390,17 +390,3 @@ def _compare(cfg: CompareConfig, p: Plan, out_dir: Path, workers: int, on_event:
     results["seconds"] = round(time.time() - t0, 1)
     write_results(out_dir, results)
     return results
-
-
-def _checkpoint_job(p: Plan, cfg: CompareConfig) -> Job:
-    """A pseudo-run for a given teacher checkpoint, so its beam results are cached under OUT/teacher-eval."""
-    run_dir = p.out / "teacher-eval"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    best = run_dir / "best"
-    target = Path(p.teacher_checkpoint).resolve()
-    if best.is_symlink() and best.resolve() != target:
-        best.unlink()  # our own link, to a teacher this comparison no longer uses
-    if not best.is_symlink():
-        best.symlink_to(target, target_is_directory=True)
-    lm = cfg.lm.model_dump(mode="json") if cfg.lm else None
-    return Job("teacher", "teacher", 0, 0, {"run_dir": str(run_dir)}, False, 1, lm, {"dev": str(cfg.data.dev), "test": str(cfg.data.test)})

@@ -209,3 +209,17 @@ def plan(cfg: CompareConfig, out: Path) -> Plan:
                     f"({job.name}). Nothing was changed. Use a new --out folder, or delete {saved.parent} yourself."
                 )
     return Plan(out, teacher_job, teacher_ckpt, recipes, points, cfg.seed_list(), job_list)
+
+
+def checkpoint_job(p: Plan, cfg: CompareConfig) -> Job:
+    """A pseudo-run for a given teacher checkpoint, so its beam results are cached under OUT/teacher-eval."""
+    run_dir = p.out / "teacher-eval"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    best = run_dir / "best"
+    target = Path(p.teacher_checkpoint).resolve()
+    if best.is_symlink() and best.resolve() != target:
+        best.unlink()  # our own link, to a teacher this comparison no longer uses
+    if not best.is_symlink():
+        best.symlink_to(target, target_is_directory=True)
+    lm = cfg.lm.model_dump(mode="json") if cfg.lm else None
+    return Job("teacher", "teacher", 0, 0, {"run_dir": str(run_dir)}, False, 1, lm, {"dev": str(cfg.data.dev), "test": str(cfg.data.test)})

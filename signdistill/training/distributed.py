@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from signdistill.config import RunConfig
+from signdistill.data.dataset import BucketBatchSampler
+from signdistill.errors import ConfigError
+from signdistill.inference import resolve_device
 
 
 @dataclass(frozen=True)
@@ -75,3 +81,67 @@ def shard_batch(indices: list[int], info: DistInfo) -> list[int]:
     base, extra = divmod(n, info.world_size)
     start = info.rank * base + min(info.rank, extra)
     return indices[start : start + base + (1 if info.rank < extra else 0)]
+
+
+class ShardedBatches:
+    """This rank's share of every global batch (global batches too small to share are skipped)."""
+
+    def __init__(self, inner: BucketBatchSampler, info: DistInfo):
+        self.inner, self.info = inner, info
+
+    def set_epoch(self, epoch: int) -> None:
+        self.inner.set_epoch(epoch)
+
+    def _global(self) -> list[list[int]]:
+        return [b for b in self.inner.batches() if len(b) >= self.info.world_size]
+
+    def __iter__(self) -> Any:
+        return iter([shard_batch(b, self.info) for b in self._global()])
+
+    def __len__(self) -> int:
+        return len(self._global())
+
+
+def training_device(cfg: RunConfig) -> tuple[torch.device, DistInfo]:
+    """The device this process trains on and its process group under torchrun (one GPU per rank); applies ``train.threads``."""
+    device = resolve_device(cfg.train.device)
+    if cfg.train.precision == "fp16" and device.type != "cuda":
+        raise ConfigError("train.precision is 'fp16', which needs a CUDA device (fp16 with a GradScaler). On CPU use 'bf16' or 'fp32'.")
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    info = init_from_env(device.type)
+    if info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    return device, info
+
+
+def wrap_model(model: torch.nn.Module, device: torch.device, info: DistInfo) -> Any:
+    """The module the training loop calls: ``model`` itself, or its DDP wrapper under torchrun."""
+    if not info.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def any_rank(flag: bool, info: DistInfo) -> bool:
+    """Whether ``flag`` is set on any other rank (a collective: every rank must call it; False without DDP)."""
+    return info.enabled and all_reduce_sum([1.0 if flag else 0.0], info)[0] > 0
+
+
+def reduce_epoch_sums(sums: dict[str, float], count: int, frames: int, info: DistInfo) -> tuple[dict[str, float], int, int]:
+    """An epoch's loss sums, batch count and frame count over all ranks."""
+    if not info.enabled:
+        return sums, count, frames
+    keys = sorted(sums)
+    reduced = all_reduce_sum([sums[k] for k in keys] + [count, frames], info)
+    return dict(zip(keys, reduced[: len(keys)])), int(reduced[-2]), int(reduced[-1])
+
+
+def training_batches(lengths: list[int], batch_size: int, seed: int, bucket: bool, info: DistInfo) -> Any:
+    """The training batch sampler: length-bucketed, shuffled per epoch, this rank's share under torchrun."""
+    # Under torchrun every rank draws the same global batches (batch_size x world size)
+    # and keeps its share, so N processes see what one process with the global batch sees.
+    sampler = BucketBatchSampler(lengths, batch_size * info.world_size, shuffle=True, seed=seed, bucket=bucket)
+    return ShardedBatches(sampler, info) if info.enabled else sampler

@@ -1,11 +1,13 @@
 """The run folder: refuse a folder holding another run, resume the same one, check the disk.
 
 Nothing here trains; the pipelines call :func:`prepare_run_dir` before building anything and
-:func:`start_run_dir` once everything is built, and the Trainer calls :func:`check_run_dir`.
+:func:`start_run_dir` once everything is built, and the Trainer calls :func:`check_run_dir` (and
+:func:`metrics_to_keep` when it resumes).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -135,3 +137,15 @@ def check_run_dir(run_dir: Path, needed_bytes: int) -> None:
             shutil.rmtree(stale, ignore_errors=True)
         else:
             stale.unlink(missing_ok=True)
+
+
+def metrics_to_keep(path: Path, done_epoch: int, step: int) -> list[dict[str, Any]]:
+    """The records of ``metrics.jsonl`` a resumed run keeps: up to its last checkpoint (``done_epoch``, ``step``)."""
+    # Drop what a killed run logged after its last checkpoint: it will be redone.
+    records = []
+    for x in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            records.append(json.loads(x))
+        except json.JSONDecodeError:
+            continue  # a line cut short by the kill
+    return [r for r in records if (r.get("epoch", 0) <= done_epoch) or (r.get("kind") == "step" and r.get("step", 0) <= step)]

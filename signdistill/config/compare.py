@@ -1,0 +1,109 @@
+"""The schema of ``signdistill compare --config FILE``: :class:`CompareConfig` and its sections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from signdistill.config.sections import DataConfig, ModelConfig, OptimConfig, _Section
+
+
+class CompareTeacher(_Section):
+    """The teacher of a comparison: a checkpoint folder, or a model that `compare` trains once."""
+
+    checkpoint: Path | None = Field(None, description="A trained teacher checkpoint folder (e.g. runs/teacher/best).")
+    model: ModelConfig | None = Field(None, description="Or: the teacher's model, trained once under OUT/teacher and reused.")
+    epochs: int | None = Field(None, ge=1, description="Epochs for the teacher `compare` trains (default: the comparison's epochs).")
+    seed: int = Field(0, description="Seed of the teacher `compare` trains.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CompareTeacher:
+        if (self.checkpoint is None) == (self.model is None):
+            raise ValueError("give the teacher a checkpoint folder (teacher.checkpoint) or a model to train (teacher.model), not both")
+        return self
+
+
+class CompareRecipe(_Section):
+    """An inline recipe: a name, optionally a named recipe to start from, and distill-section overrides."""
+
+    name: str = Field(description="Row name in the table (must be unique).")
+    base: str | None = Field(None, description="A named recipe to start from (`signdistill compare --list-recipes`).")
+    distill: dict[str, Any] = Field(default_factory=dict, description="Fields of the distill section (loss, temperature, ...).")
+
+
+class CompareLM(_Section):
+    """Beam search with an n-gram LM; alpha/beta are tuned on dev for every model separately."""
+
+    path: Path = Field(description="ARPA (or KenLM binary) gloss language model.")
+    alphas: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], description="LM weights tried on dev.")
+    betas: list[float] = Field(default_factory=lambda: [0.0, 1.0, 2.0, 3.0], description="Word insertion bonuses tried on dev.")
+    beam_width: int = Field(10, ge=1, description="Beam width.")
+
+
+class CompareTrain(_Section):
+    """Training settings shared by every run of a comparison."""
+
+    early_stopping_patience: int = Field(0, ge=0, description="Epochs without dev WER gain before stopping (0: off).")
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    device: str = Field("cpu", description="cpu (runs go in parallel, one thread each), cuda or auto.")
+
+
+_TUNABLE = ("model.dropout", "model.output_bias", "data.batch_size", "data.augment")
+
+
+class CompareConfig(_Section):
+    """A comparison: ``signdistill compare --config FILE``: seeds x recipes (x tuning points), same budget for all."""
+
+    out: Path = Field(Path("runs/compare"), description="Output folder (`--out` overrides); finished runs in it are reused.")
+    data: DataConfig
+    teacher: CompareTeacher
+    student: ModelConfig = Field(description="The student every recipe trains (preset or layers/hidden/...).")
+    recipes: list[str | CompareRecipe] = Field(
+        default_factory=lambda: list[str | CompareRecipe](["ctc", "default"]),
+        min_length=1,
+        description="Named recipes or inline ones; `ctc` (the baseline) is always run.",
+    )
+    seeds: int | list[int] = Field(3, description="Number of seeds (0..N-1) or an explicit list.")
+    epochs: int = Field(ge=1, description="Epochs for every student run.")
+    optim: OptimConfig = OptimConfig()
+    train: CompareTrain = CompareTrain()
+    tune: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Grid every recipe gets equally, e.g. {optim.lr: [3e-3, 1e-2]}; per recipe the best point on dev (mean) is kept.",
+    )
+    lm: CompareLM | None = Field(None, description="Also score every model with LM beam search tuned on dev per model.")
+    bootstrap: int = Field(2000, ge=100, description="Bootstrap replicates for the intervals.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Interval level.")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: int | list[int]) -> int | list[int]:
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"seeds must be >= 1 (got {v})")
+        if isinstance(v, list) and (not v or len(set(v)) != len(v) or min(v) < 0):
+            raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0 (got {v})")
+        return v
+
+    @field_validator("tune")
+    @classmethod
+    def _tune(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in v.items():
+            if not values:
+                raise ValueError(f"tune.{key} needs at least one value")
+            # The student's size stays fixed: a verdict compares the same student with and without a teacher.
+            tunable = (
+                key.startswith(("optim.", "data.augment"))
+                or key in _TUNABLE
+                or (key.startswith("train.") and key not in ("train.device", "train.threads", "train.progress", "train.tensorboard"))
+            )
+            if not tunable:
+                raise ValueError(
+                    f"tune.{key}: only training settings can be tuned (optim.*, train.*, model.dropout, "
+                    "model.output_bias, data.batch_size, data.augment), never the student's size"
+                )
+        return v
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)

@@ -1,0 +1,66 @@
+"""Transcribing inputs batch by batch: read, normalize, run the model, decode, align."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from signdistill.errors import DataError
+from signdistill.transcribe.inputs import Failure, InputFile, _read
+from signdistill.transcribe.model import Model
+from signdistill.transcribe.segments import Transcript, aligned_segments, greedy_segments
+
+
+def transcribe(
+    model: Model,
+    inputs: Sequence[InputFile],
+    *,
+    batch_size: int = 16,
+    decoder: Any | None = None,
+) -> Iterator[Transcript | Failure]:
+    """Transcribe ``inputs`` in order, ``batch_size`` at a time; yields a :class:`Transcript`
+    or a :class:`Failure` per input (a bad file does not stop the others).
+
+    Args:
+        model: from :func:`load_model`.
+        inputs: from :func:`collect_inputs`.
+        decoder: a :class:`~signdistill.decoding.beam.DecoderConfig` for beam search
+            (with an LM); greedy decoding when None.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    beam = None
+    if decoder is not None:
+        from signdistill.decoding.beam import BeamSearchDecoder
+
+        beam = BeamSearchDecoder(model.vocab.tokens, decoder)
+    tokens = model.vocab.tokens
+    for start in range(0, len(inputs), batch_size):
+        chunk = inputs[start : start + batch_size]
+        loaded: dict[int, np.ndarray] = {}
+        errors: dict[int, Failure] = {}
+        for i, item in enumerate(chunk):
+            try:
+                loaded[i] = model.normalizer(_read(item, model.input_dim))
+            except DataError as exc:
+                errors[i] = Failure(str(item.path), " ".join(str(exc).split()))
+        log_probs: dict[int, np.ndarray] = {}
+        if loaded:
+            lengths = np.array([loaded[i].shape[0] for i in loaded], dtype=np.int64)
+            x = np.zeros((len(loaded), int(lengths.max()), model.input_dim), dtype=np.float32)  # (B, T, D), zero-padded
+            for b, i in enumerate(loaded):
+                x[b, : lengths[b]] = loaded[i]
+            out = model.log_probs(x, lengths)  # (B, T, V)
+            log_probs = {i: np.asarray(out[b, : lengths[b]], dtype=np.float32) for b, i in enumerate(loaded)}
+        for i, item in enumerate(chunk):
+            if i in errors:
+                yield errors[i]
+                continue
+            lp = log_probs[i]
+            if beam is None:
+                segments = greedy_segments(lp, tokens)
+            else:
+                segments = aligned_segments(lp, model.vocab.encode(beam.decode_one(lp)), tokens)
+            yield Transcript(item.id, item.path, segments, lp.shape[0])
