@@ -182,7 +182,7 @@ def test_onnx_int8_dynamic_is_int8_on_disk_and_decodes_like_the_checkpoint(onnx_
     res = check_export(trained_teacher, onnx_int8["dynamic"], synth / "test.jsonl")
     assert res["format"] == "onnx-int8-dynamic"
     assert 0 < res["max_abs_logprob_diff"] < 2.0  # quantized: not exact, but close
-    assert abs(res["wer_export"] - res["wer_reference"]) <= 5.0  # docs/export.md: within 0.3 points on trained models
+    assert abs(res["wer_export"] - res["wer_reference"]) <= 5.0  # docs/export.md: within 0.15 points on two trained models
 
 
 def test_onnx_int8_static_quantizes_what_onnxruntime_can(onnx_int8, trained_teacher, synth):
