@@ -7,7 +7,7 @@ Every name below stays importable as ``signdistill.pipelines.X``. (``pipelines.q
 the function; the module is ``signdistill.pipelines.quickstart`` in ``sys.modules``.)
 """
 
-from signdistill.benchmark import INT8_BASELINES, BenchmarkReport, benchmark_models
+from signdistill.benchmark import INT8_BASELINES, ONNX_INT8_STATIC, BenchmarkReport, benchmark_models
 from signdistill.decoding import decode_logits
 from signdistill.decoding.beam import decoder_from_options
 from signdistill.export import export
@@ -40,6 +40,7 @@ from signdistill.training.run_dir import NO_EFFECT_SETTINGS, differing_settings,
 __all__ = [
     "BenchmarkReport",
     "INT8_BASELINES",
+    "ONNX_INT8_STATIC",
     "ParityVerdict",
     "NO_EFFECT_SETTINGS",
     "QUICKSTART_MARKER",
