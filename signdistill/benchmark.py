@@ -60,10 +60,11 @@ def measure(
     models: dict[str, export_mod.InferenceModel], *, frames: int = 300, batch: int = 8, repeats: int = 20, threads: int | None = 1
 ) -> dict[str, dict[str, float]]:
     """The package's one speed protocol, for models side by side: the same random inputs, threads
-    pinned, one warm-up each, then ``repeats`` rounds that time every model once in turn (so a busy
-    moment slows all of them alike). Frames/s are the best round; latencies are percentiles over
-    rounds at batch 1; real-time factor against 30 frames/s; size on disk; peak memory growth while
-    loading and warming up (``ru_maxrss``, so a later model's growth is counted only above the peak so far)."""
+    pinned, one warm-up each, then ``repeats`` rounds that time every model once in turn, starting
+    with a different model each round (so a busy moment, or going first, slows all of them alike).
+    Frames/s are the best round; latencies are percentiles over rounds at batch 1; real-time factor
+    against 30 frames/s; size on disk; peak memory growth during the warm-up (``ru_maxrss``: only
+    growth above the process's peak so far counts, so it is a lower bound after the first model)."""
     import resource
 
     prev = torch.get_num_threads()
@@ -82,11 +83,12 @@ def measure(
             rss[name] = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
         lat: dict[str, list[float]] = {name: [] for name in models}
         tb: dict[str, list[float]] = {name: [] for name in models}
+        names = list(models)
         for times, inputs, rounds in ((lat, one, repeats), (tb, many, max(3, repeats // 4))):
-            for _ in range(rounds):
-                for name, m in models.items():
+            for r in range(rounds):
+                for name in names[r % len(names) :] + names[: r % len(names)]:
                     t0 = time.perf_counter()
-                    m.log_probs(*inputs)
+                    models[name].log_probs(*inputs)
                     times[name].append(time.perf_counter() - t0)
     finally:
         torch.set_num_threads(prev)
@@ -155,7 +157,7 @@ def benchmark_models(
     unless ``overwrite``) receives ``results``.
     """
     from signdistill.io import check_file_output, write_json_atomic
-    from signdistill.parity import check_models
+    from signdistill.parity import check_models, manifest_data
 
     if (checkpoint is None) == (model is None):
         raise SignDistillError("Give exactly one of --checkpoint or --model.")
@@ -165,6 +167,9 @@ def benchmark_models(
         if path is not None and not Path(path).is_file():
             raise SignDistillError(f"{flag} {path} does not exist; give a manifest (.jsonl), e.g. data/synth/dev.jsonl.")
     check_file_output(json_out, "--json", overwrite)
+    data = None
+    if manifest is not None and checkpoint is not None:  # read and checked before minutes of exports and timing
+        data = manifest_data(export_mod.load_inference_model(checkpoint), manifest)
     targets: dict[str, Path] = {}
     tmp_root = None
     try:
@@ -181,9 +186,9 @@ def benchmark_models(
             warnings.simplefilter("ignore", category=DeprecationWarning)
             loaded = {name: export_mod.load_inference_model(path, threads=threads) for name, path in targets.items()}
             results: dict[str, dict[str, Any]] = dict(measure(loaded, frames=frames, batch=batch, repeats=repeats, threads=threads))
-            if manifest is not None:
+            if data is not None:
                 ref, *others = loaded
-                for name, figures in check_models(loaded[ref], {n: loaded[n] for n in others}, manifest).items():
+                for name, figures in check_models(loaded[ref], {n: loaded[n] for n in others}, data).items():
                     results[name]["parity"] = figures
     finally:
         if tmp_root is not None:

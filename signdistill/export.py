@@ -40,7 +40,7 @@ from signdistill.data.vocab import Vocabulary
 from signdistill.errors import CheckpointError, SignDistillError
 from signdistill.io import check_output_path, replace_dir_atomic
 from signdistill.models import CTCModel, ModelSpec
-from signdistill.quantization import CALIBRATION_UTTERANCES, METHODS, calibration_batches, quantize_onnx
+from signdistill.quantization import CALIBRATION_UTTERANCES, METHODS, calibration_batches, quantize_onnx, require_quantization
 
 FORMATS = ("safetensors", "onnx", "int8", "onnx-int8")
 ONNX_FILE = "model.onnx"
@@ -105,6 +105,8 @@ def export(
         return save_checkpoint(out, ckpt.model, ckpt.vocab, ckpt.normalizer, meta={**meta, "dtype": "int8", "quantize": "dynamic_int8"})
     _require_onnx()
     method = (quantize or "dynamic") if format == "onnx-int8" else None
+    if method is not None:
+        require_quantization()  # before anything is written
     batches = None
     if method == "static" and calibration is not None:  # read (and validated) before anything is written
         batches = calibration_batches(calibration, ckpt.normalizer, ckpt.spec.input_dim, calibration_utterances)
@@ -214,14 +216,9 @@ class InferenceModel:
             return torch.log_softmax(out.float(), dim=-1).numpy()
 
     def size_bytes(self) -> int:
+        """Size of the weights file on disk (a PyTorch int8 export stores fp32 weights: fp32-sized)."""
         if self.kind.startswith("onnx"):
             return (self.path / ONNX_FILE).stat().st_size
-        if self.kind == "int8":
-            import io
-
-            buf = io.BytesIO()
-            torch.save(self.runner.state_dict(), buf)  # measuring only: packed int8 weights
-            return buf.tell()
         return (self.path / "model.safetensors").stat().st_size
 
 
@@ -281,6 +278,8 @@ def temporary_exports(
                     _require_onnx()
                     import onnxruntime  # noqa: F401
                 except (SignDistillError, ImportError):
+                    if fmt == "onnx-int8-static":  # asked for by name: say why it cannot be
+                        raise SignDistillError("--calibration needs onnx and onnxruntime: pip install 'signdistill[onnx]'") from None
                     continue
             if fmt == "onnx-int8-static":
                 paths[fmt] = export(checkpoint, root / fmt, format="onnx-int8", quantize="static", calibration=calibration)

@@ -54,18 +54,28 @@ def check_export(
     return check_models(ref, {"export": load_inference_model(exported)}, manifest, batch_sizes=batch_sizes)["export"]
 
 
-def check_models(
-    reference: InferenceModel, others: dict[str, InferenceModel], manifest: str | os.PathLike[str], *, batch_sizes: tuple[int, ...] = (1, 8)
-) -> dict[str, dict[str, Any]]:
-    """:func:`check_export`'s figures for several models against one reference on the same manifest
-    (WER greedy at batch 1; the reference is decoded once)."""
+def manifest_data(reference: InferenceModel, manifest: str | os.PathLike[str]) -> tuple[list[np.ndarray], list[list[str]]]:
+    """Normalized features and reference glosses of every utterance (errors name the line or file)."""
     from signdistill.data import load_features, read_manifest
-    from signdistill.evaluation import word_error_rate
 
     utts = read_manifest(manifest)
     dim = reference.spec.input_dim
     feats = [reference.normalizer(load_features(u.features, expect_dim=dim, context=f"utterance {u.id!r}")) for u in utts]
-    refs = [list(u.glosses) for u in utts]
+    return feats, [list(u.glosses) for u in utts]
+
+
+def check_models(
+    reference: InferenceModel,
+    others: dict[str, InferenceModel],
+    manifest: str | os.PathLike[str] | tuple[list[np.ndarray], list[list[str]]],
+    *,
+    batch_sizes: tuple[int, ...] = (1, 8),
+) -> dict[str, dict[str, Any]]:
+    """:func:`check_export`'s figures for several models against one reference on the same manifest
+    (or its :func:`manifest_data`, read beforehand); WER greedy at batch 1, the reference decoded once."""
+    from signdistill.evaluation import word_error_rate
+
+    feats, refs = manifest if isinstance(manifest, tuple) else manifest_data(reference, manifest)
 
     def wer(m: InferenceModel) -> float:
         hyps = []
@@ -77,7 +87,7 @@ def check_models(
     wer_reference = wer(reference)
     results = {}
     for name, other in others.items():
-        out: dict[str, Any] = {"format": other.kind, "utterances": len(utts), "by_batch_size": {}}
+        out: dict[str, Any] = {"format": other.kind, "utterances": len(feats), "by_batch_size": {}}
         for bs in batch_sizes:
             out["by_batch_size"][bs] = parity(reference, other, feats, bs)
         out["wer_reference"] = wer_reference
@@ -123,4 +133,4 @@ def verify_export(
     return ParityVerdict(Path(exported), figures, exact=format in ("safetensors", "onnx") and dtype == "fp32")
 
 
-__all__ = ["ParityVerdict", "check_export", "check_models", "parity", "verify_export"]
+__all__ = ["ParityVerdict", "check_export", "check_models", "manifest_data", "parity", "verify_export"]

@@ -181,13 +181,15 @@ def test_onnx_int8_dynamic_is_int8_on_disk_and_decodes_like_the_checkpoint(onnx_
     assert load_inference_model(onnx_int8["dynamic"]).kind == "onnx-int8-dynamic"
     res = check_export(trained_teacher, onnx_int8["dynamic"], synth / "test.jsonl")
     assert res["format"] == "onnx-int8-dynamic"
-    assert 0 < res["max_abs_logprob_diff"] < 2.0  # quantized: not exact, but close
+    assert 0 < res["max_abs_logprob_diff"] < 5.0  # quantized: not exact (2.0-2.5 on the trained models in docs/export.md)
     assert abs(res["wer_export"] - res["wer_reference"]) <= 5.0  # docs/export.md: within 0.15 points on two trained models
 
 
 def test_onnx_int8_static_quantizes_what_onnxruntime_can(onnx_int8, trained_teacher, synth):
     info = json.loads((onnx_int8["static"] / "model.json").read_text())
-    assert info["quantization"]["method"] == "static" and "calibrated on" in info["quantization"]["activations"]
+    n_dev = len((synth / "dev.jsonl").read_text().splitlines())
+    assert info["quantization"]["method"] == "static"
+    assert f"calibrated on {min(100, n_dev)} utterances" in info["quantization"]["activations"]
     ops = _ops(onnx_int8["static"])
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops and "LSTM" in ops  # no static int8 LSTM in onnxruntime
     res = check_export(trained_teacher, onnx_int8["static"], synth / "test.jsonl")
@@ -243,9 +245,44 @@ def test_benchmark_reports_onnx_int8_with_parity_and_wer(trained_teacher, synth,
     assert "parity" not in b["fp32 (PyTorch)"]
     assert b["ONNX Runtime"]["parity"]["identical_transcripts"] == 1.0
     assert b["ONNX Runtime int8 (dynamic)"]["size_bytes"] < b["ONNX Runtime"]["size_bytes"]
-    for name in list(b)[1:]:
-        p = b[name]["parity"]
-        assert p["wer_reference"] == b["ONNX Runtime"]["parity"]["wer_reference"] and p["wer_export"] >= 0
+    direct = check_export(trained_teacher, export(trained_teacher, tmp_path / "dyn", format="onnx-int8"), synth / "test.jsonl")
+    assert b["ONNX Runtime int8 (dynamic)"]["parity"]["wer_export"] == direct["wer_export"]
+    assert b["ONNX Runtime int8 (dynamic)"]["parity"]["wer_reference"] == direct["wer_reference"]
+    assert b["ONNX Runtime"]["parity"]["wer_export"] == direct["wer_reference"]  # exact export, same WER
     assert "same transcripts" in " ".join(r.output.split())
     r = runner.invoke(app, ["benchmark", "--model", str(tmp_path), "--manifest", str(synth / "test.jsonl")])
     assert r.exit_code == 2 and "need --checkpoint" in r.output
+
+
+@needs_onnx
+def test_a_quantizer_failure_is_one_line_and_leaves_nothing(trained_teacher, tmp_path, monkeypatch):
+    import tempfile
+
+    from onnxruntime import quantization
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported node")
+
+    monkeypatch.setattr(quantization, "quantize_dynamic", broken)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    r = runner.invoke(app, ["export", "--checkpoint", str(trained_teacher), "--out", str(tmp_path / "out" / "x"), "--format", "onnx-int8"])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "could not quantize" in r.output and "unsupported node" in r.output
+    assert not (tmp_path / "out" / "x").exists() and not list((tmp_path / "out").glob(".x.*"))
+    assert not list((tmp_path / "scratch").iterdir())  # the fp32 scratch graph is gone too
+
+
+@needs_onnx
+def test_benchmark_checks_its_manifests_before_any_work(trained_teacher, synth, tmp_path, monkeypatch):
+    import tempfile
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text((synth / "test.jsonl").read_text().splitlines()[0] + "\n{not json\n")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    for flag in ("--manifest", "--calibration"):
+        r = runner.invoke(app, ["benchmark", "--checkpoint", str(trained_teacher), "--frames", "20", "--repeats", "3", flag, str(bad)])
+        assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+        assert "bad.jsonl" in r.output and "line 2" in r.output, r.output
+        assert not list((tmp_path / "scratch").iterdir())  # no temporary exports left behind

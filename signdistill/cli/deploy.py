@@ -32,7 +32,7 @@ def export(
     if check is not None and not check.is_file():  # before the export, not after it
         raise SignDistillError(f"--check {check} does not exist; give a manifest (.jsonl), e.g. data/synth/test.jsonl.")
     path = pipelines.export(checkpoint, out, format=format, dtype=dtype, overwrite=overwrite, quantize=quantize, calibration=calibration)
-    render.exported(checkpoint, path, format, f"int8, {quantize or 'dynamic'}" if format == "onnx-int8" else dtype)
+    render.exported(checkpoint, path, format, (quantize or "dynamic") if format == "onnx-int8" else dtype)
     if check is not None:
         render.parity(pipelines.verify_export(checkpoint, path, check, format=format, dtype=dtype))
 

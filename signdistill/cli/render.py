@@ -192,7 +192,7 @@ def benchmark(report: BenchmarkReport) -> None:
     cols = ["model", "frames/s b=1", f"frames/s b={report.batch}", "p50 ms", "p90 ms", "p99 ms", "RTF @30fps", "size", "vs fp32 b=1"]
     checked = any("parity" in r for r in report.results.values())
     if checked:
-        cols += ["WER", "same transcripts"]
+        cols += ["WER", "same transcripts (worst batch)"]
     for c in cols:
         t.add_column(c, justify="left" if c == "model" else "right")
     base = report.reference["frames_per_s_batch1"]
