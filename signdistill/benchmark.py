@@ -6,7 +6,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,7 @@ class BenchmarkReport:
     batch: int
     threads: int
     results: dict[str, dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def reference(self) -> dict[str, Any]:
@@ -134,6 +135,23 @@ class BenchmarkReport:
     def int8_slower(self) -> dict[str, dict[str, Any]]:
         """The int8 models slower than their fp32 counterpart at batch 1, by name."""
         return {name: r for name, r in self.results.items() if r.get("slower_than_fp32")}
+
+
+def _check_folders(checkpoint: str | os.PathLike[str] | None, model: str | os.PathLike[str] | None) -> None:
+    """``--checkpoint`` must be a checkpoint (its exports are made here), ``--model`` any export folder."""
+    if checkpoint is not None and (Path(checkpoint) / export_mod.ONNX_FILE).is_file():
+        raise SignDistillError(
+            f"--checkpoint {checkpoint} is an ONNX export, not a checkpoint; benchmark it with --model {checkpoint}, "
+            "or give the checkpoint it was exported from to compare every format."
+        )
+    if model is not None:
+        p = Path(model)
+        if not ((p / export_mod.ONNX_FILE).is_file() or (p / "checkpoint.json").is_file()):
+            raise SignDistillError(
+                f"--model {p} holds neither model.onnx + model.json (an ONNX export) nor checkpoint.json + "
+                "model.safetensors (a checkpoint or safetensors/int8 export). Point it at a folder written by "
+                "`signdistill export`, or use --checkpoint for a training checkpoint."
+            )
 
 
 def benchmark_models(
@@ -163,13 +181,14 @@ def benchmark_models(
         raise SignDistillError("Give exactly one of --checkpoint or --model.")
     if model is not None and (manifest is not None or calibration is not None):
         raise SignDistillError("--manifest and --calibration need --checkpoint (the exports are compared with it).")
+    _check_folders(checkpoint, model)
     for flag, path in (("--manifest", manifest), ("--calibration", calibration)):
         if path is not None and not Path(path).is_file():
             raise SignDistillError(f"{flag} {path} does not exist; give a manifest (.jsonl), e.g. data/synth/dev.jsonl.")
     check_file_output(json_out, "--json", overwrite)
     data = None
     if manifest is not None and checkpoint is not None:  # read and checked before minutes of exports and timing
-        data = manifest_data(export_mod.load_inference_model(checkpoint), manifest)
+        data = manifest_data(export_mod.load_inference_model(checkpoint), manifest, "--manifest")
     targets: dict[str, Path] = {}
     tmp_root = None
     try:
@@ -197,6 +216,8 @@ def benchmark_models(
         if int8 in results and fp32 in results and results[int8]["frames_per_s_batch1"] < results[fp32]["frames_per_s_batch1"]:
             results[int8]["slower_than_fp32"] = True
     report = BenchmarkReport(frames, batch, threads, results)
+    if checkpoint is not None and ONNX not in results:
+        report.notes.append("the ONNX rows are left out: exporting and running ONNX needs pip install 'signdistill[onnx]'.")
     if json_out:
         write_json_atomic(Path(json_out), results)
     return report

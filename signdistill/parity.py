@@ -44,7 +44,7 @@ def parity(reference: InferenceModel, other: InferenceModel, features: list[np.n
 def check_export(
     checkpoint: str | os.PathLike[str],
     exported: str | os.PathLike[str],
-    manifest: str | os.PathLike[str],
+    manifest: str | os.PathLike[str] | Data,
     *,
     batch_sizes: tuple[int, ...] = (1, 8),
 ) -> dict[str, Any]:
@@ -54,20 +54,37 @@ def check_export(
     return check_models(ref, {"export": load_inference_model(exported)}, manifest, batch_sizes=batch_sizes)["export"]
 
 
-def manifest_data(reference: InferenceModel, manifest: str | os.PathLike[str]) -> tuple[list[np.ndarray], list[list[str]]]:
-    """Normalized features and reference glosses of every utterance (errors name the line or file)."""
-    from signdistill.data import load_features, read_manifest
+Data = tuple[list[np.ndarray], list[list[str]]]
 
-    utts = read_manifest(manifest)
-    dim = reference.spec.input_dim
-    feats = [reference.normalizer(load_features(u.features, expect_dim=dim, context=f"utterance {u.id!r}")) for u in utts]
+
+def manifest_data(reference: InferenceModel, manifest: str | os.PathLike[str], option: str | None = None) -> Data:
+    """Normalized features and reference glosses of every utterance. Errors name the line or file,
+    and ``option`` (e.g. ``--check``) when given, so that a command can read its manifest first."""
+    from signdistill.data import load_features, read_manifest
+    from signdistill.errors import DataError
+
+    try:
+        utts = read_manifest(manifest)
+        if not utts:
+            raise DataError(f"{manifest} holds no utterances.")
+        dim = reference.spec.input_dim
+        feats = [reference.normalizer(load_features(u.features, expect_dim=dim, context=f"utterance {u.id!r}")) for u in utts]
+    except DataError as exc:
+        if option is None:
+            raise
+        raise DataError(f"{option} {manifest}: {exc}") from None
     return feats, [list(u.glosses) for u in utts]
+
+
+def read_check_manifest(checkpoint: str | os.PathLike[str], manifest: str | os.PathLike[str], option: str) -> Data:
+    """:func:`manifest_data` against a checkpoint, before the work that needs it (``export --check``)."""
+    return manifest_data(load_inference_model(checkpoint), manifest, option)
 
 
 def check_models(
     reference: InferenceModel,
     others: dict[str, InferenceModel],
-    manifest: str | os.PathLike[str] | tuple[list[np.ndarray], list[list[str]]],
+    manifest: str | os.PathLike[str] | Data,
     *,
     batch_sizes: tuple[int, ...] = (1, 8),
 ) -> dict[str, dict[str, Any]]:
@@ -123,7 +140,7 @@ class ParityVerdict:
 def verify_export(
     checkpoint: str | os.PathLike[str],
     exported: str | os.PathLike[str],
-    manifest: str | os.PathLike[str],
+    manifest: str | os.PathLike[str] | Data,
     *,
     format: str = "safetensors",
     dtype: str = "fp32",
@@ -133,4 +150,4 @@ def verify_export(
     return ParityVerdict(Path(exported), figures, exact=format in ("safetensors", "onnx") and dtype == "fp32")
 
 
-__all__ = ["ParityVerdict", "check_export", "check_models", "manifest_data", "parity", "verify_export"]
+__all__ = ["ParityVerdict", "check_export", "check_models", "manifest_data", "parity", "read_check_manifest", "verify_export"]

@@ -286,3 +286,30 @@ def test_benchmark_checks_its_manifests_before_any_work(trained_teacher, synth, 
         assert r.exit_code == 2 and "Traceback" not in r.output, r.output
         assert "bad.jsonl" in r.output and "line 2" in r.output, r.output
         assert not list((tmp_path / "scratch").iterdir())  # no temporary exports left behind
+
+
+def test_export_check_manifest_is_read_before_exporting(trained_teacher, synth, tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "f.npy", np.zeros((20, 3), np.float32))
+    wrong_dim = tmp_path / "wrong_dim.jsonl"
+    wrong_dim.write_text(json.dumps({"id": "u1", "features": str(tmp_path / "f.npy"), "gloss": "A"}) + "\n")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    for bad in (wrong_dim, empty):
+        r = runner.invoke(app, ["export", "--checkpoint", str(trained_teacher), "--out", str(tmp_path / "x"), "--check", str(bad)])
+        assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+        assert "--check" in r.output and bad.name in " ".join(r.output.split()), r.output
+        assert not (tmp_path / "x").exists()  # nothing exported before the manifest was known to be good
+
+
+def test_benchmark_names_the_option_for_a_wrong_folder(trained_teacher, exports, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    r = runner.invoke(app, ["benchmark", "--model", str(mine)])
+    assert r.exit_code == 2 and "--model" in r.output and "signdistill export" in " ".join(r.output.split()), r.output
+    assert (mine / "notes.txt").read_text() == "mine"
+    if "onnx" in exports:
+        r = runner.invoke(app, ["benchmark", "--checkpoint", str(exports["onnx"])])
+        assert r.exit_code == 2 and "--model" in r.output and "ONNX export" in r.output, r.output

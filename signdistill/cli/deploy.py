@@ -29,12 +29,15 @@ def export(
     """Export a trained model for deployment (weights, vocabulary and normalizer travel together)."""
     from signdistill import pipelines
 
-    if check is not None and not check.is_file():  # before the export, not after it
-        raise SignDistillError(f"--check {check} does not exist; give a manifest (.jsonl), e.g. data/synth/test.jsonl.")
+    data = None
+    if check is not None:  # read and checked before the export, not after it
+        if not check.is_file():
+            raise SignDistillError(f"--check {check} does not exist; give a manifest (.jsonl), e.g. data/synth/test.jsonl.")
+        data = pipelines.read_check_manifest(checkpoint, check, "--check")
     path = pipelines.export(checkpoint, out, format=format, dtype=dtype, overwrite=overwrite, quantize=quantize, calibration=calibration)
     render.exported(checkpoint, path, format, (quantize or "dynamic") if format == "onnx-int8" else dtype)
-    if check is not None:
-        render.parity(pipelines.verify_export(checkpoint, path, check, format=format, dtype=dtype))
+    if data is not None:
+        render.parity(pipelines.verify_export(checkpoint, path, data, format=format, dtype=dtype))
 
 
 @handle_errors

@@ -217,6 +217,9 @@ def benchmark(report: BenchmarkReport) -> None:
     consoles.out.print(t)
     from signdistill.pipelines import INT8_BASELINES, ONNX_INT8_STATIC
 
+    for note in report.notes:
+        consoles.console.print(f"note: {note}", highlight=False)
+
     for name, r in report.int8_slower.items():
         fp32 = report.results[INT8_BASELINES[name]]
         ratio = r["frames_per_s_batch1"] / fp32["frames_per_s_batch1"]

@@ -108,7 +108,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
     path = Path(path)
     if not path.is_file():
         raise DataError(
-            f"Manifest {path} does not exist. Check the path in your config, or create the "
+            f"Manifest {path} does not exist. Check the path (in your config or on the command line), or create the "
             "embedded dataset with `signdistill data synth --out DIR`."
         )
     utterances: list[Utterance] = []

@@ -11,7 +11,7 @@ from signdistill.benchmark import INT8_BASELINES, ONNX_INT8_STATIC, BenchmarkRep
 from signdistill.decoding import decode_logits
 from signdistill.decoding.beam import decoder_from_options
 from signdistill.export import export
-from signdistill.parity import ParityVerdict, verify_export
+from signdistill.parity import ParityVerdict, read_check_manifest, verify_export
 from signdistill.pipelines.decoding import ModelOutputs, build_lm, evaluate, model_outputs, parse_grid, report, tune_decoder
 from signdistill.pipelines.quickstart import (
     QUICKSTART_MARKER,
@@ -75,5 +75,6 @@ __all__ = [
     "start_run_dir",
     "train",
     "tune_decoder",
+    "read_check_manifest",
     "verify_export",
 ]
