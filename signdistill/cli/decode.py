@@ -158,7 +158,9 @@ class _NothingWritten(Exception):
 @handle_errors
 def transcribe(
     inputs: Annotated[list[Path], typer.Argument(help=".npy or .pose feature files, folders of them, or JSONL manifests.")],
-    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint or export folder (safetensors fp32/fp16, int8, onnx, onnx-int8).")],
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="Checkpoint or export folder (safetensors fp32/fp16, int8, onnx, onnx-int8).")
+    ],
     format_: Annotated[str, typer.Option("--format", "-f", help="text, jsonl (glosses with frames and confidence) or ctm.")] = "text",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
     lm: Annotated[Path | None, typer.Option("--lm", help="ARPA (or KenLM binary) gloss LM: beam search.")] = None,
