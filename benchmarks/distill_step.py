@@ -3,7 +3,7 @@
     python benchmarks/distill_step.py [--threads 1] [--rounds 7] [--steps 6] [--plan]
 
 Times forward + backward + optimizer step of the same student on the same batches for:
-the student with CTC only; online distillation with the default recipe (FitNets 1->1 + CTC:
+the student with CTC only; online distillation with FitNets 1->1 + CTC (the default recipe until 0.2:
 the teacher runs every step, under ``torch.inference_mode``); online frame KL; online frame KL
 with the frozen teacher quantized to dynamic int8 (CPU); and frame KL from a teacher cache
 (top-16). The variants are interleaved: each round times ``--steps`` steps of every variant in
@@ -62,7 +62,7 @@ def main() -> None:
     kl = DistillationLoss(kl=0.5, ctc=0.5)
     variants = {
         "student, CTC only": CTCObjective(),
-        "online, default (FitNets)": DistillObjective(fitnets, ConstantSchedule(1.0), teachers=[teacher]),
+        "online, FitNets": DistillObjective(fitnets, ConstantSchedule(1.0), teachers=[teacher]),
         "online, frame KL": DistillObjective(kl, ConstantSchedule(1.0), teachers=[teacher]),
         "online, frame KL, int8 teacher": DistillObjective(kl, ConstantSchedule(1.0), teachers=[teacher_int8]),
         "cached, frame KL (top-16)": DistillObjective(kl, ConstantSchedule(1.0), cache=TeacherCache(tmp / "cache")),
