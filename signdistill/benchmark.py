@@ -186,9 +186,10 @@ def benchmark_models(
         if path is not None and not Path(path).is_file():
             raise SignDistillError(f"{flag} {path} does not exist; give a manifest (.jsonl), e.g. data/synth/dev.jsonl.")
     check_file_output(json_out, "--json", overwrite)
+    reference = export_mod.load_inference_model(checkpoint, threads=threads) if checkpoint is not None else None
     data = None
-    if manifest is not None and checkpoint is not None:  # read and checked before minutes of exports and timing
-        data = manifest_data(export_mod.load_inference_model(checkpoint), manifest, "--manifest")
+    if manifest is not None and reference is not None:  # read and checked before minutes of exports and timing
+        data = manifest_data(reference, manifest, "--manifest")
     targets: dict[str, Path] = {}
     tmp_root = None
     try:
@@ -203,7 +204,10 @@ def benchmark_models(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
             warnings.simplefilter("ignore", category=DeprecationWarning)
-            loaded = {name: export_mod.load_inference_model(path, threads=threads) for name, path in targets.items()}
+            loaded = {
+                name: reference if name == FP32 and reference is not None else export_mod.load_inference_model(path, threads=threads)
+                for name, path in targets.items()
+            }
             results: dict[str, dict[str, Any]] = dict(measure(loaded, frames=frames, batch=batch, repeats=repeats, threads=threads))
             if data is not None:
                 ref, *others = loaded

@@ -313,3 +313,18 @@ def test_benchmark_names_the_option_for_a_wrong_folder(trained_teacher, exports,
     if "onnx" in exports:
         r = runner.invoke(app, ["benchmark", "--checkpoint", str(exports["onnx"])])
         assert r.exit_code == 2 and "--model" in r.output and "ONNX export" in r.output, r.output
+
+
+def test_benchmark_says_when_the_onnx_rows_are_left_out(trained_teacher, tmp_path, monkeypatch):
+    from signdistill import export as export_mod
+    from signdistill.errors import SignDistillError
+
+    def missing():
+        raise SignDistillError("ONNX export needs the optional package 'onnx'")
+
+    monkeypatch.setattr(export_mod, "_require_onnx", missing)
+    out = tmp_path / "b.json"
+    r = runner.invoke(app, ["benchmark", "--checkpoint", str(trained_teacher), "--frames", "20", "--repeats", "3", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    assert set(json.loads(out.read_text())) == {"fp32 (PyTorch)", "int8 (PyTorch dynamic)"}
+    assert "ONNX rows are left out" in " ".join(r.output.split()) and "signdistill[onnx]" in r.output

@@ -61,7 +61,7 @@ def wer_results(title: str, scores: Mapping[str, Any]) -> None:
 
 def manifests(paths: Mapping[str, Path]) -> None:
     for split, path in paths.items():
-        consoles.console.print(f"{split:>5}: {path}")
+        consoles.console.print(f"{split:>5}: {path}", markup=False)
 
 
 def data_check(manifest: Path, report: CheckReport) -> None:
@@ -88,10 +88,10 @@ def corpus_import(report: Mapping[str, dict[str, Any]], annotations: Path, featu
     """Per split: utterances written and the first skipped ones; exit 2 when nothing was written."""
     console = consoles.console
     for split, r in report.items():
-        console.print(f"{split:>5}: {r['written']} utterances -> {out / (split + '.jsonl')}, {len(r['skipped'])} skipped")
+        console.print(f"{split:>5}: {r['written']} utterances -> {out / (split + '.jsonl')}, {len(r['skipped'])} skipped", markup=False)
         for s in r["skipped"][:5]:
-            console.print(f"       skipped {s['id']}: {s['reason']}", highlight=False)
-    console.print(f"every skipped utterance and why: {out / 'skipped.json'}")
+            console.print(f"       skipped {s['id']}: {s['reason']}", highlight=False, markup=False)
+    console.print(f"every skipped utterance and why: {out / 'skipped.json'}", markup=False)
     if not any(r["written"] for r in report.values()):
         fail(f"No utterance of {annotations} had a feature file under {features}; check --features and --suffix.")
 
@@ -171,7 +171,7 @@ def transcribe_progress(total: int, failed: int) -> Iterator[Callable[[int], Non
 def exported(checkpoint: Path, path: Path, format: str, dtype: str) -> None:
     size = sum(f.stat().st_size for f in path.iterdir() if f.is_file()) / 1e6
     detail = f", {dtype}" if format in ("safetensors", "onnx-int8") else ""
-    consoles.console.print(f"exported {checkpoint} -> {path} ({format}{detail}, {size:.2f} MB)")
+    consoles.console.print(f"exported {checkpoint} -> {path} ({format}{detail}, {size:.2f} MB)", markup=False)
 
 
 def parity(verdict: ParityVerdict) -> None:
@@ -190,7 +190,8 @@ def benchmark(report: BenchmarkReport) -> None:
     int8 model that is slower than the fp32 model it replaces (stderr)."""
     t = Table(title=f"inference, {report.frames} frames/utterance, {report.threads} thread(s), models interleaved, best of rounds")
     cols = ["model", "frames/s b=1", f"frames/s b={report.batch}", "p50 ms", "p90 ms", "p99 ms", "RTF @30fps", "size", "vs fp32 b=1"]
-    checked = any("parity" in r for r in report.results.values())
+    checked = [r["parity"] for r in report.results.values() if "parity" in r]
+    wer_reference = checked[0]["wer_reference"] if checked else float("nan")  # the same for every export
     if checked:
         cols += ["WER", "same transcripts (worst batch)"]
     for c in cols:
@@ -210,15 +211,14 @@ def benchmark(report: BenchmarkReport) -> None:
         ]
         if checked:
             p = r.get("parity")
-            first = next((v.get("parity") for v in report.results.values() if v.get("parity")), None)
-            wer = p["wer_export"] if p else (first["wer_reference"] if first else float("nan"))
+            wer = p["wer_export"] if p else wer_reference
             row += [f"{wer:.2f}", f"{100 * p['identical_transcripts']:.1f}%" if p else "reference"]
         t.add_row(*row)
     consoles.out.print(t)
     from signdistill.pipelines import INT8_BASELINES, ONNX_INT8_STATIC
 
     for note in report.notes:
-        consoles.console.print(f"note: {note}", highlight=False)
+        consoles.console.print(f"note: {note}", highlight=False, markup=False)  # "signdistill[onnx]" is not markup
 
     for name, r in report.int8_slower.items():
         fp32 = report.results[INT8_BASELINES[name]]
@@ -233,7 +233,9 @@ def benchmark(report: BenchmarkReport) -> None:
                 f"its matrices ({fp32['size_bytes'] / 1e6:.2f} MB in fp32) are too small for int8 kernels to pay back the "
                 "(de)quantization (docs/export.md). Keep the fp32 model here unless the size on disk matters."
             )
-        consoles.console.print(f"note: {name} runs at {ratio:.2f}x the speed of {INT8_BASELINES[name]} at batch 1: {why}", highlight=False)
+        consoles.console.print(
+            f"note: {name} runs at {ratio:.2f}x the speed of {INT8_BASELINES[name]} at batch 1: {why}", highlight=False, markup=False
+        )
 
 
 # -- compare and quickstart --------------------------------------------------------------------
