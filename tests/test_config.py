@@ -22,6 +22,7 @@ def test_minimal_config_and_override():
     "overrides,match",
     [
         (["optim.lrr=1"], "unknown key 'optim.lrr'. Did you mean 'optim.lr'"),
+        (["optim.foo=1"], r"unknown key 'optim.foo'. Valid keys here: optim\.lr, "),  # not the parent 'optim', nor a far sibling
         (["optim.lr=-1"], r"optim.lr must be > 0 \(got -1\)"),
         (["train.epochs=many"], r"train.epochs must be a valid integer \(got 'many'\)"),
         (["model.preset=huge"], "model.preset"),

@@ -23,7 +23,12 @@ def _field_paths(schema: type[BaseModel], prefix: str = "") -> list[str]:
 
 def _suggest(bad: str, schema: type[BaseModel]) -> str:
     valid = _field_paths(schema)
-    close = difflib.get_close_matches(bad, valid, n=1, cutoff=0.6)
+    # a key's own parent section is never the fix for an extra key under it ('distill.loss.foo')
+    close = difflib.get_close_matches(bad, [v for v in valid if not bad.startswith(v + ".")], n=1, cutoff=0.6)
+    if close and "." in bad and close[0].rsplit(".", 1)[0] == bad.rsplit(".", 1)[0]:
+        # a sibling is close as a path because the section is shared: suggest it only if the names are close
+        if difflib.SequenceMatcher(None, bad.rsplit(".", 1)[1], close[0].rsplit(".", 1)[1]).ratio() < 0.6:
+            close = []
     if not close:
         prefix = bad.rsplit(".", 1)[0] + "." if "." in bad else ""
         siblings = [v for v in valid if v.startswith(prefix) and "." not in v[len(prefix) :]]
