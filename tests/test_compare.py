@@ -167,6 +167,8 @@ def test_list_recipes():
         ({"recipes": ["ctc", "frame-kl", {"name": "Frame KL", "base": "frame-kl"}]}, "would share the run folder"),
         ({"recipes": ["ctc", {"name": "x", "distill": {"loss": {"kl": -1, "ctc": 1}}}]}, "kl"),
         ({"teacher": {"checkpoint": "/nonexistent/best"}}, "not a checkpoint folder"),
+        ({"teacher": {"model": {"layers": 1, "hidden": 8}, "optim": {"lrr": 1e-3}}}, "teacher.optim: unknown field(s) lrr"),
+        ({"teacher": {"model": {"layers": 1, "hidden": 8}, "optim": {"lr": -1}}}, "optim.lr"),
         ({"lm": {"path": __file__}}, "ARPA"),
     ],
 )
@@ -198,6 +200,23 @@ def test_example_compare_configs_validate_and_plan(name, tmp_path):
     cfg = load_config(Path(__file__).parents[1] / "examples" / "configs" / name, [], CompareConfig)
     p = plan(cfg, tmp_path / "out")
     assert p.teacher_job is not None and len(p.jobs) == len(cfg.seed_list()) * len(cfg.recipes)
+
+
+def test_the_teacher_trains_with_its_own_optim_settings(tmp_path, synth, trained_teacher):
+    """teacher.optim overrides the comparison's optim for the teacher only; students keep theirs."""
+    from signdistill.config import CompareConfig, load_config
+    from signdistill.pipelines.compare import plan
+
+    teacher = {"model": {"layers": 1, "hidden": 8, "input_proj": 8}, "epochs": 1, "optim": {"lr": 3.0e-3}}
+    config = _config(tmp_path, synth, trained_teacher, teacher=teacher, optim={"lr": 1.0e-2, "warmup_steps": 7})
+    p = plan(load_config(config, [], CompareConfig), tmp_path / "out")
+    assert p.teacher_job is not None
+    assert p.teacher_job.config["optim"]["lr"] == 3.0e-3
+    assert p.teacher_job.config["optim"]["warmup_steps"] == 7  # the rest comes from the comparison's optim
+    assert {j.config["optim"]["lr"] for j in p.jobs} == {1.0e-2}
+    bad = _config(tmp_path, synth, trained_teacher, teacher={"checkpoint": str(trained_teacher), "optim": {"lr": 1e-3}})
+    res = runner.invoke(app, ["compare", "--config", str(bad)])
+    assert res.exit_code == 2 and "teacher.optim applies to a teacher that `compare` trains" in " ".join(res.output.split())
 
 
 def _die(job):  # runs in a spawned worker

@@ -17,11 +17,24 @@ class CompareTeacher(_Section):
     model: ModelConfig | None = Field(None, description="Or: the teacher's model, trained once under OUT/teacher and reused.")
     epochs: int | None = Field(None, ge=1, description="Epochs for the teacher `compare` trains (default: the comparison's epochs).")
     seed: int = Field(0, description="Seed of the teacher `compare` trains.")
+    optim: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Optimizer settings for the teacher `compare` trains that differ from the comparison's `optim:` "
+        "(e.g. {lr: 3e-3}: the teacher at its own swept learning rate).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> CompareTeacher:
         if (self.checkpoint is None) == (self.model is None):
             raise ValueError("give the teacher a checkpoint folder (teacher.checkpoint) or a model to train (teacher.model), not both")
+        if self.optim and self.model is None:
+            raise ValueError("teacher.optim applies to a teacher that `compare` trains (teacher.model); a checkpoint is already trained")
+        unknown = sorted(set(self.optim) - set(OptimConfig.model_fields))
+        if unknown:
+            raise ValueError(
+                f"teacher.optim: unknown field(s) {', '.join(unknown)}; the fields are those of optim: "
+                f"{', '.join(OptimConfig.model_fields)}"
+            )
         return self
 
 

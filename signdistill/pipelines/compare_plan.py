@@ -168,6 +168,7 @@ def plan(cfg: CompareConfig, out: Path) -> Plan:
         t_dir = out / "teacher"
         # One thread, like every run: two threads on a core another process holds run 10-20x slower.
         t_cfg = _base_run(cfg, t_dir, cfg.teacher.model.model_dump(), cfg.teacher.epochs or cfg.epochs, cfg.teacher.seed, 1)
+        t_cfg["optim"].update(copy.deepcopy(cfg.teacher.optim))  # validated with the run config below
         teacher_job = Job("teacher", "teacher", cfg.teacher.seed, 0, t_cfg, False, 1, lm, manifests)
         teacher_ckpt = t_dir / "best"
     else:
