@@ -219,6 +219,15 @@ def test_the_teacher_trains_with_its_own_optim_settings(tmp_path, synth, trained
     assert res.exit_code == 2 and "teacher.optim applies to a teacher that `compare` trains" in " ".join(res.output.split())
 
 
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "benchmarks").glob("*.yaml")), ids=lambda p: p.name)
+def test_benchmark_compare_configs_validate(path):
+    """The sweeps quoted in docs/benchmarks.md still validate (their teachers are trained elsewhere)."""
+    from signdistill.config import CompareConfig, load_config
+
+    cfg = load_config(path, [], CompareConfig)
+    assert cfg.seed_list() and cfg.recipes
+
+
 def _die(job):  # runs in a spawned worker
     import os
 
