@@ -7,6 +7,7 @@ import pytest
 from signdistill.data import BucketBatchSampler, Normalizer, SignDataset, Vocabulary, collate, read_manifest
 from signdistill.data.check import check_manifest
 from signdistill.data.corpus import read_corpus
+from signdistill.data.manifest import manifest_entries
 from signdistill.data.synth import generate
 from signdistill.errors import DataError
 
@@ -50,6 +51,22 @@ def test_manifest_errors_name_the_line(tmp_path, line, match):
     m = write(tmp_path, [line])
     with pytest.raises(DataError, match=match):
         read_manifest(m)
+
+
+@pytest.mark.parametrize("array", [False, True])
+def test_a_pretty_printed_json_file_is_one_error_not_one_per_line(tmp_path, array):
+    entries = [{"id": "a", "features": "a.npy", "gloss": "X"}, {"id": "b", "features": "b.npy", "gloss": "Y"}]
+    m = tmp_path / "m.jsonl"
+    m.write_text(json.dumps(entries if array else entries[0], indent=2) + "\n")
+    found = list(manifest_entries(m, gloss_required=True))
+    assert len(found) == 1 and isinstance(found[0][1], str)
+    assert ("is an array" if array else "one JSON document over several lines") in found[0][1]
+    assert "one JSON object per line" in found[0][1] and "jq -c" in found[0][1]
+    with pytest.raises(DataError, match="not JSON Lines"):
+        read_manifest(m)
+    # JSON Lines with a bad line keeps its per-line message
+    m.write_text(json.dumps(entries[0]) + "\n{broken\n")
+    assert [w for w, e in manifest_entries(m, gloss_required=True) if isinstance(e, str)] == [f"{m}, line 2"]
 
 
 def test_duplicate_ids(tmp_path):

@@ -54,6 +54,10 @@ def manifest_entries(path: Path, *, gloss_required: bool) -> Iterator[tuple[str,
     except (OSError, UnicodeDecodeError) as exc:
         yield str(path), f"Manifest {path} is not UTF-8 text or cannot be read ({exc}). Re-save it as UTF-8."
         return
+    whole = _whole_document_error(path, lines)
+    if whole is not None:
+        yield str(path), whole
+        return
     fields = REQUIRED_FIELDS if gloss_required else ("id", "features")
     seen: dict[str, int] = {}
     for lineno, line in enumerate(lines, start=1):
@@ -77,6 +81,28 @@ def manifest_entries(path: Path, *, gloss_required: bool) -> Iterator[tuple[str,
             feats = Path(entry["features"])
             entry["path"] = feats if feats.is_absolute() else path.parent / feats
         yield where, error if error is not None else entry
+
+
+def _whole_document_error(path: Path, lines: list[str]) -> str | None:
+    """One message for a file that is a single JSON document (pretty-printed, or an array), not
+    JSON Lines: otherwise every one of its lines would be reported as invalid JSON."""
+    first = next((line for line in lines if line.strip()), None)
+    if first is None or len([line for line in lines if line.strip()]) < 2:
+        return None
+    try:
+        json.loads(first)
+        return None  # the first line is a JSON value by itself: a JSON Lines file
+    except json.JSONDecodeError:
+        pass
+    try:
+        doc = json.loads("\n".join(lines))
+    except json.JSONDecodeError:
+        return None
+    kind = "an array" if isinstance(doc, list) else "one JSON document over several lines"
+    return (
+        f"{path} is {kind}, not JSON Lines: a manifest holds one JSON object per line. Rewrite it with one "
+        "object per line (e.g. `jq -c '.[]' in.json > out.jsonl` for an array, `jq -c . in.json > out.jsonl` otherwise)."
+    )
 
 
 def _entry_error(entry: Any, where: str, fields: tuple[str, ...], seen: dict[str, int], gloss_required: bool) -> str | None:
