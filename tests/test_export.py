@@ -179,6 +179,10 @@ def test_onnx_int8_dynamic_is_int8_on_disk_and_decodes_like_the_checkpoint(onnx_
     fp32_size = (onnx_int8["fp32"] / "model.onnx").stat().st_size
     assert (onnx_int8["dynamic"] / "model.onnx").stat().st_size < 0.6 * fp32_size
     assert load_inference_model(onnx_int8["dynamic"]).kind == "onnx-int8-dynamic"
+    from signdistill.transcribe.model import model_kind  # what `evaluate --json` records as "format"
+
+    assert model_kind(onnx_int8["dynamic"]) == "onnx-int8-dynamic" and model_kind(onnx_int8["static"]) == "onnx-int8-static"
+    assert model_kind(onnx_int8["fp32"]) == "onnx" and model_kind(trained_teacher) == "fp32"
     res = check_export(trained_teacher, onnx_int8["dynamic"], synth / "test.jsonl")
     assert res["format"] == "onnx-int8-dynamic"
     assert 0 < res["max_abs_logprob_diff"] < 5.0  # quantized: not exact (2.0-2.5 on the trained models in docs/export.md)

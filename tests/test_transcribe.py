@@ -268,6 +268,12 @@ def test_evaluate_scores_every_export_as_deployed(models, synth, tmp_path, monke
     monkeypatch.chdir(tmp_path)
     reports = {fmt: evaluate(path) for fmt, path in models.items()}
     ref = reports["checkpoint"]
+    assert {fmt: r["format"] for fmt, r in reports.items()} == {
+        "checkpoint": "fp32",
+        "int8": "int8",
+        "fp16": "fp16",
+        **({"onnx": "onnx"} if HAS_ORT else {}),
+    }
     same = ("wer", "substitutions", "deletions", "insertions", "hypotheses", "per_signer", "parameters")
     for fmt in ("onnx", "fp16"):
         if fmt in reports:

@@ -66,12 +66,14 @@ def evaluate(
     applies the PHOENIX-2014 evaluation rewrites to references and hypotheses.
     """
     from signdistill.evaluation.sclite import write_ctm, write_stm
+    from signdistill.transcribe.model import model_kind
 
     outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
     ckpt, logits, refs, ids, signers = outs.ckpt, outs.logits, outs.refs, outs.ids, outs.signers
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "manifest": str(manifest),
+        "format": model_kind(checkpoint),  # as deployed: fp32, fp16, int8, onnx, onnx-int8-dynamic, ...
         "parameters": ckpt.model.num_parameters(),
         "cleanup": "phoenix" if cleanup else None,
     }

@@ -56,6 +56,20 @@ def model_format(path: str | os.PathLike[str]) -> str:
     )
 
 
+def model_kind(path: str | os.PathLike[str]) -> str:
+    """What runs when the folder is deployed: :func:`model_format`, with the quantization of an
+    ONNX export spelled out (``"onnx-int8-dynamic"``, ``"onnx-int8-static"``)."""
+    fmt = model_format(path)
+    if fmt == "onnx":
+        try:
+            quant = json.loads((resolve_dir(path) / ONNX_META).read_text(encoding="utf-8")).get("quantization")
+        except (OSError, ValueError):
+            quant = None  # model_format read it a moment ago; loading says what is wrong
+        if isinstance(quant, dict) and isinstance(quant.get("method"), str):
+            return f"onnx-int8-{quant['method']}"
+    return fmt
+
+
 @dataclass
 class Model:
     """A checkpoint or export ready to run: normalized features -> log-probabilities.
