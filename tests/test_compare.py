@@ -168,7 +168,7 @@ def test_list_recipes():
         ({"recipes": ["ctc", {"name": "x", "distill": {"loss": {"kl": -1, "ctc": 1}}}]}, "kl"),
         ({"teacher": {"checkpoint": "/nonexistent/best"}}, "not a checkpoint folder"),
         ({"teacher": {"model": {"layers": 1, "hidden": 8}, "optim": {"lrr": 1e-3}}}, "teacher.optim: unknown field(s) lrr"),
-        ({"teacher": {"model": {"layers": 1, "hidden": 8}, "optim": {"lr": -1}}}, "optim.lr"),
+        ({"teacher": {"model": {"layers": 1, "hidden": 8}, "optim": {"lr": -1}}}, "teacher.optim.lr: Input should be greater than 0"),
         ({"lm": {"path": __file__}}, "ARPA"),
     ],
 )
@@ -214,6 +214,17 @@ def test_the_teacher_trains_with_its_own_optim_settings(tmp_path, synth, trained
     assert p.teacher_job.config["optim"]["lr"] == 3.0e-3
     assert p.teacher_job.config["optim"]["warmup_steps"] == 7  # the rest comes from the comparison's optim
     assert {j.config["optim"]["lr"] for j in p.jobs} == {1.0e-2}
+    # The teacher's saved settings (as its run writes them) are reused as they are, and a changed
+    # teacher.optim is refused rather than silently mixed with the finished teacher.
+    from signdistill.config import RunConfig, dump_config
+    from signdistill.errors import ConfigError
+
+    saved = Path(p.teacher_job.config["run_dir"]) / "config.yaml"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(dump_config(load_config(None, [], RunConfig, data=p.teacher_job.config)))
+    assert plan(load_config(config, [], CompareConfig), tmp_path / "out").teacher_job.config["optim"]["lr"] == 3.0e-3
+    with pytest.raises(ConfigError, match="holds a run with other settings"):
+        plan(load_config(config, ["teacher.optim.lr=1e-3"], CompareConfig), tmp_path / "out")
     bad = _config(tmp_path, synth, trained_teacher, teacher={"checkpoint": str(trained_teacher), "optim": {"lr": 1e-3}})
     res = runner.invoke(app, ["compare", "--config", str(bad)])
     assert res.exit_code == 2 and "teacher.optim applies to a teacher that `compare` trains" in " ".join(res.output.split())

@@ -53,20 +53,34 @@ def test_manifest_errors_name_the_line(tmp_path, line, match):
         read_manifest(m)
 
 
-@pytest.mark.parametrize("array", [False, True])
-def test_a_pretty_printed_json_file_is_one_error_not_one_per_line(tmp_path, array):
-    entries = [{"id": "a", "features": "a.npy", "gloss": "X"}, {"id": "b", "features": "b.npy", "gloss": "Y"}]
+ENTRIES = [{"id": "a", "features": "a.npy", "gloss": "X"}, {"id": "b", "features": "b.npy", "gloss": "Y"}]
+
+
+@pytest.mark.parametrize(
+    "text,what,fix",
+    [
+        (json.dumps(ENTRIES, indent=2), "is an array", "jq -c '.[]'"),
+        (json.dumps(ENTRIES[0], indent=2), "one JSON document over several lines", "jq -c ."),
+        ("\n".join(json.dumps(e, indent=2) for e in ENTRIES), "2 JSON documents over several lines each", "jq -c ."),  # jq without -c
+        (json.dumps({"utterances": ENTRIES}, indent=2), "one JSON object over several lines", "jq -c '.utterances[]'"),
+    ],
+    ids=["array", "object", "jq-without-c", "wrapper"],
+)
+def test_a_pretty_printed_json_file_is_one_error_not_one_per_line(tmp_path, text, what, fix):
+    entries = ENTRIES
     m = tmp_path / "m.jsonl"
-    m.write_text(json.dumps(entries if array else entries[0], indent=2) + "\n")
+    m.write_text(text + "\n")
     found = list(manifest_entries(m, gloss_required=True))
     assert len(found) == 1 and isinstance(found[0][1], str)
-    assert ("is an array" if array else "one JSON document over several lines") in found[0][1]
-    assert "one JSON object per line" in found[0][1] and "jq -c" in found[0][1]
+    assert what in found[0][1] and fix in found[0][1] and "one JSON object per line" in found[0][1]
     with pytest.raises(DataError, match="not JSON Lines"):
         read_manifest(m)
     # JSON Lines with a bad line keeps its per-line message
     m.write_text(json.dumps(entries[0]) + "\n{broken\n")
     assert [w for w, e in manifest_entries(m, gloss_required=True) if isinstance(e, str)] == [f"{m}, line 2"]
+    m.write_text(json.dumps(entries) + "\n")  # an array on one line: the line's message, with the fix
+    with pytest.raises(DataError, match="holds a JSON list, not an object .*jq -c"):
+        read_manifest(m)
 
 
 def test_duplicate_ids(tmp_path):

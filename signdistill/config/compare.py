@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from signdistill.config.sections import DataConfig, ModelConfig, OptimConfig, _Section
 
@@ -35,6 +35,11 @@ class CompareTeacher(_Section):
                 f"teacher.optim: unknown field(s) {', '.join(unknown)}; the fields are those of optim: "
                 f"{', '.join(OptimConfig.model_fields)}"
             )
+        try:
+            self.optim = OptimConfig.model_validate(self.optim).model_dump(mode="json", include=set(self.optim))
+        except ValidationError as exc:
+            bad = "; ".join(f"teacher.optim.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"{bad} (got {self.optim})") from None
         return self
 
 

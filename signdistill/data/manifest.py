@@ -84,8 +84,9 @@ def manifest_entries(path: Path, *, gloss_required: bool) -> Iterator[tuple[str,
 
 
 def _whole_document_error(path: Path, lines: list[str]) -> str | None:
-    """One message for a file that is a single JSON document (pretty-printed, or an array), not
-    JSON Lines: otherwise every one of its lines would be reported as invalid JSON."""
+    """One message for a file of pretty-printed JSON (one document, an array, or several objects
+    one after another as `jq` writes them without -c), not JSON Lines: otherwise every one of its
+    lines would be reported as invalid JSON."""
     first = next((line for line in lines if line.strip()), None)
     if first is None or len([line for line in lines if line.strip()]) < 2:
         return None
@@ -94,20 +95,37 @@ def _whole_document_error(path: Path, lines: list[str]) -> str | None:
         return None  # the first line is a JSON value by itself: a JSON Lines file
     except json.JSONDecodeError:
         pass
-    try:
-        doc = json.loads("\n".join(lines))
-    except json.JSONDecodeError:
-        return None
-    kind = "an array" if isinstance(doc, list) else "one JSON document over several lines"
-    return (
-        f"{path} is {kind}, not JSON Lines: a manifest holds one JSON object per line. Rewrite it with one "
-        "object per line (e.g. `jq -c '.[]' in.json > out.jsonl` for an array, `jq -c . in.json > out.jsonl` otherwise)."
-    )
+    text, docs, pos, decoder = "\n".join(lines), [], 0, json.JSONDecoder()
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos == len(text):
+            break
+        try:
+            doc, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return None  # not JSON at all: the per-line messages say where
+        docs.append(doc)
+    if len(docs) == 1 and isinstance(docs[0], list):
+        kind, fix = "an array", "`jq -c '.[]' in.json > out.jsonl`"
+    elif len(docs) == 1 and isinstance(docs[0], dict) and not {"id", "features"} <= set(docs[0]):
+        inner = [k for k, v in docs[0].items() if isinstance(v, list)]
+        kind = "one JSON object over several lines"
+        fix = f"`jq -c '.{inner[0]}[]' in.json > out.jsonl`" if len(inner) == 1 else "`jq -c '.<list field>[]' in.json > out.jsonl`"
+    else:
+        kind = "one JSON document over several lines" if len(docs) == 1 else f"{len(docs)} JSON documents over several lines each"
+        fix = "`jq -c . in.json > out.jsonl`"
+    return f"{path} is {kind}, not JSON Lines: a manifest holds one JSON object per line. Rewrite it with one object per line (e.g. {fix})."
 
 
 def _entry_error(entry: Any, where: str, fields: tuple[str, ...], seen: dict[str, int], gloss_required: bool) -> str | None:
     if not isinstance(entry, dict):
-        return f"{where} holds a JSON {type(entry).__name__}, not an object."
+        hint = (
+            " (a whole manifest as one array? write one object per line: `jq -c '.[]' in.json > out.jsonl`)"
+            if isinstance(entry, list)
+            else ""
+        )
+        return f"{where} holds a JSON {type(entry).__name__}, not an object{hint}."
     missing = [f for f in fields if f not in entry]
     if missing:
         optional = "'signer' is optional" if gloss_required else "'gloss' and 'signer' are optional here"
