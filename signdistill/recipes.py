@@ -83,7 +83,8 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "plan",
-            "The research plan: .7 KL (T 4 -> 3.5 -> 3, blank kept) + .2 CTC + .1 FitNets (layers 2,4 -> 2,3, scaled to depth).",
+            "The research plan: .7 KL (T 4 -> 3.5 -> 3, blank kept) + .2 CTC + .1 FitNets "
+            "(teacher layers 2,4 -> student 2,3 for 5/4 layers; other depths mapped proportionally).",
             _plan,
         ),
         Recipe(

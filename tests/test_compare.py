@@ -158,7 +158,7 @@ def test_list_recipes():
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"recipes": ["ctc", "defualt"]}, "Did you mean 'default'"),
+        ({"recipes": ["ctc", "defualt"]}, "recipes[1]: unknown recipe 'defualt'. Did you mean 'default'"),
         ({"seeds": 0}, "seeds must be >= 1"),
         ({"recipes": []}, "recipes"),
         ({"tune": {"optim.lrr": [1e-3]}}, "optim.lrr"),
@@ -167,8 +167,14 @@ def test_list_recipes():
         ({"recipes": ["ctc", "frame-kl", {"name": "Frame KL", "base": "frame-kl"}]}, "would share the run folder"),
         ({"recipes": ["ctc", {"name": "x", "distill": {"loss": {"kl": -1, "ctc": 1}}}]}, "kl"),
         ({"teacher": {"checkpoint": "/nonexistent/best"}}, "not a checkpoint folder"),
-        ({"teacher": {"model": {"layers": 1, "hidden": 8}, "optim": {"lrr": 1e-3}}}, "teacher.optim: unknown field(s) lrr"),
-        ({"teacher": {"model": {"layers": 1, "hidden": 8}, "optim": {"lr": -1}}}, "teacher.optim.lr: Input should be greater than 0"),
+        (
+            {"teacher": {"model": {"layers": 1, "hidden": 8}, "optim": {"lrr": 1e-3}}},
+            "teacher.optim: unknown field 'lrr' (did you mean 'lr'?)",
+        ),
+        (
+            {"teacher": {"model": {"layers": 1, "hidden": 8}, "optim": {"lr": -1}}},
+            "teacher.optim: lr: Input should be greater than 0 (got -1)",
+        ),
         ({"lm": {"path": __file__}}, "ARPA"),
     ],
 )
@@ -179,6 +185,15 @@ def test_bad_compare_configs_exit_2(tmp_path, synth, trained_teacher, extra, mes
     assert message in " ".join(res.output.split())
     assert "Traceback" not in res.output
     assert not (tmp_path / "cmp").exists()  # nothing was written
+
+
+def test_a_misspelled_recipe_is_named_before_missing_data(tmp_path, synth, trained_teacher):
+    config = _config(tmp_path, synth, trained_teacher, recipes=["ctc", {"name": "mine", "base": "fitnet"}])
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["train"] = str(tmp_path / "not-made-yet" / "train.jsonl")
+    config.write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(app, ["compare", "--config", str(config)])
+    assert res.exit_code == 2 and "recipes[1].base: unknown recipe 'fitnet'. Did you mean 'fitnets'?" in " ".join(res.output.split())
 
 
 def test_compare_refuses_a_foreign_out_folder(tmp_path, synth, trained_teacher):

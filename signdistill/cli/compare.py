@@ -40,6 +40,15 @@ def compare(
     render.stdout_line(f"results: {where / 'results.json'} and {where / 'results.md'}")
 
 
+# One paragraph (typer keeps a docstring's line breaks in --help).
+compare.__doc__ = (
+    "Seeds x recipes against the CTC baseline: mean +- std, paired 95 % intervals, gap recovered, verdicts.\n\n"
+    "The config names the data (train/dev/test manifests: `signdistill data synth` makes some), the teacher "
+    "(a checkpoint, or a model compare trains once), the student, the recipes (--list-recipes), seeds, epochs "
+    "and an optional LM. Start from examples/configs/compare_small.yaml; docs/compare.md."
+)
+
+
 @handle_errors
 def quickstart(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the data, runs and report.")] = Path("quickstart"),

@@ -245,6 +245,12 @@ def recipes(summaries: Mapping[str, str]) -> None:
     width = max(map(len, summaries)) + 1
     for name, summary in summaries.items():
         consoles.out.print(f"{name:<{width}} {summary}", highlight=False, markup=False)
+    consoles.out.print(
+        "\nName them in a comparison config, `recipes: [ctc, default, frame-kl]`, or override an example's: "
+        "signdistill compare -c examples/configs/compare_small.yaml --set 'recipes=[ctc, default]' (docs/compare.md).",
+        highlight=False,
+        markup=False,
+    )
 
 
 def run_events(phases: dict[str, str], rename: dict[str, str] | None = None) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,23 +24,27 @@ class CompareTeacher(_Section):
         "(e.g. {lr: 3e-3}: the teacher at its own swept learning rate).",
     )
 
+    @field_validator("optim")
+    @classmethod
+    def _optim(cls, v: dict[str, Any]) -> dict[str, Any]:
+        fields = list(OptimConfig.model_fields)
+        for key in v:
+            if key not in fields:
+                close = difflib.get_close_matches(key, fields, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"the fields are those of optim: {', '.join(fields)}"
+                raise ValueError(f"unknown field {key!r} ({hint})")
+        try:
+            return OptimConfig.model_validate(v).model_dump(mode="json", include=set(v))
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            raise ValueError(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e['input']!r})") from None
+
     @model_validator(mode="after")
     def _one_source(self) -> CompareTeacher:
         if (self.checkpoint is None) == (self.model is None):
             raise ValueError("give the teacher a checkpoint folder (teacher.checkpoint) or a model to train (teacher.model), not both")
         if self.optim and self.model is None:
             raise ValueError("teacher.optim applies to a teacher that `compare` trains (teacher.model); a checkpoint is already trained")
-        unknown = sorted(set(self.optim) - set(OptimConfig.model_fields))
-        if unknown:
-            raise ValueError(
-                f"teacher.optim: unknown field(s) {', '.join(unknown)}; the fields are those of optim: "
-                f"{', '.join(OptimConfig.model_fields)}"
-            )
-        try:
-            self.optim = OptimConfig.model_validate(self.optim).model_dump(mode="json", include=set(self.optim))
-        except ValidationError as exc:
-            bad = "; ".join(f"teacher.optim.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ValueError(f"{bad} (got {self.optim})") from None
         return self
 
 

@@ -285,6 +285,16 @@ def _stop(pool: ProcessPoolExecutor, pending: dict[Future[dict[str, Any]], _Task
 
 def compare(cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | None = None, on_event: Event | None = None) -> dict[str, Any]:
     """Run the comparison a :class:`~signdistill.config.CompareConfig` describes; return ``results.json``'s content."""
+    from signdistill.recipes import get_recipe
+
+    for i, item in enumerate(cfg.recipes):  # the config's own mistakes first, then the files it names
+        name = item if isinstance(item, str) else item.base
+        if name is not None:
+            try:
+                get_recipe(name)
+            except ConfigError as exc:
+                where = f"recipes[{i}]" if isinstance(item, str) else f"recipes[{i}].base"
+                raise ConfigError(f"compare: {where}: {exc}") from None
     if cfg.data.test is None:
         raise ConfigError("compare: data.test is required (the verdicts are computed on the test split).")
     for split in ("train", "dev", "test"):
