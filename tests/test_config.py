@@ -104,3 +104,16 @@ def test_loss_weights_left_out_are_zero_but_not_all():
     assert (w.kl, w.feature, w.sampled) == (0.0, 0.0, 0.0)
     with pytest.raises(ValidationError, match="all loss weights are zero"):
         LossWeights()
+
+
+def test_the_distill_section_defaults_are_the_default_recipe():
+    """A config that leaves out loss/temperature/feature_layers trains the `default` recipe of compare."""
+    from signdistill.config import DistillSection
+    from signdistill.recipes import RECOMMENDED_DISTILL, resolve_recipe
+
+    d = DistillSection(teachers=[{"checkpoint": "t"}]).model_dump()
+    want = {**{k: 0.0 for k in d["loss"]}, **RECOMMENDED_DISTILL["loss"]}
+    assert d["loss"] == want
+    assert d["temperature"] == RECOMMENDED_DISTILL["temperature"]
+    assert [list(p) for p in d["feature_layers"]] == RECOMMENDED_DISTILL["feature_layers"]
+    assert resolve_recipe("default", epochs=10, teacher_layers=2, student_layers=1) == {"feature_layers": [[1, 1]], **RECOMMENDED_DISTILL}

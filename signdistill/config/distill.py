@@ -71,11 +71,13 @@ class DistillSection(_Section):
     """How the student learns from its teacher(s)."""
 
     teachers: list[TeacherRef] = Field(min_length=1, description="One or more frozen teachers.")
+    # The defaults are the package's default recipe (signdistill.recipes.RECOMMENDED_DISTILL; a test keeps them equal).
     loss: LossWeights = Field(
-        default_factory=lambda: LossWeights(kl=0.0, ctc=0.5, feature=1.0),
-        description="Component weights; default ctc 0.5 + feature 1.0 on feature_layers [[1, 1]] (docs/distillation.md).",
+        default_factory=lambda: LossWeights(kl=0.0, ctc=0.5, feature=1.0, factorized=0.5),
+        description="Component weights; default the `default` recipe: ctc 0.5 + feature 1.0 on feature_layers [[1, 1]] "
+        "+ factorized 0.5 (docs/distillation.md).",
     )
-    temperature: Annotated[float, Field(gt=0)] | ScheduleConfig = Field(2.0, description="A number > 0 or a schedule.")
+    temperature: Annotated[float, Field(gt=0)] | ScheduleConfig = Field(1.0, description="A number > 0 or a schedule.")
     blank_mode: Literal["keep", "drop", "downweight"] = Field(
         "drop", description="keep the blank column; drop it and renormalize (default); or down-weight blank frames."
     )
