@@ -260,6 +260,56 @@ def _die(job):  # runs in a spawned worker
     os._exit(9)
 
 
+def _sleep_and_record(job):  # runs in a spawned worker
+    import os
+    import time
+    from pathlib import Path
+
+    Path(job.config["pidfile"]).write_text(str(os.getpid()))
+    time.sleep(30)
+    return {}
+
+
+def test_sigterm_stops_the_workers_not_only_compare(tmp_path):
+    """`kill <compare>` must not leave its runs training on as orphans."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from signdistill.pipelines.compare import Job, _run_all
+
+    pidfile = tmp_path / "worker.pid"
+
+    def term_when_started():
+        for _ in range(600):
+            if pidfile.is_file() and pidfile.read_text():
+                break
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    # A handler that ignores SIGTERM stands in for "the process would just die": without compare's own
+    # handler the run would go on (and this test fail after the worker's sleep), never kill pytest.
+    ignored: list[int] = []
+
+    def sentinel(signum, frame):
+        ignored.append(signum)
+
+    original = signal.signal(signal.SIGTERM, sentinel)
+    try:
+        threading.Thread(target=term_when_started, daemon=True).start()
+        t0 = time.time()
+        with pytest.raises(SystemExit) as exc:
+            _run_all(_sleep_and_record, [Job("ctc seed 0", "ctc", 0, 0, {"pidfile": str(pidfile)}, False)], 1, None, "train")
+        assert exc.value.code == 128 + signal.SIGTERM and time.time() - t0 < 25 and not ignored
+        pid = int(pidfile.read_text())
+        with pytest.raises(ProcessLookupError):  # the worker is gone (terminated and reaped), not training on
+            os.kill(pid, 0)
+        assert signal.getsignal(signal.SIGTERM) is sentinel  # compare's handler only while its runs go
+    finally:
+        signal.signal(signal.SIGTERM, original)
+
+
 def test_a_worker_that_dies_is_named_not_a_traceback():
     from signdistill.errors import SignDistillError
     from signdistill.pipelines.compare import Job, _run_all

@@ -16,6 +16,7 @@ import copy
 import json
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -219,6 +220,7 @@ def _run_tasks(tasks: list[_Task], workers: int, on_event: Event | None) -> dict
     pending: dict[Future[dict[str, Any]], _Task] = {}
     started: dict[str, float] = {}
     queue = list(tasks)
+    previous_term = _raise_on_sigterm()
     try:
         while queue or pending:
             for task in [t for t in queue if all(k in results for k in t.after)]:
@@ -242,12 +244,29 @@ def _run_tasks(tasks: list[_Task], workers: int, on_event: Event | None) -> dict
         _stop(pool, pending)
         raise
     finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
         if env_before is None:
             os.environ.pop("OMP_NUM_THREADS", None)
         else:
             os.environ["OMP_NUM_THREADS"] = env_before
     pool.shutdown(wait=True)
     return results
+
+
+def _raise_on_sigterm() -> Any:
+    """SIGTERM to `compare` stops its runs too (they save their position and resume on the next
+    call): without this the parent dies at once and its worker processes train on, orphaned.
+    Returns the previous handler (None off the main thread, where signals cannot be handled)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def _term(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, _term)
 
 
 def _task_result(fut: Future[dict[str, Any]], task: _Task, in_flight: list[_Task], results: dict[str, Any]) -> dict[str, Any]:
