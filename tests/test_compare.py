@@ -153,6 +153,7 @@ def test_list_recipes():
     assert res.exit_code == 0
     for name in ("ctc", "default", "plan", "frame-kl", "sequence"):
         assert f"\n{name} " in "\n" + res.output
+    assert "Name them in a comparison config" in res.output  # and how to use them
 
 
 @pytest.mark.parametrize(

@@ -87,11 +87,11 @@ def _whole_document_error(path: Path, lines: list[str]) -> str | None:
     """One message for a file of pretty-printed JSON (one document, an array, or several objects
     one after another as `jq` writes them without -c), not JSON Lines: otherwise every one of its
     lines would be reported as invalid JSON."""
-    first = next((line for line in lines if line.strip()), None)
-    if first is None or len([line for line in lines if line.strip()]) < 2:
+    nonblank = [line for line in lines if line.strip()]
+    if len(nonblank) < 2:
         return None
     try:
-        json.loads(first)
+        json.loads(nonblank[0])
         return None  # the first line is a JSON value by itself: a JSON Lines file
     except json.JSONDecodeError:
         pass

@@ -25,6 +25,21 @@ CHECKPOINT_META = "checkpoint.json"
 def model_format(path: str | os.PathLike[str]) -> str:
     """``"onnx"``, ``"int8"``, ``"fp16"`` or ``"fp32"`` (checkpoints and safetensors exports),
     read from the folder's metadata; raises :class:`CheckpointError` for any other folder."""
+    return _format_and_meta(path)[0]
+
+
+def model_kind(path: str | os.PathLike[str]) -> str:
+    """What runs when the folder is deployed: :func:`model_format`, with the quantization of an
+    ONNX export spelled out (``"onnx-int8-dynamic"``, ``"onnx-int8-static"``)."""
+    fmt, info = _format_and_meta(path)
+    quant = info.get("quantization") if fmt == "onnx" else None
+    if isinstance(quant, dict) and isinstance(quant.get("method"), str):
+        return f"onnx-int8-{quant['method']}"
+    return fmt
+
+
+def _format_and_meta(path: str | os.PathLike[str]) -> tuple[str, dict[str, Any]]:
+    """The folder's format and its metadata file's content (read once)."""
     path = resolve_dir(path)
     if not path.is_dir():
         raise CheckpointError(
@@ -43,31 +58,17 @@ def model_format(path: str | os.PathLike[str]) -> str:
         if name == ONNX_META:
             if info.get("format") != "onnx":
                 raise CheckpointError(f"{path / name} names the format {info.get('format')!r}, not 'onnx'; export the model again.")
-            return "onnx"
+            return "onnx", info
         meta = info.get("meta")
         meta = meta if isinstance(meta, dict) else {}
         if meta.get("quantize") == "dynamic_int8":
-            return "int8"
-        return "fp16" if meta.get("dtype") == "fp16" else "fp32"
+            return "int8", info
+        return ("fp16" if meta.get("dtype") == "fp16" else "fp32"), info
     hint = f"It is a run folder: use --model {path / 'best'}." if (path / "best" / CHECKPOINT_META).is_file() else ""
     raise CheckpointError(
         f"{path} holds neither {CHECKPOINT_META} (a checkpoint or safetensors/int8 export) nor {ONNX_META} (an ONNX export). "
         + (hint or "Point --model at runs/<name>/best or at a folder written by `signdistill export`.")
     )
-
-
-def model_kind(path: str | os.PathLike[str]) -> str:
-    """What runs when the folder is deployed: :func:`model_format`, with the quantization of an
-    ONNX export spelled out (``"onnx-int8-dynamic"``, ``"onnx-int8-static"``)."""
-    fmt = model_format(path)
-    if fmt == "onnx":
-        try:
-            quant = json.loads((resolve_dir(path) / ONNX_META).read_text(encoding="utf-8")).get("quantization")
-        except (OSError, ValueError):
-            quant = None  # model_format read it a moment ago; loading says what is wrong
-        if isinstance(quant, dict) and isinstance(quant.get("method"), str):
-            return f"onnx-int8-{quant['method']}"
-    return fmt
 
 
 @dataclass
