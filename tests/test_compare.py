@@ -271,7 +271,7 @@ def _sleep_and_record(job):  # runs in a spawned worker
     return {}
 
 
-def test_sigterm_stops_the_workers_not_only_compare(tmp_path):
+def test_sigterm_stops_the_workers_not_only_compare(tmp_path, capfd):
     """`kill <compare>` must not leave its runs training on as orphans."""
     import os
     import signal
@@ -307,6 +307,7 @@ def test_sigterm_stops_the_workers_not_only_compare(tmp_path):
         with pytest.raises(ProcessLookupError):  # the worker is gone (terminated and reaped), not training on
             os.kill(pid, 0)
         assert signal.getsignal(signal.SIGTERM) is sentinel  # compare's handler only while its runs go
+        assert "stopped by SIGTERM, its runs too; run the same command again to resume" in capfd.readouterr().err
     finally:
         signal.signal(signal.SIGTERM, original)
 

@@ -264,6 +264,9 @@ def _raise_on_sigterm() -> Any:
         return None
 
     def _term(signum: int, frame: Any) -> None:
+        import sys
+
+        sys.stderr.write("compare: stopped by SIGTERM, its runs too; run the same command again to resume.\n")
         raise SystemExit(128 + signum)
 
     return signal.signal(signal.SIGTERM, _term)
