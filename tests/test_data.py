@@ -173,6 +173,36 @@ def test_synth_is_deterministic_and_signer_split(tmp_path):
     assert np.load(ua[0].features).shape[1] == 36
 
 
+def test_synth_difficulty_knobs(tmp_path):
+    from signdistill.data.synth import SIZES, SynthSize, _lexicon, _vocabulary
+
+    base = dict(train_signers=2, dev_signers=1, test_signers=1, per_signer=30, eval_per_signer=None, free_sentences=1.0)
+    m = generate(tmp_path / "x", seed=3, size=SynthSize(**base, extra_glosses=40))
+    used = {g for split in m.values() for u in read_manifest(split) for g in u.glosses}
+    assert any(g.startswith("G0") for g in used) and used <= set(_vocabulary(40))
+    assert len(_vocabulary(40)) == 92 and "G040" in _vocabulary(40) and "G041" not in _vocabulary(40)
+    # Families: family_size glosses share one primitive's path and duration (variants differ in one attribute).
+    lex = _lexicon(_vocabulary(40), np.random.default_rng(0), family_size=4)
+    families = {(p.path, round(p.duration, 9)) for p in lex.values()}
+    assert len(families) == 23  # 92 glosses / 4
+    # No signer variation: every signer has the same body, tempo and idiosyncrasies.
+    from signdistill.data.synth import _signer
+
+    a, b = (_signer(np.random.default_rng(s), ["X"], variation=0.0) for s in (1, 2))
+    assert a.scale == b.scale == 1.0 and a.tempo == b.tempo == 1.0 and not a.jitter["X"].any() and not b.offset.any()
+    # The field defaults are the earlier default data (`weather`), so its tables stay reproducible.
+    assert SIZES["weather"] == SynthSize()
+    d = SIZES["default"]
+    assert (d.extra_glosses, d.family_size, d.signer_variation, d.free_sentences) == (100, 4, 0.5, 0.9)
+
+
+def test_default_synth_resolves_one_point(tmp_path):
+    """The default data's dev and test splits have over 4,000 reference glosses each (a WER interval of about +-1)."""
+    m = generate(tmp_path / "d", seed=0)
+    for split in ("dev", "test"):
+        assert sum(len(u.glosses) for u in read_manifest(m[split])) > 4000
+
+
 def test_check_manifest_reports_problems(tmp_path, synth):
     assert check_manifest(synth / "train.jsonl").ok
     feats(tmp_path, "a.npy", np.zeros((5, 3), np.float32))
