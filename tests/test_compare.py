@@ -207,7 +207,9 @@ def test_compare_refuses_a_foreign_out_folder(tmp_path, synth, trained_teacher):
     assert (foreign / "thesis.tex").read_text() == "precious"
 
 
-@pytest.mark.parametrize("name", ["compare_small.yaml", "compare_plan_ratio.yaml", "compare_gap.yaml"])
+@pytest.mark.parametrize(
+    "name", ["compare_2p5x.yaml", "compare_15x.yaml", "compare_small.yaml", "compare_plan_ratio.yaml", "compare_gap.yaml"]
+)
 def test_example_compare_configs_validate_and_plan(name, tmp_path):
     """The shipped comparison configs validate and plan every run (nothing is trained here)."""
     from signdistill.config import CompareConfig, load_config

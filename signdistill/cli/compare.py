@@ -45,7 +45,7 @@ compare.__doc__ = (
     "Seeds x recipes against the CTC baseline: mean +- std, paired 95 % intervals, gap recovered, verdicts.\n\n"
     "The config names the data (train/dev/test manifests: `signdistill data synth` makes some), the teacher "
     "(a checkpoint, or a model compare trains once), the student, the recipes (--list-recipes), seeds, epochs "
-    "and an optional LM. Start from examples/configs/compare_small.yaml; docs/compare.md."
+    "and an optional LM. Start from examples/configs/compare_2p5x.yaml; docs/compare.md."
 )
 
 

@@ -247,7 +247,7 @@ def recipes(summaries: Mapping[str, str]) -> None:
         consoles.out.print(f"{name:<{width}} {summary}", highlight=False, markup=False)
     consoles.out.print(
         "\nName them in a comparison config, `recipes: [ctc, default, frame-kl]`, or override an example's: "
-        "signdistill compare -c examples/configs/compare_small.yaml --set 'recipes=[ctc, default]' (docs/compare.md).",
+        "signdistill compare -c examples/configs/compare_2p5x.yaml --set 'recipes=[ctc, default]' (docs/compare.md).",
         highlight=False,
         markup=False,
     )
