@@ -196,11 +196,64 @@ def test_synth_difficulty_knobs(tmp_path):
     assert (d.extra_glosses, d.family_size, d.signer_variation, d.free_sentences) == (100, 4, 0.5, 0.9)
 
 
+def _synth_digest(manifests):
+    import hashlib
+
+    h = hashlib.sha256()
+    for split in ("train", "dev", "test"):
+        for u in read_manifest(manifests[split]):
+            h.update(f"{u.id} {u.signer} {' '.join(u.glosses)}".encode())
+            h.update(np.round(np.load(u.features), 4).astype(np.float32).tobytes())
+    return h.hexdigest()
+
+
+def test_earlier_sizes_give_the_same_data_as_before_the_knobs(tmp_path):
+    """tiny and weather-style data are what they were before the difficulty knobs (digests from b7eae79)."""
+    from signdistill.data.synth import SynthSize
+
+    assert (
+        _synth_digest(generate(tmp_path / "t", seed=0, size="tiny")) == "f8440e73f8778c1573492c5f5934d5fcb57714a5e41eba7ba1c87fb3392d767a"
+    )
+    w = SynthSize(train_signers=2, dev_signers=1, test_signers=1, per_signer=6, eval_per_signer=None)
+    assert _synth_digest(generate(tmp_path / "w", seed=0, size=w)) == "f0b40b16f1d08c89310a7f193e3dd8cb8fdb089ffbaa5259c34ea813310c446c"
+
+
+def test_each_knob_reaches_the_data(tmp_path):
+    from dataclasses import replace
+
+    from signdistill.data.synth import SynthSize
+
+    base = SynthSize(train_signers=2, dev_signers=1, test_signers=1, per_signer=6, eval_per_signer=None, free_sentences=0.5)
+    ref = _synth_digest(generate(tmp_path / "ref", seed=0, size=base))
+    for i, change in enumerate([{"extra_glosses": 20}, {"family_size": 4}, {"signer_variation": 0.5}]):
+        assert _synth_digest(generate(tmp_path / str(i), seed=0, size=replace(base, **change))) != ref, change
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"family_size": 0}, "family_size must be an integer >= 1"),
+        ({"extra_glosses": -1}, "extra_glosses must be an integer from 0 to 999"),
+        ({"signer_variation": -0.5}, r"signer_variation must be in \[0, 3\]"),
+        ({"free_sentences": 1.5}, r"free_sentences must be in \[0, 1\]"),
+        ({"per_signer": 2.5}, "per_signer must be an integer >= 1"),
+        ({"extra_glosses": 10, "free_sentences": 0.0}, "occur only in free sentences"),
+    ],
+)
+def test_bad_synth_sizes_are_refused(kw, match):
+    from signdistill.data.synth import SynthSize
+
+    with pytest.raises(ValueError, match=match):
+        SynthSize(**kw)
+
+
 def test_default_synth_resolves_one_point(tmp_path):
-    """The default data's dev and test splits have over 4,000 reference glosses each (a WER interval of about +-1)."""
+    """The default data: dev and test have over 4,000 reference glosses each (a WER interval of about +-1), over 100 glosses used."""
     m = generate(tmp_path / "d", seed=0)
     for split in ("dev", "test"):
-        assert sum(len(u.glosses) for u in read_manifest(m[split])) > 4000
+        utts = read_manifest(m[split])
+        assert sum(len(u.glosses) for u in utts) > 4000
+        assert len({g for u in utts for g in u.glosses}) > 100  # the weather data has 52
 
 
 def test_check_manifest_reports_problems(tmp_path, synth):

@@ -85,7 +85,9 @@ class SynthSize:
         family_size: glosses per family of near-identical signs (differing in one attribute).
         signer_variation: scales how much signers differ (body scale and offset, tempo,
             per-sign idiosyncrasies). Below 1, errors come less from unseen signers and more
-            from the model's capacity.
+            from the model's capacity. At exactly 1 the tempo is drawn as in the weather data
+            (uniform 0.8-1.25, so that data stays byte-identical); otherwise log-uniform over
+            [0.8**v, 1.25**v].
     """
 
     train_signers: int = 12
@@ -97,6 +99,26 @@ class SynthSize:
     extra_glosses: int = 0
     family_size: int = 3
     signer_variation: float = 1.0
+
+    def __post_init__(self) -> None:
+        counts = {"train_signers": self.train_signers, "dev_signers": self.dev_signers, "test_signers": self.test_signers}
+        counts |= {"per_signer": self.per_signer, "family_size": self.family_size}
+        if self.eval_per_signer is not None:
+            counts["eval_per_signer"] = self.eval_per_signer
+        for name, value in counts.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"SynthSize.{name} must be an integer >= 1 (got {value!r}).")
+        if not isinstance(self.extra_glosses, int) or isinstance(self.extra_glosses, bool) or not 0 <= self.extra_glosses <= 999:
+            raise ValueError(f"SynthSize.extra_glosses must be an integer from 0 to 999 (got {self.extra_glosses!r}).")
+        if not 0.0 <= self.free_sentences <= 1.0:
+            raise ValueError(f"SynthSize.free_sentences must be in [0, 1] (got {self.free_sentences!r}).")
+        if not 0.0 <= self.signer_variation <= 3.0:
+            raise ValueError(f"SynthSize.signer_variation must be in [0, 3] (got {self.signer_variation!r}); 1 is the weather data's.")
+        if self.extra_glosses and self.free_sentences == 0:
+            raise ValueError(
+                "SynthSize.extra_glosses occur only in free sentences, and free_sentences is 0: "
+                "set free_sentences above 0 or extra_glosses to 0."
+            )
 
 
 SIZES = {
