@@ -371,3 +371,49 @@ def test_training_with_augmentation_runs(synth, tmp_path):
     data["data"]["augment"] = {"speed": [0.8, 1.2], "frame_drop": 0.1, "noise": 0.02}
     result, _ = pipelines.train(load_config(None, [], data=data))
     assert result.epochs_run == 1
+
+
+def test_generate_never_writes_over_what_is_not_its_own(tmp_path):
+    """The Python API refuses like the CLI: a folder of someone else's files is left as it was."""
+    from signdistill.errors import ConfigError
+
+    own = tmp_path / "mine"
+    own.mkdir()
+    (own / "train.jsonl").write_text("precious\n")
+    with pytest.raises(ConfigError, match="not a previous signdistill synthetic dataset"):
+        generate(own, size="tiny")
+    assert sorted(p.name for p in own.iterdir()) == ["train.jsonl"] and (own / "train.jsonl").read_text() == "precious\n"
+    with pytest.raises(DataError, match="seed must be an integer >= 0"):
+        generate(tmp_path / "neg", seed=-1, size="tiny")
+    assert not (tmp_path / "neg").exists()
+
+
+def test_generate_replaces_its_dataset_whole_and_keeps_other_files(tmp_path):
+    from signdistill.data.synth import kept_files
+    from signdistill.errors import ConfigError
+
+    d = tmp_path / "d"
+    generate(d, seed=0, size="small")
+    (d / "lm.arpa").write_text("built from the data before\n")
+    with pytest.raises(ConfigError, match="Pass --overwrite"):
+        generate(d, seed=1, size="tiny")
+    m = generate(d, seed=1, size="tiny", overwrite=True)
+    n = sum(len(read_manifest(m[s])) for s in m)
+    assert len(list((d / "features").iterdir())) == n  # no stale features of the larger dataset
+    assert kept_files(d) == ["lm.arpa"] and (d / "lm.arpa").read_text() == "built from the data before\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary folder left
+
+
+def test_an_interrupted_generate_leaves_nothing(tmp_path, monkeypatch):
+    import signdistill.data.synth as synth
+
+    real = synth._write_dataset
+
+    def interrupted(out, seed, spec):
+        real(out, seed, spec)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synth, "_write_dataset", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate(tmp_path / "d", size="tiny")
+    assert list(tmp_path.iterdir()) == []

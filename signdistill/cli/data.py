@@ -22,13 +22,15 @@ def data_synth(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a dataset data synth wrote before (only that).")] = False,
 ) -> None:
     """Generate the embedded synthetic keypoint dataset (train/dev/test manifests)."""
-    from signdistill.data.synth import SIZES, generate, is_synth_dataset
-    from signdistill.io import check_output_path
+    from signdistill.data.synth import SIZES, generate, kept_files
 
     if size not in SIZES:
         raise SignDistillError(f"--size {size!r} is not one of {sorted(SIZES)}.")
-    check_output_path(out, kind="synthetic dataset", overwrite=overwrite, is_ours=is_synth_dataset)
-    render.manifests(generate(out, seed=seed, size=size))
+    if seed < 0:
+        raise SignDistillError(f"--seed must be >= 0 (got {seed}).")
+    render.manifests(generate(out, seed=seed, size=size, overwrite=overwrite))
+    if overwrite and (kept := kept_files(out)):
+        render.note(f"kept in {out} (not written by data synth): {', '.join(kept)}; anything built from the data before is stale.")
 
 
 @app.command("check")

@@ -383,13 +383,55 @@ def is_synth_dataset(path: str | Path) -> bool:
     return (p / "features").is_dir() and isinstance(first, dict) and re.fullmatch(r"train-s\d{2}-\d{4}", str(first.get("id"))) is not None
 
 
-def generate(out: str | Path, *, seed: int = 0, size: str | SynthSize = "default") -> dict[str, Path]:
+OWN_FILES = ("train.jsonl", "dev.jsonl", "test.jsonl", "features")
+
+
+def kept_files(out: str | Path) -> list[str]:
+    """Entries of a dataset folder that :func:`generate` did not write (an LM built beside it, notes)."""
+    p = Path(out)
+    return sorted(e.name for e in p.iterdir() if e.name not in OWN_FILES) if p.is_dir() else []
+
+
+def generate(out: str | Path, *, seed: int = 0, size: str | SynthSize = "default", overwrite: bool = False) -> dict[str, Path]:
     """Write the synthetic dataset to ``out``: ``{train,dev,test}.jsonl`` plus ``features/``.
 
     Returns the manifest path of each split. The same ``seed`` gives the same data.
+    ``out`` must be new, an empty folder, or (with ``overwrite``) a dataset written here
+    before: anything else is refused before a file is written (:class:`ConfigError`). The
+    dataset is built in a temporary folder beside ``out`` and moved in when complete, so
+    an interrupted run leaves nothing half-written; files in ``out`` that are not the
+    dataset's own (``kept_files``) stay.
     """
+    import os
+    import shutil
+    import tempfile
+
+    from signdistill.errors import DataError
+    from signdistill.io import check_output_path
+
+    if isinstance(size, str) and size not in SIZES:
+        raise DataError(f"size {size!r} is not one of {sorted(SIZES)}.")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise DataError(f"seed must be an integer >= 0 (got {seed!r}).")
     spec = SIZES[size] if isinstance(size, str) else size
     out = Path(out)
+    check_output_path(out, kind="synthetic dataset", overwrite=overwrite, is_ours=is_synth_dataset)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".synth-tmp", dir=out.parent))
+    try:
+        written = _write_dataset(tmp, seed, spec)
+        out.mkdir(exist_ok=True)
+        if (out / "features").exists():
+            os.replace(out / "features", tmp / "features.old")
+        os.replace(tmp / "features", out / "features")
+        for split in written:
+            os.replace(written[split], out / f"{split}.jsonl")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {split: out / f"{split}.jsonl" for split in written}
+
+
+def _write_dataset(out: Path, seed: int, spec: SynthSize) -> dict[str, Path]:
     (out / "features").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     glosses = _vocabulary(spec.extra_glosses)
