@@ -160,7 +160,8 @@ def test_list_recipes():
     ("extra", "message"),
     [
         ({"recipes": ["ctc", "defualt"]}, "recipes[1]: unknown recipe 'defualt'. Did you mean 'default'"),
-        ({"seeds": 0}, "seeds must be >= 1"),
+        ({"seeds": 0}, "seeds: must be >= 1 (got 0)"),
+        ({"teacher": {"model": {"layers": 1, "hidden": 8}, "seed": -1}}, "teacher.seed"),
         ({"recipes": []}, "recipes"),
         ({"tune": {"optim.lrr": [1e-3]}}, "optim.lrr"),
         ({"tune": {"seed": [1, 2]}}, "only training settings can be tuned"),
@@ -241,7 +242,7 @@ def test_the_teacher_trains_with_its_own_optim_settings(tmp_path, synth, trained
     saved.parent.mkdir(parents=True)
     saved.write_text(dump_config(load_config(None, [], RunConfig, data=p.teacher_job.config)))
     assert plan(load_config(config, [], CompareConfig), tmp_path / "out").teacher_job.config["optim"]["lr"] == 3.0e-3
-    with pytest.raises(ConfigError, match="holds a run with other settings"):
+    with pytest.raises(ConfigError, match=r"holds a run with other settings .*\(teacher: optim.lr differ\)"):
         plan(load_config(config, ["teacher.optim.lr=1e-3"], CompareConfig), tmp_path / "out")
     bad = _config(tmp_path, synth, trained_teacher, teacher={"checkpoint": str(trained_teacher), "optim": {"lr": 1e-3}})
     res = runner.invoke(app, ["compare", "--config", str(bad)])

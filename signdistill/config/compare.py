@@ -17,7 +17,7 @@ class CompareTeacher(_Section):
     checkpoint: Path | None = Field(None, description="A trained teacher checkpoint folder (e.g. runs/teacher/best).")
     model: ModelConfig | None = Field(None, description="Or: the teacher's model, trained once under OUT/teacher and reused.")
     epochs: int | None = Field(None, ge=1, description="Epochs for the teacher `compare` trains (default: the comparison's epochs).")
-    seed: int = Field(0, description="Seed of the teacher `compare` trains.")
+    seed: int = Field(0, ge=0, description="Seed of the teacher `compare` trains.")
     optim: dict[str, Any] = Field(
         default_factory=dict,
         description="Optimizer settings for the teacher `compare` trains that differ from the comparison's `optim:` "
@@ -104,9 +104,9 @@ class CompareConfig(_Section):
     @classmethod
     def _seeds(cls, v: int | list[int]) -> int | list[int]:
         if isinstance(v, int) and v < 1:
-            raise ValueError(f"seeds must be >= 1 (got {v})")
+            raise ValueError(f"must be >= 1 (got {v})")
         if isinstance(v, list) and (not v or len(set(v)) != len(v) or min(v) < 0):
-            raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0 (got {v})")
+            raise ValueError(f"must be a non-empty list of distinct integers >= 0 (got {v})")
         return v
 
     @field_validator("tune")

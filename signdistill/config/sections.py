@@ -115,7 +115,7 @@ class GuideConfig(_Section):
 class RunConfig(_Section):
     """A training run: ``signdistill train-teacher --config FILE``."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="Random seed (>= 0): the same seed gives the same run.")
     run_dir: Path = Field(description="Folder for checkpoints, metrics and the resolved config.")
     data: DataConfig
     model: ModelConfig

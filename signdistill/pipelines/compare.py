@@ -240,8 +240,12 @@ def _run_tasks(tasks: list[_Task], workers: int, on_event: Event | None) -> dict
                 results[task.key] = _task_result(fut, task, in_flight, results)
                 if on_event:
                     on_event("done", task.job.name, {"phase": task.phase, "seconds": time.time() - started[task.key], **results[task.key]})
-    except BaseException:
+    except BaseException as exc:
         _stop(pool, pending)
+        if isinstance(exc, KeyboardInterrupt):
+            import sys
+
+            sys.stderr.write("compare: stopped by Ctrl-C, its runs too; run the same command again to resume.\n")
         raise
     finally:
         if previous_term is not None:
@@ -280,11 +284,13 @@ def _task_result(fut: Future[dict[str, Any]], task: _Task, in_flight: list[_Task
     except BrokenProcessPool:
         running = ", ".join(repr(t.job.name) for t in in_flight if t.key not in results)
         raise SignDistillError(
-            f"compare: a process died (killed, or out of memory) while running {running}. Finished runs are "
-            "kept and a half-finished one resumes from its last checkpoint: run the same command again."
+            f"compare: a process died (killed, out of memory, or, from Python, a script without an "
+            f"`if __name__ == '__main__':` guard) while running {running}. Finished runs are kept and a "
+            "half-finished one resumes from its last checkpoint: run the same command again."
         ) from None
     except SignDistillError as exc:
-        err = SignDistillError(f"compare: run {name!r} failed: {exc}")
+        why = str(exc).removeprefix("compare: ")
+        err = SignDistillError(f"compare: run {name!r} failed: {why}")
         err.exit_code = getattr(exc, "exit_code", 2)  # type: ignore[attr-defined]
         raise err from None
     except Exception as exc:  # noqa: BLE001 - name the run, whatever went wrong in it

@@ -200,14 +200,17 @@ def plan(cfg: CompareConfig, out: Path) -> Plan:
         saved = Path(job.config["run_dir"]) / "config.yaml"
         if saved.is_file() and saved.read_text(encoding="utf-8") != dump_config(validated):
             previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
+            from signdistill.training.run_dir import differing_settings
+
             try:
-                same = _same_run(schema.model_validate(previous).model_dump(mode="json"), job.config)
+                changed = differing_settings(schema.model_validate(previous).model_dump(mode="json"), job.config, resuming=False)
             except Exception:  # noqa: BLE001 - unreadable: different
-                same = False
-            if not same:
+                changed = ["(its config.yaml does not validate)"]
+            if changed:
+                shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
                 raise ConfigError(
                     f"compare: {saved.parent} holds a run with other settings than this comparison now asks for "
-                    f"({job.name}). Nothing was changed. Use a new --out folder, or delete {saved.parent} yourself."
+                    f"({job.name}: {shown} differ). Nothing was changed. Use a new --out folder, or delete {saved.parent} yourself."
                 )
     return Plan(out, teacher_job, teacher_ckpt, recipes, points, cfg.seed_list(), job_list)
 
