@@ -385,7 +385,9 @@ def test_untrained_models_are_flagged_not_compared(tmp_path):
         },
     }
     results["warnings"] = ["ctc: mean dev WER 100.0 %: these models did not learn"]
-    assert "**Warning:** ctc: mean dev WER 100.0 %" in results_markdown(results)
+    md = results_markdown(results)
+    assert "**Warning:** ctc: mean dev WER 100.0 %" in md
+    assert "| default | 10 | 100.00 ± 0.00 | 100.00 ± 0.00 | +0.00 [+0.00, +0.00] | n/a: teacher no better |" in md
 
 
 def test_a_missing_manifest_is_named_before_anything_trains(tmp_path, synth, trained_teacher):

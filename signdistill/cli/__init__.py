@@ -73,8 +73,9 @@ def handle_errors(fn: F) -> F:
         except OSError as exc:  # a full disk, a vanished file, a permission: say so, no traceback
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
             render.fail(
-                f"{exc.strerror or exc}{where}. Checkpoints are written atomically, so the last complete one is intact; "
-                "fix the cause and run the same command again to resume."
+                f"{exc.strerror or exc}{where}. Outputs are written to a temporary name and then renamed, so no "
+                "half-written file was left and the last complete checkpoint is intact; fix the cause and run the "
+                "same command again (training resumes)."
             )
         except KeyboardInterrupt:
             render.fail("interrupted.", code=130)

@@ -237,7 +237,7 @@ def _rows(results: dict[str, Any], suffix: str = "") -> tuple[list[str], list[li
                 f"{r[f'dev_wer{suffix}_mean']:.2f} ± {r[f'dev_wer{suffix}_std']:.2f}",
                 f"{r[f'test_wer{suffix}_mean']:.2f} ± {r[f'test_wer{suffix}_std']:.2f}",
                 "" if base else _fmt_pd(r[f"paired_test{suffix}"]),
-                "" if base or gap is None else f"{100 * gap:.0f}%",
+                "" if base else "n/a: teacher no better" if gap is None else f"{100 * gap:.0f}%",
                 r[f"verdict{suffix}"],
                 "" if base else ("yes" if r[f"consistent{suffix}"] else "no"),
             ]
@@ -259,7 +259,8 @@ def results_markdown(results: dict[str, Any]) -> str:
         f"{results['test_reference_glosses']} glosses. WER % as mean ± std over seeds. The difference is recipe - ctc "
         f"(negative: fewer errors), mean over seeds with a {int(round(100 * results['confidence']))} % hierarchical paired "
         'bootstrap interval over test utterances and seeds; verdict "helps" only when the whole interval is below 0. '
-        'Gap recovered: (ctc - recipe) / (ctc - teacher), test WER means. "dev agrees": the dev split gives the same '
+        "Gap recovered: (ctc - recipe) / (ctc - teacher), test WER means (n/a when the teacher is no better than ctc). "
+        '"dev agrees": the dev split gives the same '
         'verdict (and it is not "within noise").',
     ]
     lines += [f"\n**Warning:** {w}." for w in results.get("warnings", [])]
