@@ -417,3 +417,13 @@ def test_an_interrupted_generate_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         generate(tmp_path / "d", size="tiny")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_half_written_dataset_of_an_older_version_is_replaced_with_overwrite(tmp_path):
+    """Older versions wrote in place: an interrupted run left features/ and train.jsonl but no test.jsonl."""
+    d = tmp_path / "d"
+    generate(d, seed=0, size="tiny")
+    (d / "test.jsonl").unlink()
+    (d / "dev.jsonl").unlink()
+    m = generate(d, seed=0, size="tiny", overwrite=True)
+    assert all(p.is_file() for p in m.values()) and check_manifest(m["test"]).ok

@@ -188,8 +188,9 @@ def quickstart(
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / QUICKSTART_MARKER, settings)
     data_dir = out / "data"
-    if not (data_dir / "test.jsonl").exists():  # generate() writes test.jsonl last
-        generate(data_dir, seed=seed, size=spec["data"])
+    if not (data_dir / "test.jsonl").exists():  # generate() moves test.jsonl in last
+        # overwrite: a dataset half-written by an older version is replaced; a folder of other files is still refused
+        generate(data_dir, seed=seed, size=spec["data"], overwrite=True)
     beam = _beam_available()
     cfg = _compare_config(out, spec, seed=seed, seeds=seeds, distill_recipe=distill_recipe, beam=beam)
     write_text_atomic(out / "compare.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
