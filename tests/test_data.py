@@ -427,3 +427,16 @@ def test_a_half_written_dataset_of_an_older_version_is_replaced_with_overwrite(t
     (d / "dev.jsonl").unlink()
     m = generate(d, seed=0, size="tiny", overwrite=True)
     assert all(p.is_file() for p in m.values()) and check_manifest(m["test"]).ok
+
+
+def test_distinct_variants_removes_the_homonyms():
+    import collections
+
+    from signdistill.data.synth import _lexicon, _sign_key, _vocabulary
+
+    def homonyms(distinct):
+        lex = _lexicon(_vocabulary(100), np.random.default_rng(7919), 4, distinct)
+        return sum(n - 1 for n in collections.Counter(_sign_key(p) for p in lex.values()).values())
+
+    assert homonyms(False) == 14  # the default data's lexicon (docs/data.md)
+    assert homonyms(True) == 0

@@ -83,6 +83,9 @@ class SynthSize:
             occur in the free sentences only, so they widen what a model must tell apart
             without making sentences more predictable.
         family_size: glosses per family of near-identical signs (differing in one attribute).
+        distinct_variants: redraw a variant that comes out the same as another member of its
+            family. Off, two glosses of a family can be the same sign (manual homonyms that only
+            context tells apart); the default data has them (docs/data.md).
         signer_variation: scales how much signers differ (body scale and offset, tempo,
             per-sign idiosyncrasies). Below 1, errors come less from unseen signers and more
             from the model's capacity. At exactly 1 the tempo is drawn as in the weather data
@@ -98,6 +101,7 @@ class SynthSize:
     free_sentences: float = 0.75
     extra_glosses: int = 0
     family_size: int = 3
+    distinct_variants: bool = False
     signer_variation: float = 1.0
 
     def __post_init__(self) -> None:
@@ -238,14 +242,28 @@ def _variant(p: _Primitive, rng: np.random.Generator) -> _Primitive:
     return q
 
 
-def _lexicon(glosses: list[str], rng: np.random.Generator, family_size: int = 3) -> dict[str, _Primitive]:
+def _sign_key(p: _Primitive) -> tuple[object, ...]:
+    """What makes two signs look the same (every attribute a realization uses)."""
+    return tuple(np.round(np.asarray(v, dtype=float), 9).tobytes() if not isinstance(v, str) else v for v in vars(p).values())
+
+
+def _lexicon(glosses: list[str], rng: np.random.Generator, family_size: int = 3, distinct: bool = False) -> dict[str, _Primitive]:
+    """Families of near-identical signs. ``distinct``: redraw a variant that repeats another
+    member of its family (else two glosses can be the same sign: manual homonyms)."""
     order = list(glosses)
     rng.shuffle(order)
     lex: dict[str, _Primitive] = {}
     for i in range(0, len(order), family_size):
         base = _random_primitive(rng)
+        seen = {_sign_key(base)}
         for j, g in enumerate(order[i : i + family_size]):
-            lex[g] = base if j == 0 else _variant(base, rng)
+            sign = base if j == 0 else _variant(base, rng)
+            for _ in range(50 if distinct and j else 0):
+                if _sign_key(sign) not in seen:
+                    break
+                sign = _variant(base, rng)
+            seen.add(_sign_key(sign))
+            lex[g] = sign
     return lex
 
 
@@ -435,7 +453,7 @@ def _write_dataset(out: Path, seed: int, spec: SynthSize) -> dict[str, Path]:
     (out / "features").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     glosses = _vocabulary(spec.extra_glosses)
-    lexicon = _lexicon(glosses, np.random.default_rng(seed + 7919), spec.family_size)
+    lexicon = _lexicon(glosses, np.random.default_rng(seed + 7919), spec.family_size, spec.distinct_variants)
     zipf_order = list(np.random.default_rng(seed + 104729).permutation(glosses))
     n_signers = spec.train_signers + spec.dev_signers + spec.test_signers
     signers = [_signer(rng, glosses, spec.signer_variation) for _ in range(n_signers)]
