@@ -440,3 +440,31 @@ def test_distinct_variants_removes_the_homonyms():
 
     assert homonyms(False) == 14  # the default data's lexicon (docs/data.md)
     assert homonyms(True) == 0
+
+
+def test_data_synth_stopped_by_sigterm_leaves_nothing(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "signdistill", "data", "synth", "--out", str(tmp_path / "d")], env=env, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(p.name.endswith(".synth-tmp") for p in tmp_path.iterdir()):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "stopped by SIGTERM; nothing was written" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_data_synth_under_a_file_is_refused(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DataError, match="afile is a file"):
+        generate(tmp_path / "afile" / "sub", size="tiny")
+    assert (tmp_path / "afile").read_text() == "x"

@@ -433,6 +433,9 @@ def generate(out: str | Path, *, seed: int = 0, size: str | SynthSize = "default
         raise DataError(f"seed must be an integer >= 0 (got {seed!r}).")
     spec = SIZES[size] if isinstance(size, str) else size
     out = Path(out)
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise DataError(f"{parent} is a file, so {out} cannot be a folder; nothing was written. Pick another output folder.")
     check_output_path(out, kind="synthetic dataset", overwrite=overwrite, is_ours=is_synth_dataset)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".synth-tmp", dir=out.parent))
