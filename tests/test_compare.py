@@ -315,6 +315,18 @@ def test_sigterm_stops_the_workers_not_only_compare(tmp_path, capfd):
         signal.signal(signal.SIGTERM, original)
 
 
+def test_ctrl_c_says_how_to_resume(capfd, monkeypatch):
+    import signdistill.pipelines.compare as cmp
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cmp, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cmp._run_all(_sleep_and_record, [cmp.Job("ctc seed 0", "ctc", 0, 0, {"pidfile": "/nonexistent/pid"}, False)], 1, None, "train")
+    assert "compare: stopped by Ctrl-C, its runs too; run the same command again to resume" in capfd.readouterr().err
+
+
 def test_a_worker_that_dies_is_named_not_a_traceback():
     from signdistill.errors import SignDistillError
     from signdistill.pipelines.compare import Job, _run_all

@@ -463,6 +463,16 @@ def test_data_synth_stopped_by_sigterm_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_data_synth_negative_seed_is_an_error_not_a_traceback(tmp_path):
+    from typer.testing import CliRunner
+
+    from signdistill.cli import app
+
+    res = CliRunner().invoke(app, ["data", "synth", "--size", "tiny", "--seed", "-1", "--out", str(tmp_path / "d")])
+    assert res.exit_code == 2 and "seed must be an integer >= 0 (got -1)" in res.output and "Traceback" not in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_data_synth_under_a_file_is_refused(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(DataError, match="afile is a file"):

@@ -26,8 +26,6 @@ def data_synth(
 
     if size not in SIZES:
         raise SignDistillError(f"--size {size!r} is not one of {sorted(SIZES)}.")
-    if seed < 0:
-        raise SignDistillError(f"--seed must be >= 0 (got {seed}).")
     import signal
 
     def _term(signum: int, frame: object) -> None:  # SIGTERM cleans up like Ctrl-C (the temporary folder goes)

@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from signdistill.data.manifest import Utterance, write_manifest
+from signdistill.errors import DataError
+from signdistill.io import check_output_path
 
 FEATURE_DIM = 36
 REST_LEFT = np.array([-0.22, -0.35])
@@ -255,14 +260,15 @@ def _lexicon(glosses: list[str], rng: np.random.Generator, family_size: int = 3,
     lex: dict[str, _Primitive] = {}
     for i in range(0, len(order), family_size):
         base = _random_primitive(rng)
-        seen = {_sign_key(base)}
+        seen: set[tuple[object, ...]] = set()
         for j, g in enumerate(order[i : i + family_size]):
             sign = base if j == 0 else _variant(base, rng)
-            for _ in range(50 if distinct and j else 0):
-                if _sign_key(sign) not in seen:
-                    break
-                sign = _variant(base, rng)
-            seen.add(_sign_key(sign))
+            if distinct:
+                for _ in range(50):
+                    if _sign_key(sign) not in seen:
+                        break
+                    sign = _variant(base, rng)
+                seen.add(_sign_key(sign))
             lex[g] = sign
     return lex
 
@@ -420,13 +426,6 @@ def generate(out: str | Path, *, seed: int = 0, size: str | SynthSize = "default
     an interrupted run leaves nothing half-written; files in ``out`` that are not the
     dataset's own (``kept_files``) stay.
     """
-    import os
-    import shutil
-    import tempfile
-
-    from signdistill.errors import DataError
-    from signdistill.io import check_output_path
-
     if isinstance(size, str) and size not in SIZES:
         raise DataError(f"size {size!r} is not one of {sorted(SIZES)}.")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:

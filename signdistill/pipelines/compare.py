@@ -243,9 +243,7 @@ def _run_tasks(tasks: list[_Task], workers: int, on_event: Event | None) -> dict
     except BaseException as exc:
         _stop(pool, pending)
         if isinstance(exc, KeyboardInterrupt):
-            import sys
-
-            sys.stderr.write("compare: stopped by Ctrl-C, its runs too; run the same command again to resume.\n")
+            _say_stopped("Ctrl-C")
         raise
     finally:
         if previous_term is not None:
@@ -268,12 +266,16 @@ def _raise_on_sigterm() -> Any:
         return None
 
     def _term(signum: int, frame: Any) -> None:
-        import sys
-
-        sys.stderr.write("compare: stopped by SIGTERM, its runs too; run the same command again to resume.\n")
+        _say_stopped("SIGTERM")
         raise SystemExit(128 + signum)
 
     return signal.signal(signal.SIGTERM, _term)
+
+
+def _say_stopped(how: str) -> None:
+    import sys
+
+    sys.stderr.write(f"compare: stopped by {how}, its runs too; run the same command again to resume.\n")
 
 
 def _task_result(fut: Future[dict[str, Any]], task: _Task, in_flight: list[_Task], results: dict[str, Any]) -> dict[str, Any]:
