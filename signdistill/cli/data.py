@@ -20,6 +20,14 @@ def data_synth(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 0,
     size: Annotated[str, typer.Option(help="tiny, small, quickstart, weather (earlier default) or default (docs/data.md).")] = "default",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a dataset data synth wrote before (only that).")] = False,
+    unlabeled: Annotated[
+        int,
+        typer.Option(
+            help="Also write unlabeled.jsonl (N new sentences by the training signers) and unlabeled_new.jsonl "
+            "(N by new signers) for data.unlabeled (docs/distillation.md).",
+            min=0,
+        ),
+    ] = 0,
 ) -> None:
     """Generate the embedded synthetic keypoint dataset (train/dev/test manifests)."""
     from signdistill.data.synth import SIZES, generate, kept_files
@@ -35,7 +43,7 @@ def data_synth(
 
     previous = signal.signal(signal.SIGTERM, _term)
     try:
-        manifests = generate(out, seed=seed, size=size, overwrite=overwrite)
+        manifests = generate(out, seed=seed, size=size, overwrite=overwrite, unlabeled=unlabeled)
     finally:
         signal.signal(signal.SIGTERM, previous)
     render.manifests(manifests)

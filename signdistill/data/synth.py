@@ -19,8 +19,6 @@ elbows, and per hand the wrist and five fingertips.
 
 from __future__ import annotations
 
-import copy
-import math
 import os
 import shutil
 import tempfile
@@ -30,12 +28,20 @@ from pathlib import Path
 import numpy as np
 
 from signdistill.data.manifest import Utterance, write_manifest
+from signdistill.data.synth_motion import (  # noqa: F401 - _sign_key, _signer and FEATURE_DIM are part of this module's surface
+    FEATURE_DIM,
+    _Signer,
+    _concat_with_epenthesis,
+    _lexicon,
+    _realize,
+    _render,
+    _sign_key,
+    _signer,
+    _smooth,
+)
 from signdistill.errors import DataError
 from signdistill.io import check_output_path
 
-FEATURE_DIM = 36
-REST_LEFT = np.array([-0.22, -0.35])
-REST_RIGHT = np.array([0.22, -0.35])
 
 GRAMMAR_WORDS = {
     "TIME": ["HEUTE", "MORGEN", "ABEND", "NACHT", "WOCHENENDE", "MONTAG", "DIENSTAG"],
@@ -191,208 +197,6 @@ def _sentence(rng: np.random.Generator, free: float = 0.0, vocab: list[str] | No
     return s
 
 
-@dataclass
-class _Primitive:
-    start: np.ndarray  # (2,) dominant wrist start
-    end: np.ndarray  # (2,) dominant wrist end
-    path: str
-    path_param: float  # radius / amplitude / curvature
-    cycles: float
-    shape_start: np.ndarray  # (5,) finger extensions in [0, 1]
-    shape_end: np.ndarray
-    orient_start: float  # palm angle (radians)
-    orient_end: float
-    second: str  # "rest" | "mirror" | "base"
-    base_loc: np.ndarray
-    duration: float  # frames at tempo 1
-
-
-PATHS = ("line", "arc", "circle", "tap", "wiggle")
-
-
-def _random_primitive(rng: np.random.Generator) -> _Primitive:
-    start = np.array([rng.uniform(-0.05, 0.4), rng.uniform(-0.15, 0.55)])
-    disp = rng.normal(0, 0.12, size=2)
-    shape = rng.uniform(0, 1, size=5)
-    return _Primitive(
-        start=start,
-        end=start + disp,
-        path=str(rng.choice(PATHS)),
-        path_param=float(rng.uniform(0.03, 0.09)),
-        cycles=float(rng.choice([1.0, 1.5, 2.0])),
-        shape_start=shape,
-        shape_end=np.clip(shape + rng.normal(0, 0.4, size=5) * (rng.random() < 0.5), 0, 1),
-        orient_start=float(rng.uniform(-1.2, 1.2)),
-        orient_end=float(rng.uniform(-1.2, 1.2)),
-        second=str(rng.choice(["rest", "rest", "mirror", "base"])),
-        base_loc=np.array([rng.uniform(-0.25, 0.05), rng.uniform(-0.1, 0.3)]),
-        duration=float(rng.uniform(7, 12)),
-    )
-
-
-def _variant(p: _Primitive, rng: np.random.Generator) -> _Primitive:
-    """A near-identical sign that differs from ``p`` in one attribute."""
-    q = copy.deepcopy(p)
-    what = rng.integers(0, 4)
-    if what == 0:  # handshape
-        q.shape_start = np.clip(p.shape_start + rng.choice([-1, 1], 5) * rng.uniform(0.25, 0.45, 5), 0, 1)
-        q.shape_end = np.clip(p.shape_end + (q.shape_start - p.shape_start), 0, 1)
-    elif what == 1:  # direction of movement
-        q.start, q.end = p.end.copy(), p.start.copy()
-    elif what == 2:  # palm orientation
-        q.orient_start = p.orient_start + rng.choice([-1, 1]) * rng.uniform(0.5, 0.9)
-        q.orient_end = p.orient_end + rng.choice([-1, 1]) * rng.uniform(0.5, 0.9)
-    else:  # second hand
-        q.second = str(rng.choice([s for s in ("rest", "mirror", "base") if s != p.second]))
-    return q
-
-
-def _sign_key(p: _Primitive) -> tuple[object, ...]:
-    """What makes two signs look the same (every attribute a realization uses)."""
-    return tuple(np.round(np.asarray(v, dtype=float), 9).tobytes() if not isinstance(v, str) else v for v in vars(p).values())
-
-
-def _lexicon(glosses: list[str], rng: np.random.Generator, family_size: int = 3, distinct: bool = False) -> dict[str, _Primitive]:
-    """Families of near-identical signs. ``distinct``: redraw a variant that repeats another
-    member of its family (else two glosses can be the same sign: manual homonyms)."""
-    order = list(glosses)
-    rng.shuffle(order)
-    lex: dict[str, _Primitive] = {}
-    for i in range(0, len(order), family_size):
-        base = _random_primitive(rng)
-        seen: set[tuple[object, ...]] = set()
-        for j, g in enumerate(order[i : i + family_size]):
-            sign = base if j == 0 else _variant(base, rng)
-            if distinct:
-                for _ in range(50):
-                    if _sign_key(sign) not in seen:
-                        break
-                    sign = _variant(base, rng)
-                seen.add(_sign_key(sign))
-            lex[g] = sign
-    return lex
-
-
-@dataclass
-class _Signer:
-    scale: float
-    offset: np.ndarray
-    tempo: float
-    jitter: dict[str, np.ndarray]  # per-gloss idiosyncrasy: location (2) + shape (5)
-
-
-def _signer(rng: np.random.Generator, glosses: list[str], variation: float = 1.0) -> _Signer:
-    v = variation
-    return _Signer(
-        scale=float(rng.uniform(1 - 0.1 * v, 1 + 0.1 * v)),
-        offset=rng.normal(0, 0.03 * v, size=2),
-        tempo=float(np.exp(rng.uniform(math.log(0.8) * v, math.log(1.25) * v))) if v != 1.0 else float(rng.uniform(0.8, 1.25)),
-        jitter={g: np.concatenate([rng.normal(0, 0.015 * v, 2), rng.normal(0, 0.05 * v, 5)]) for g in glosses},
-    )
-
-
-FINGER_ANGLES = np.array([-0.9, -0.35, 0.0, 0.35, 0.7])  # thumb .. little finger
-
-
-def _hand(wrist: np.ndarray, shape: np.ndarray, orient: np.ndarray, mirror: bool) -> np.ndarray:
-    """Wrist + 5 fingertips for T frames: (T, 6, 2)."""
-    t = wrist.shape[0]
-    ang = orient[:, None] + (FINGER_ANGLES[None, :] * (-1 if mirror else 1)) + math.pi / 2
-    length = 0.04 + 0.07 * shape  # (T, 5)
-    tips = wrist[:, None, :] + np.stack([np.cos(ang), np.sin(ang)], -1) * length[..., None]
-    return np.concatenate([wrist.reshape(t, 1, 2), tips], axis=1)
-
-
-def _ease(u: np.ndarray) -> np.ndarray:
-    return 0.5 - 0.5 * np.cos(np.pi * u)
-
-
-def _realize(p: _Primitive, sig: _Signer, gloss: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    n = max(4, int(round(p.duration * sig.tempo * rng.uniform(0.8, 1.25))))
-    u = np.linspace(0, 1, n)
-    e = _ease(u)[:, None]
-    jit = sig.jitter[gloss]
-    start, end = p.start + jit[:2], p.end + jit[:2]
-    pos = start + (end - start) * e
-    perp = np.array([-(end - start)[1], (end - start)[0]])
-    perp = perp / (np.linalg.norm(perp) + 1e-6)
-    shape_w = np.zeros(n)
-    if p.path == "arc":
-        pos = pos + perp * (p.path_param * 1.5 * np.sin(np.pi * u))[:, None]
-    elif p.path == "circle":
-        a = 2 * np.pi * p.cycles * u
-        pos = pos + p.path_param * np.stack([np.cos(a) - 1, np.sin(a)], -1)
-    elif p.path == "tap":
-        pos = pos + np.array([0.0, 1.0]) * (p.path_param * np.abs(np.sin(np.pi * 2 * p.cycles * u)))[:, None]
-    elif p.path == "wiggle":
-        shape_w = 0.3 * np.sin(2 * np.pi * 2 * p.cycles * u)
-    shape = p.shape_start + (p.shape_end - p.shape_start) * e + jit[2:]
-    shape = np.clip(shape + shape_w[:, None], 0, 1)
-    orient = p.orient_start + (p.orient_end - p.orient_start) * e[:, 0]
-    if p.second == "mirror":
-        left = pos * np.array([-1.0, 1.0])
-    elif p.second == "base":
-        left = np.repeat(p.base_loc[None] + jit[None, :2], n, 0)
-    else:
-        left = np.repeat(REST_LEFT[None], n, 0)
-    return {"right": pos, "left": left, "shape": shape, "orient": orient}
-
-
-def _concat_with_epenthesis(parts: list[dict[str, np.ndarray]], sig: _Signer, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    rest = {"right": REST_RIGHT[None], "left": REST_LEFT[None], "shape": np.full((1, 5), 0.3), "orient": np.zeros(1)}
-
-    def hold() -> dict[str, np.ndarray]:
-        n_rest = int(rng.integers(3, 8))
-        return {k: np.repeat(v, n_rest, 0) for k, v in rest.items()}
-
-    seq = [hold()]
-    for part in [*parts, None]:
-        prev = seq[-1]
-        nxt = part if part is not None else {k: np.repeat(v, 1, 0) for k, v in rest.items()}
-        n = max(2, int(round(rng.uniform(2, 5) * sig.tempo)))
-        w = _ease(np.linspace(0, 1, n + 2)[1:-1])
-        trans = {}
-        for k in prev:
-            a, b = prev[k][-1], nxt[k][0]
-            trans[k] = a + (b - a) * (w[:, None] if np.ndim(a) else w)
-        seq.append(trans)
-        if part is not None:
-            seq.append(part)
-    seq.append(hold())
-    return {k: np.concatenate([s[k] for s in seq], 0) for k in seq[0]}
-
-
-def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing along time: neighbouring signs blend (co-articulation)."""
-    r = int(math.ceil(3 * sigma))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k /= k.sum()
-    pad = np.concatenate([np.repeat(x[:1], r, 0), x, np.repeat(x[-1:], r, 0)], 0)
-    flat = pad.reshape(pad.shape[0], -1)
-    out = np.stack([np.convolve(flat[:, j], k, mode="valid") for j in range(flat.shape[1])], 1)
-    return out.reshape(x.shape)
-
-
-def _render(track: dict[str, np.ndarray], sig: _Signer, rng: np.random.Generator) -> np.ndarray:
-    t = track["right"].shape[0]
-    right = _hand(track["right"], track["shape"], track["orient"], mirror=False)
-    left_shape = np.where(np.linalg.norm(track["left"] - REST_LEFT, axis=1, keepdims=True) < 1e-3, 0.3, track["shape"])
-    left = _hand(track["left"], left_shape, -track["orient"], mirror=True)
-    sway = rng.normal(0, 0.01, size=2) + 0.01 * np.sin(np.linspace(0, rng.uniform(1, 4), t))[:, None]
-    body = np.array([[0, 0.55], [0, 0.3], [-0.22, 0.28], [0.22, 0.28]])[None] + sway[:, None, :]
-    l_elbow = (body[:, 2] + left[:, 0]) / 2 + np.array([-0.08, -0.12])
-    r_elbow = (body[:, 3] + right[:, 0]) / 2 + np.array([0.08, -0.12])
-    pts = np.concatenate([body, l_elbow[:, None], r_elbow[:, None], left, right], axis=1)  # (T, 18, 2)
-    pts = pts * sig.scale + sig.offset
-    pts = pts + rng.normal(0, 0.008, size=pts.shape)
-    # The tracker loses a hand now and then: its points read as zeros, as many pose estimators write.
-    for hand_slice in (slice(6, 12), slice(12, 18)):
-        if rng.random() < 0.15:
-            s = int(rng.integers(0, t))
-            pts[s : s + int(rng.integers(1, 4)), hand_slice] = 0.0
-    return pts.reshape(t, FEATURE_DIM).astype(np.float32)
-
-
 def is_synth_dataset(path: str | Path) -> bool:
     """True for a folder written by :func:`generate`: ``features/`` and a train manifest of synthetic ids."""
     import json
@@ -407,7 +211,7 @@ def is_synth_dataset(path: str | Path) -> bool:
     return (p / "features").is_dir() and isinstance(first, dict) and re.fullmatch(r"train-s\d{2}-\d{4}", str(first.get("id"))) is not None
 
 
-OWN_FILES = ("train.jsonl", "dev.jsonl", "test.jsonl", "features")
+OWN_FILES = ("train.jsonl", "dev.jsonl", "test.jsonl", "unlabeled.jsonl", "unlabeled_new.jsonl", "features")
 
 
 def kept_files(out: str | Path) -> list[str]:
@@ -416,10 +220,17 @@ def kept_files(out: str | Path) -> list[str]:
     return sorted(e.name for e in p.iterdir() if e.name not in OWN_FILES) if p.is_dir() else []
 
 
-def generate(out: str | Path, *, seed: int = 0, size: str | SynthSize = "default", overwrite: bool = False) -> dict[str, Path]:
+def generate(
+    out: str | Path, *, seed: int = 0, size: str | SynthSize = "default", overwrite: bool = False, unlabeled: int = 0
+) -> dict[str, Path]:
     """Write the synthetic dataset to ``out``: ``{train,dev,test}.jsonl`` plus ``features/``.
 
     Returns the manifest path of each split. The same ``seed`` gives the same data.
+    ``unlabeled`` > 0 also writes two manifests of that many utterances for ``data.unlabeled``
+    (docs/distillation.md): ``unlabeled.jsonl``, new sentences by the training signers, and
+    ``unlabeled_new.jsonl``, sentences by as many new signers (absent from every split). They
+    keep their glosses so that pseudo-labels can be scored; distillation ignores them. The
+    labelled splits are the same with or without them.
     ``out`` must be new, an empty folder, or (with ``overwrite``) a dataset written here
     before: anything else is refused before a file is written (:class:`ConfigError`). The
     dataset is built in a temporary folder beside ``out`` and moved in when complete, so
@@ -430,6 +241,8 @@ def generate(out: str | Path, *, seed: int = 0, size: str | SynthSize = "default
         raise DataError(f"size {size!r} is not one of {sorted(SIZES)}.")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise DataError(f"seed must be an integer >= 0 (got {seed!r}).")
+    if not isinstance(unlabeled, int) or isinstance(unlabeled, bool) or not 0 <= unlabeled <= 1_000_000:
+        raise DataError(f"unlabeled must be an integer from 0 to 1000000 (got {unlabeled!r}).")
     spec = SIZES[size] if isinstance(size, str) else size
     out = Path(out)
     for parent in out.parents:
@@ -439,19 +252,32 @@ def generate(out: str | Path, *, seed: int = 0, size: str | SynthSize = "default
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".synth-tmp", dir=out.parent))
     try:
-        written = _write_dataset(tmp, seed, spec)
+        written = _write_dataset(tmp, seed, spec, unlabeled)
         out.mkdir(exist_ok=True)
         if (out / "features").exists():
             os.replace(out / "features", tmp / "features.old")
         os.replace(tmp / "features", out / "features")
         for split in written:
             os.replace(written[split], out / f"{split}.jsonl")
+        for name in ("unlabeled.jsonl", "unlabeled_new.jsonl"):  # an earlier dataset's, now without features
+            if name.removesuffix(".jsonl") not in written:
+                (out / name).unlink(missing_ok=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {split: out / f"{split}.jsonl" for split in written}
 
 
-def _write_dataset(out: Path, seed: int, spec: SynthSize) -> dict[str, Path]:
+def _record(out: Path, uid: str, sentence: list[str], sig: _Signer, signer: str, lexicon: dict, rng: np.random.Generator) -> Utterance:
+    """Render one sentence by one signer, save its features and return its manifest entry."""
+    parts = [_realize(lexicon[g], sig, g, rng) for g in sentence]
+    track = _concat_with_epenthesis(parts, sig, rng)
+    track = {k: _smooth(v, sigma=1.0) for k, v in track.items()}
+    path = out / "features" / f"{uid}.npy"
+    np.save(path, _render(track, sig, rng))
+    return Utterance(id=uid, features=path, glosses=tuple(sentence), signer=signer)
+
+
+def _write_dataset(out: Path, seed: int, spec: SynthSize, unlabeled: int = 0) -> dict[str, Path]:
     (out / "features").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     glosses = _vocabulary(spec.extra_glosses)
@@ -466,19 +292,29 @@ def _write_dataset(out: Path, seed: int, spec: SynthSize) -> dict[str, Path]:
     }
     manifests = {}
     for split, signer_ids in splits.items():
-        utts: list[Utterance] = []
         count = spec.per_signer if split == "train" or spec.eval_per_signer is None else spec.eval_per_signer
-        for s in signer_ids:
-            for k in range(count):
-                uid = f"{split}-s{s + 1:02d}-{k:04d}"
-                sentence = _sentence(rng, spec.free_sentences, zipf_order)
-                parts = [_realize(lexicon[g], signers[s], g, rng) for g in sentence]
-                track = _concat_with_epenthesis(parts, signers[s], rng)
-                track = {k2: _smooth(v, sigma=1.0) for k2, v in track.items()}
-                feats = _render(track, signers[s], rng)
-                path = out / "features" / f"{uid}.npy"
-                np.save(path, feats)
-                utts.append(Utterance(id=uid, features=path, glosses=tuple(sentence), signer=f"signer{s + 1:02d}"))
+        utts = [
+            _record(out, f"{split}-s{s + 1:02d}-{k:04d}", _sentence(rng, spec.free_sentences, zipf_order), signers[s], f"signer{s + 1:02d}", lexicon, rng)
+            for s in signer_ids
+            for k in range(count)
+        ]
         manifests[split] = out / f"{split}.jsonl"
         write_manifest(manifests[split], utts)
+    if unlabeled:
+        # Their own random streams: the labelled splits stay byte-identical with or without them.
+        new_rng = np.random.default_rng(seed + 32452843)
+        new_signers = [_signer(new_rng, glosses, spec.signer_variation) for _ in range(spec.train_signers)]
+        pools = {
+            "unlabeled": [(s + 1, signers[s]) for s in splits["train"]],
+            "unlabeled_new": [(n_signers + j + 1, sig) for j, sig in enumerate(new_signers)],
+        }
+        for split, pool in pools.items():
+            u_rng = np.random.default_rng(seed + (15485863 if split == "unlabeled" else 49979687))
+            utts = []
+            for k in range(unlabeled):
+                number, sig = pool[k % len(pool)]
+                sentence = _sentence(u_rng, spec.free_sentences, zipf_order)
+                utts.append(_record(out, f"{split}-s{number:02d}-{k:05d}", sentence, sig, f"signer{number:02d}", lexicon, u_rng))
+            manifests[split] = out / f"{split}.jsonl"
+            write_manifest(manifests[split], utts)
     return manifests
