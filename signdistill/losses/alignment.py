@@ -1,14 +1,14 @@
 """CTC alignment tools for distillation: Viterbi spike frames, token-aligned KD, guided CTC.
 
 Pure functions over padded ``(B, T, V)`` tensors plus ``lengths`` (see
-:mod:`signdistill.losses.functional` for the conventions); torch only.
+:mod:`signdistill.losses.common` for the conventions); torch only.
 """
 
 from __future__ import annotations
 
 import torch
 
-from signdistill.losses.functional import BlankMode, Reduction, _check, _float32, _reduce, frame_mask
+from signdistill.losses.common import BlankMode, Reduction, _check, _float32, _reduce, frame_mask
 
 
 def guided_ctc_loss(
@@ -37,10 +37,7 @@ def guided_ctc_loss(
         guide = guide_logits.detach().float().argmax(-1)  # (B, T)
         mask = frame_mask(lengths, logits.shape[1]) & (guide != blank)
         p = torch.softmax(logits.float(), dim=-1).gather(-1, guide.unsqueeze(-1)).squeeze(-1)  # (B, T)
-        per_frame = -p
-        if reduction == "mean":
-            return per_frame.masked_fill(~mask, 0.0).sum() / mask.sum().clamp(min=1)
-        return _reduce(per_frame, mask, reduction)
+        return _reduce(-p, mask, reduction)
 
 
 @torch.no_grad()
@@ -62,12 +59,37 @@ def ctc_spike_frames(
     """
     b, t_max, _ = log_probs.shape
     if targets.dim() == 1:
-        rows = targets.split(target_lengths.tolist())
-        s_max = int(target_lengths.max()) if b else 0
-        padded = targets.new_zeros((b, max(s_max, 1)))
-        for i, r in enumerate(rows):
-            padded[i, : r.numel()] = r
-        targets = padded
+        targets = _padded_targets(targets, target_lengths, b)
+    s_max = targets.shape[1]
+    dev = log_probs.device
+    path, feasible = _viterbi_path(log_probs, lengths, targets, target_lengths, blank)
+    spikes = torch.full((b, s_max), t_max, dtype=torch.long, device=dev)
+    is_label = (path % 2 == 1) & (path >= 0)
+    label_pos = torch.where(is_label, (path - 1) // 2, torch.zeros_like(path))
+    frames = torch.arange(t_max, device=dev).unsqueeze(0).expand(b, t_max)
+    spikes.scatter_reduce_(1, label_pos, torch.where(is_label, frames, torch.full_like(frames, t_max)), reduce="amin")
+    spikes = torch.where(spikes >= t_max, torch.full_like(spikes, -1), spikes)
+    spikes[~feasible] = -1
+    spikes[torch.arange(s_max, device=dev).unsqueeze(0) >= target_lengths.unsqueeze(1)] = -1
+    return spikes
+
+
+def _padded_targets(targets: torch.Tensor, target_lengths: torch.Tensor, b: int) -> torch.Tensor:
+    """Concatenated ``(sum S,)`` targets as ``(B, max(S_max, 1))``, zero-padded."""
+    rows = targets.split(target_lengths.tolist())
+    s_max = int(target_lengths.max()) if b else 0
+    padded = targets.new_zeros((b, max(s_max, 1)))
+    for i, r in enumerate(rows):
+        padded[i, : r.numel()] = r
+    return padded
+
+
+def _viterbi_path(
+    log_probs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor, blank: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best alignment's state per frame ``(B, T)`` (state ``2k + 1`` is label k, even states are
+    blanks; -1 past an utterance's end) and whether an alignment exists ``(B,)``."""
+    b, t_max, _ = log_probs.shape
     s_max = targets.shape[1]
     n_states = 2 * s_max + 1
     dev = log_probs.device
@@ -110,15 +132,7 @@ def ctc_spike_frames(
         path[:, t] = torch.where(inside, state, torch.full_like(state, -1))
         move = back[:, t].long().gather(1, state.clamp(min=0).unsqueeze(1)).squeeze(1)
         state = torch.where(inside & (t > 0), state - move, state)
-    spikes = torch.full((b, s_max), t_max, dtype=torch.long, device=dev)
-    is_label = (path % 2 == 1) & (path >= 0)
-    label_pos = torch.where(is_label, (path - 1) // 2, torch.zeros_like(path))
-    frames = torch.arange(t_max, device=dev).unsqueeze(0).expand(b, t_max)
-    spikes.scatter_reduce_(1, label_pos, torch.where(is_label, frames, torch.full_like(frames, t_max)), reduce="amin")
-    spikes = torch.where(spikes >= t_max, torch.full_like(spikes, -1), spikes)
-    spikes[~feasible] = -1
-    spikes[torch.arange(s_max, device=dev).unsqueeze(0) >= target_lengths.unsqueeze(1)] = -1
-    return spikes
+    return path, feasible
 
 
 def aligned_kd_loss(

@@ -2,7 +2,7 @@
 sequence-level KD sampled from the teacher (docs/distillation.md says what each measured).
 
 Pure functions over padded ``(B, T, V)`` tensors plus ``lengths`` (see
-:mod:`signdistill.losses.functional` for the conventions); torch only.
+:mod:`signdistill.losses.common` for the conventions); torch only.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from signdistill.losses.functional import Reduction, _check, _float32, _reduce, ctc_loss, frame_mask
+from signdistill.losses.common import Reduction, _check, _float32, _reduce, ctc_loss, frame_mask
 
 
 def _check_pair(student_logits: torch.Tensor, teacher_logits: torch.Tensor, lengths: torch.Tensor, temperature: float) -> None:
