@@ -281,7 +281,7 @@ def test_sigterm_stops_the_workers_not_only_compare(tmp_path, capfd):
     import threading
     import time
 
-    from signdistill.pipelines.compare import Job, _run_all
+    from signdistill.pipelines.executor import Job, run_all
 
     pidfile = tmp_path / "worker.pid"
 
@@ -304,7 +304,7 @@ def test_sigterm_stops_the_workers_not_only_compare(tmp_path, capfd):
         threading.Thread(target=term_when_started, daemon=True).start()
         t0 = time.time()
         with pytest.raises(SystemExit) as exc:
-            _run_all(_sleep_and_record, [Job("ctc seed 0", "ctc", 0, 0, {"pidfile": str(pidfile)}, False)], 1, None, "train")
+            run_all(_sleep_and_record, [Job("ctc seed 0", "ctc", 0, 0, {"pidfile": str(pidfile)}, False)], 1, None, "train")
         assert exc.value.code == 128 + signal.SIGTERM and time.time() - t0 < 25 and not ignored
         pid = int(pidfile.read_text())
         with pytest.raises(ProcessLookupError):  # the worker is gone (terminated and reaped), not training on
@@ -316,28 +316,30 @@ def test_sigterm_stops_the_workers_not_only_compare(tmp_path, capfd):
 
 
 def test_ctrl_c_says_how_to_resume(capfd, monkeypatch):
-    import signdistill.pipelines.compare as cmp
+    import signdistill.pipelines.executor as executor
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cmp, "wait", interrupted)
+    monkeypatch.setattr(executor, "wait", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        cmp._run_all(_sleep_and_record, [cmp.Job("ctc seed 0", "ctc", 0, 0, {"pidfile": "/nonexistent/pid"}, False)], 1, None, "train")
+        executor.run_all(
+            _sleep_and_record, [executor.Job("ctc seed 0", "ctc", 0, 0, {"pidfile": "/nonexistent/pid"}, False)], 1, None, "train"
+        )
     assert "compare: stopped by Ctrl-C, its runs too; run the same command again to resume" in capfd.readouterr().err
 
 
 def test_a_worker_that_dies_is_named_not_a_traceback():
     from signdistill.errors import SignDistillError
-    from signdistill.pipelines.compare import Job, _run_all
+    from signdistill.pipelines.executor import Job, run_all
 
     job = Job("ctc seed 0", "ctc", 0, 0, {}, False)
     with pytest.raises(SignDistillError, match="process died .* while running 'ctc seed 0'"):
-        _run_all(_die, [job], 1, None, "train")
+        run_all(_die, [job], 1, None, "train")
     # With several in flight, every one of them is named (which one died is not knowable).
     jobs = [Job(f"ctc seed {k}", "ctc", k, 0, {}, False) for k in range(2)]
     with pytest.raises(SignDistillError, match="'ctc seed 0', 'ctc seed 1'"):
-        _run_all(_die, jobs, 2, None, "train")
+        run_all(_die, jobs, 2, None, "train")
 
 
 def _local_copy(synth: Path, dest: Path) -> Path:

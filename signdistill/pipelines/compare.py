@@ -1,13 +1,13 @@
 """`signdistill compare`: does distillation help on this data, and which recipe?
 
 Every (recipe, seed, tuning point) of the plan (:mod:`signdistill.pipelines.compare_plan`) is
-trained as its own process with one torch thread, ``jobs`` at a time; a finished run is
-reused when the comparison is run again. Per recipe
-the tuning point with the best mean dev WER over seeds is kept (the baseline gets the same
-grid), then every kept model (and the teacher) is optionally scored with LM beam search
-whose alpha/beta are tuned on dev for that model. :mod:`signdistill.pipelines.compare_report`
-then compares each recipe with ``ctc`` by a paired bootstrap over test utterances and seeds
-(:mod:`signdistill.evaluation.stats`), and writes ``OUT/results.json`` and ``OUT/results.md``.
+trained as its own process with one torch thread, ``jobs`` at a time (:mod:`signdistill.pipelines.executor`);
+a finished run is reused when the comparison is run again. Per recipe the tuning point with the best
+mean dev WER over seeds is kept (the baseline gets the same grid), then every kept model (and the
+teacher) is optionally scored with LM beam search whose alpha/beta are tuned on dev for that model.
+:mod:`signdistill.pipelines.compare_report` then compares each recipe with ``ctc`` by a paired
+bootstrap over test utterances and seeds (:mod:`signdistill.evaluation.stats`), and writes
+``OUT/results.json`` and ``OUT/results.md``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,7 @@ import copy
 import json
 import logging
 import os
-import signal
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +31,13 @@ from signdistill.pipelines.compare_plan import tuning_points as tuning_points
 from signdistill.pipelines.compare_report import SCHEMA_VERSION, choose_points, summarize, teacher_scores, write_results
 from signdistill.pipelines.compare_report import results_markdown as results_markdown  # importable from here as before
 from signdistill.pipelines.compare_report import results_tables as results_tables
+from signdistill.pipelines.executor import Event as Event  # importable from here as before
+from signdistill.pipelines.executor import Task, exclusive, run_tasks
 
 log = logging.getLogger(__name__)
 
 RESULT_FILE = "compare_run.json"
 BEAM_FILE = "compare_beam.json"
-
-Event = Callable[[str, str, dict[str, Any]], None]
 
 
 # -- one run (executed in a worker process) ---------------------------------------------------
@@ -179,138 +174,7 @@ def run_beam_job(job: Job) -> dict[str, Any]:
     return out
 
 
-# -- running -----------------------------------------------------------------------------------
-
-
-@dataclass
-class _Task:
-    """One unit of work for the process pool: ``fn(job)``, started once every task in ``after`` is done."""
-
-    key: str
-    fn: Callable[[Job], dict[str, Any]]
-    job: Job
-    phase: str
-    after: tuple[str, ...] = ()
-
-
-def _run_all(
-    fn: Callable[[Job], dict[str, Any]], jobs: list[Job], workers: int, on_event: Event | None, phase: str
-) -> list[dict[str, Any]]:
-    """Run ``fn`` over ``jobs``, ``workers`` processes at a time, each job in a fresh process."""
-    done = _run_tasks([_Task(str(i), fn, job, phase) for i, job in enumerate(jobs)], workers, on_event)
-    return [done[str(i)] for i in range(len(jobs))]
-
-
-def _run_tasks(tasks: list[_Task], workers: int, on_event: Event | None) -> dict[str, dict[str, Any]]:
-    """Run tasks in list order as their dependencies finish, ``workers`` processes at a time."""
-    import multiprocessing
-    import sys
-
-    results: dict[str, dict[str, Any]] = {}
-    if not tasks:
-        return results
-    ctx = multiprocessing.get_context("spawn")
-    env_before = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the workers before torch loads there
-    # One process per run (a fresh torch, no state carried over); Python 3.10 lacks the option,
-    # there a worker runs several jobs in turn, each still with its own seed and one thread.
-    extra: dict[str, Any] = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
-    workers = max(1, workers)
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, **extra)
-    pending: dict[Future[dict[str, Any]], _Task] = {}
-    started: dict[str, float] = {}
-    queue = list(tasks)
-    previous_term = _raise_on_sigterm()
-    try:
-        while queue or pending:
-            for task in [t for t in queue if all(k in results for k in t.after)]:
-                if len(pending) >= workers:
-                    break
-                queue.remove(task)
-                started[task.key] = time.time()
-                pending[pool.submit(task.fn, task.job)] = task
-                if on_event:
-                    on_event("start", task.job.name, {"phase": task.phase})
-            if not pending:
-                raise RuntimeError(f"compare: tasks wait on each other: {[t.key for t in queue]}")  # a bug, not user input
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            in_flight = list(pending.values())
-            for fut in finished:
-                task = pending.pop(fut)
-                results[task.key] = _task_result(fut, task, in_flight, results)
-                if on_event:
-                    on_event("done", task.job.name, {"phase": task.phase, "seconds": time.time() - started[task.key], **results[task.key]})
-    except BaseException as exc:
-        _stop(pool, pending)
-        if isinstance(exc, KeyboardInterrupt):
-            _say_stopped("Ctrl-C")
-        raise
-    finally:
-        if previous_term is not None:
-            signal.signal(signal.SIGTERM, previous_term)
-        if env_before is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = env_before
-    pool.shutdown(wait=True)
-    return results
-
-
-def _raise_on_sigterm() -> Any:
-    """SIGTERM to `compare` stops its runs too (they save their position and resume on the next
-    call): without this the parent dies at once and its worker processes train on, orphaned.
-    Returns the previous handler (None off the main thread, where signals cannot be handled)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def _term(signum: int, frame: Any) -> None:
-        _say_stopped("SIGTERM")
-        raise SystemExit(128 + signum)
-
-    return signal.signal(signal.SIGTERM, _term)
-
-
-def _say_stopped(how: str) -> None:
-    import sys
-
-    sys.stderr.write(f"compare: stopped by {how}, its runs too; run the same command again to resume.\n")
-
-
-def _task_result(fut: Future[dict[str, Any]], task: _Task, in_flight: list[_Task], results: dict[str, Any]) -> dict[str, Any]:
-    """A finished task's result, or a :class:`SignDistillError` that names the run that failed."""
-    name = task.job.name
-    try:
-        return fut.result()
-    except BrokenProcessPool:
-        running = ", ".join(repr(t.job.name) for t in in_flight if t.key not in results)
-        raise SignDistillError(
-            f"compare: a process died (killed, out of memory, or, from Python, a script without an "
-            f"`if __name__ == '__main__':` guard) while running {running}. Finished runs are kept and a "
-            "half-finished one resumes from its last checkpoint: run the same command again."
-        ) from None
-    except SignDistillError as exc:
-        why = str(exc).removeprefix("compare: ")
-        err = SignDistillError(f"compare: run {name!r} failed: {why}")
-        err.exit_code = getattr(exc, "exit_code", 2)  # type: ignore[attr-defined]
-        raise err from None
-    except Exception as exc:  # noqa: BLE001 - name the run, whatever went wrong in it
-        raise SignDistillError(
-            f"compare: run {name!r} failed with {type(exc).__name__}: {exc}. Its folder is "
-            f"{task.job.config.get('run_dir')}; fix the cause and run the same command again to resume."
-        ) from None
-
-
-def _stop(pool: ProcessPoolExecutor, pending: dict[Future[dict[str, Any]], _Task]) -> None:
-    """Do not wait hours for the runs still going: stop them (their last checkpoints are kept)."""
-    for fut in pending:
-        fut.cancel()
-    procs = getattr(pool, "_processes", None) or {}
-    for proc in list(procs.values()):
-        if proc.is_alive():
-            proc.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
+# -- the comparison (its runs go through pipelines.executor) ------------------------------------
 
 
 def compare(cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | None = None, on_event: Event | None = None) -> dict[str, Any]:
@@ -359,7 +223,7 @@ def compare(cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | No
     workers = jobs or os.cpu_count() or 1
     p = plan(cfg, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out_dir):
+    with exclusive(out_dir):
         write_json_atomic(out_dir / MARKER, {"signdistill": "compare", "schema": SCHEMA_VERSION})
         resolved = cfg.model_dump(mode="json") | {"out": str(out_dir)}
         write_text_atomic(out_dir / RESOLVED, yaml.safe_dump(resolved, sort_keys=False))
@@ -374,56 +238,28 @@ def _is_comparison(folder: Path) -> bool:
     return (folder / MARKER).is_file()
 
 
-class _exclusive:
-    """Hold ``OUT/.lock`` so that two comparisons never train the same run folders at once."""
-
-    def __init__(self, folder: Path):
-        self.path = folder / ".lock"
-        self.file: Any = None
-
-    def __enter__(self) -> _exclusive:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory locks here
-            return self
-        self.file = open(self.path, "a")  # noqa: SIM115 - held for the whole comparison
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.file.close()
-            raise SignDistillError(
-                f"compare: another comparison is running in {self.path.parent} (it holds {self.path}). Wait for it to "
-                "finish, or use another --out folder."
-            ) from None
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.file is not None:
-            self.file.close()
-
-
 def _compare(cfg: CompareConfig, p: Plan, out_dir: Path, workers: int, on_event: Event | None) -> dict[str, Any]:
     t0 = time.time()
     # The CTC-only runs need no teacher: they train beside it; the distilled runs follow it.
     # Without a tuning grid a model's beam search starts as soon as the model is trained;
     # with one, it waits until every point of its recipe is trained and the best one chosen.
     teacher_key = "teacher" if p.teacher_job is not None else None
-    tasks = [_Task("teacher", run_job, p.teacher_job, "train")] if p.teacher_job is not None else []
+    tasks = [Task("teacher", run_job, p.teacher_job, "train")] if p.teacher_job is not None else []
     for i, job in enumerate(p.jobs):
-        tasks.append(_Task(f"run{i}", run_job, job, "train", (teacher_key,) if job.distill and teacher_key else ()))
+        tasks.append(Task(f"run{i}", run_job, job, "train", (teacher_key,) if job.distill and teacher_key else ()))
     teacher_beam_job = None
     if cfg.lm is not None:
         teacher_beam_job = copy.copy(p.teacher_job) if p.teacher_job is not None else checkpoint_job(p, cfg)
-        tasks.append(_Task("beam-teacher", run_beam_job, teacher_beam_job, "beam", (teacher_key,) if teacher_key else ()))
+        tasks.append(Task("beam-teacher", run_beam_job, teacher_beam_job, "beam", (teacher_key,) if teacher_key else ()))
         if len(p.points) == 1:
-            tasks += [_Task(f"beam{i}", run_beam_job, job, "beam", (f"run{i}",)) for i, job in enumerate(p.jobs)]
-    done = _run_tasks(tasks, workers, on_event)
+            tasks += [Task(f"beam{i}", run_beam_job, job, "beam", (f"run{i}",)) for i, job in enumerate(p.jobs)]
+    done = run_tasks(tasks, workers, on_event)
     runs = [done[f"run{i}"] for i in range(len(p.jobs))]
     chosen, tuning = choose_points(p, runs)
     beams: dict[int, dict[str, Any]] = {}
     if cfg.lm is not None:
-        later = [_Task(f"beam{i}", run_beam_job, p.jobs[i], "beam") for i in chosen if f"beam{i}" not in done]
-        done |= _run_tasks(later, workers, on_event)
+        later = [Task(f"beam{i}", run_beam_job, p.jobs[i], "beam") for i in chosen if f"beam{i}" not in done]
+        done |= run_tasks(later, workers, on_event)
         beams = {i: done[f"beam{i}"] for i in chosen}
     teacher = teacher_scores(cfg, p, done.get("teacher"), done.get("beam-teacher"))
     results = summarize(cfg, p, runs, chosen, tuning, beams, teacher)
