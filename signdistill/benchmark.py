@@ -8,7 +8,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -16,6 +16,9 @@ import torch
 from signdistill import export as export_mod
 from signdistill.errors import SignDistillError
 from signdistill.models import CTCModel
+
+if TYPE_CHECKING:
+    from signdistill.parity import Data
 
 FP32 = "fp32 (PyTorch)"
 INT8 = "int8 (PyTorch dynamic)"
@@ -175,8 +178,35 @@ def benchmark_models(
     unless ``overwrite``) receives ``results``.
     """
     from signdistill.io import check_file_output, write_json_atomic
-    from signdistill.parity import check_models, manifest_data
+    from signdistill.parity import manifest_data
 
+    _check_arguments(checkpoint, model, manifest, calibration)
+    check_file_output(json_out, "--json", overwrite)
+    reference = export_mod.load_inference_model(checkpoint, threads=threads) if checkpoint is not None else None
+    data = None
+    if manifest is not None and reference is not None:  # read and checked before minutes of exports and timing
+        data = manifest_data(reference, manifest, "--manifest")
+    results = _measure_formats(
+        checkpoint, model, reference, data, calibration, threads=threads, frames=frames, batch=batch, repeats=repeats
+    )
+    for int8, fp32 in INT8_BASELINES.items():
+        if int8 in results and fp32 in results and results[int8]["frames_per_s_batch1"] < results[fp32]["frames_per_s_batch1"]:
+            results[int8]["slower_than_fp32"] = True
+    report = BenchmarkReport(frames, batch, threads, results)
+    if checkpoint is not None and ONNX not in results:
+        report.notes.append("the ONNX rows are left out: exporting and running ONNX needs pip install 'signdistill[onnx]'.")
+    if json_out:
+        write_json_atomic(Path(json_out), results)
+    return report
+
+
+def _check_arguments(
+    checkpoint: str | os.PathLike[str] | None,
+    model: str | os.PathLike[str] | None,
+    manifest: str | os.PathLike[str] | None,
+    calibration: str | os.PathLike[str] | None,
+) -> None:
+    """:func:`benchmark_models`' arguments, checked before anything loads."""
     if (checkpoint is None) == (model is None):
         raise SignDistillError("Give exactly one of --checkpoint or --model.")
     if model is not None and (manifest is not None or calibration is not None):
@@ -185,11 +215,24 @@ def benchmark_models(
     for flag, path in (("--manifest", manifest), ("--calibration", calibration)):
         if path is not None and not Path(path).is_file():
             raise SignDistillError(f"{flag} {path} does not exist; give a manifest (.jsonl), e.g. data/synth/dev.jsonl.")
-    check_file_output(json_out, "--json", overwrite)
-    reference = export_mod.load_inference_model(checkpoint, threads=threads) if checkpoint is not None else None
-    data = None
-    if manifest is not None and reference is not None:  # read and checked before minutes of exports and timing
-        data = manifest_data(reference, manifest, "--manifest")
+
+
+def _measure_formats(
+    checkpoint: str | os.PathLike[str] | None,
+    model: str | os.PathLike[str] | None,
+    reference: export_mod.InferenceModel | None,
+    data: Data | None,
+    calibration: str | os.PathLike[str] | None,
+    *,
+    threads: int,
+    frames: int,
+    batch: int,
+    repeats: int,
+) -> dict[str, dict[str, Any]]:
+    """:func:`measure` over the checkpoint and its temporary exports (or the one ``model``), plus
+    parity against the checkpoint on ``data``; the exports are deleted afterwards."""
+    from signdistill.parity import check_models
+
     targets: dict[str, Path] = {}
     tmp_root = None
     try:
@@ -216,12 +259,4 @@ def benchmark_models(
     finally:
         if tmp_root is not None:
             shutil.rmtree(tmp_root, ignore_errors=True)
-    for int8, fp32 in INT8_BASELINES.items():
-        if int8 in results and fp32 in results and results[int8]["frames_per_s_batch1"] < results[fp32]["frames_per_s_batch1"]:
-            results[int8]["slower_than_fp32"] = True
-    report = BenchmarkReport(frames, batch, threads, results)
-    if checkpoint is not None and ONNX not in results:
-        report.notes.append("the ONNX rows are left out: exporting and running ONNX needs pip install 'signdistill[onnx]'.")
-    if json_out:
-        write_json_atomic(Path(json_out), results)
-    return report
+    return results
