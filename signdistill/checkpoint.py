@@ -16,7 +16,9 @@ leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import json
+import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,14 +121,100 @@ def _read_meta(path: Path) -> dict[str, Any]:
         )
     try:
         info = json.loads(meta_file.read_text(encoding="utf-8"))
-        ModelSpec.from_dict(info["model"])
-        Vocabulary(info["vocabulary"])
-        Normalizer.from_dict(info["normalizer"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(
             f"{meta_file} is damaged or from another tool ({type(exc).__name__}: {exc}). Use a checkpoint written by signdistill."
         ) from None
+    check_checkpoint_info(info, meta_file)
     return info
+
+
+# ModelSpec's fields: (type, lowest value, highest value or None, what the value means).
+_SPEC_FIELDS: dict[str, tuple[type, float, float | None, str]] = {
+    "input_dim": (int, 1, None, "an integer >= 1 (feature dimensions per frame)"),
+    "vocab_size": (int, 2, None, "an integer >= 2 (the vocabulary's length)"),
+    "hidden": (int, 1, None, "an integer >= 1"),
+    "layers": (int, 1, None, "an integer >= 1"),
+    "input_proj": (int, 0, None, "an integer >= 0 (0: no input projection)"),
+    "dropout": (float, 0.0, 1.0, "a number in [0, 1)"),
+}
+
+
+def _spec_field_error(key: str, value: Any) -> str | None:
+    """Why ``model.<key>`` = ``value`` is not a valid :class:`ModelSpec` field, or None."""
+    if key == "arch":
+        return None if value == "bilstm_ctc" else "'bilstm_ctc' (other architectures are not supported by this version)"
+    if key not in _SPEC_FIELDS:
+        return f"absent (unknown field; the model fields are {sorted([*_SPEC_FIELDS, 'arch'])})"
+    kind, low, high, what = _SPEC_FIELDS[key]
+    numeric = isinstance(value, int if kind is int else (int, float)) and not isinstance(value, bool)
+    if not numeric or value < low or (high is not None and value >= high) or value != value:
+        return what
+    return None
+
+
+def _info_errors(info: Any) -> Iterator[str]:
+    """Every reason ``checkpoint.json``'s content is not a valid checkpoint description (field, value, what it must be)."""
+    if not isinstance(info, dict):
+        yield f"the file holds a JSON {type(info).__name__}, not an object"
+        return
+    for key in ("model", "vocabulary", "normalizer"):
+        if key not in info:
+            yield f"field {key!r} is missing"
+    spec = info.get("model")
+    if spec is not None and not isinstance(spec, dict):
+        yield f"field 'model' is {spec!r}; it must be an object of model settings"
+    elif isinstance(spec, dict):
+        for k in dict.fromkeys([*_SPEC_FIELDS, *spec]):
+            if k not in spec and k in ("input_dim", "vocab_size"):
+                yield f"field 'model.{k}' is missing"
+            elif k in spec and (must := _spec_field_error(k, spec[k])) is not None:
+                yield f"field 'model.{k}' is {spec[k]!r}; it must be {must}"
+    vocab = info.get("vocabulary")
+    if "vocabulary" in info and not (isinstance(vocab, list) and all(isinstance(t, str) for t in vocab)):
+        yield "field 'vocabulary' must be a list of gloss strings"
+    elif isinstance(vocab, list) and isinstance(spec, dict) and spec.get("vocab_size") not in (None, len(vocab)):
+        yield f"field 'vocabulary' lists {len(vocab)} glosses but 'model.vocab_size' is {spec['vocab_size']}"
+    norm = info.get("normalizer")
+    if "normalizer" in info:
+        yield from _normalizer_errors(norm, spec.get("input_dim") if isinstance(spec, dict) else None)
+    for key in ("config", "meta"):
+        if key in info and not isinstance(info[key], dict):
+            yield f"field {key!r} is {info[key]!r}; it must be an object"
+
+
+def _normalizer_errors(norm: Any, dim: Any) -> Iterator[str]:
+    if not isinstance(norm, dict):
+        yield "field 'normalizer' must be an object with 'mean' and 'std' lists"
+        return
+    for key in ("mean", "std"):
+        raw = norm.get(key)
+        v: list[Any] = raw if isinstance(raw, list) else []
+        ok = isinstance(raw, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+        if not ok:
+            yield f"field 'normalizer.{key}' must be a list of finite numbers"
+        elif key == "std" and any(x <= 0 for x in v):
+            yield "field 'normalizer.std' holds a value <= 0; every std must be > 0"
+        elif isinstance(dim, int) and len(v) != dim:
+            yield f"field 'normalizer.{key}' has {len(v)} values but 'model.input_dim' is {dim}"
+
+
+def check_checkpoint_info(info: Any, meta_file: Path) -> None:
+    """Validate every field of a checkpoint's ``checkpoint.json`` before anything is built from it.
+
+    Raises :class:`CheckpointError` naming the file, each bad field with its value, and the fix.
+    """
+    errors = list(_info_errors(info))
+    if not errors and isinstance(info, dict):
+        try:
+            Vocabulary(info["vocabulary"])
+        except SignDistillError as exc:
+            errors.append(f"field 'vocabulary': {exc}")
+    if errors:
+        raise CheckpointError(
+            f"{meta_file} is not a valid signdistill checkpoint description: {'; '.join(errors)}. The file was edited or "
+            "comes from another tool: restore it from the run (best/ or last/ of the same run), or retrain."
+        )
 
 
 def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Checkpoint:
@@ -134,8 +222,6 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     path = resolve_dir(path)
     info = _read_meta(path)
     spec = ModelSpec.from_dict(info["model"])
-    if spec.arch != "bilstm_ctc":
-        raise CheckpointError(f"{path}: architecture {spec.arch!r} is not supported by this version.")
     model = CTCModel(spec)
     try:
         weights = load_file(str(path / WEIGHTS), device="cpu")

@@ -1,4 +1,5 @@
-"""Atomic file and folder writes: a crash leaves either the old file or the new one."""
+"""Safe writes: atomic files and folders (a crash leaves either the old one or the new one), and the
+checks every writer makes first (never replace what is not ours, never write onto an input)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,41 @@ def check_file_output(path: str | os.PathLike[str] | None, option: str, overwrit
             raise ConfigError(f"{option} {p} is a folder; give a file path. Nothing was changed.")
         if not overwrite:
             raise ConfigError(f"{option} {p} already exists; nothing was changed. Pass --overwrite to replace it, or pick another path.")
+
+
+Named = Iterable[tuple[str, "str | os.PathLike[str] | None"]]
+
+
+def same_path(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when ``a`` and ``b`` name one file or folder: the same path once resolved, or (where both
+    exist) the same file through a symbolic or hard link."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def refuse_output_clashes(outputs: Named, inputs: Named = ()) -> None:
+    """Refuse an output that is one of the command's inputs or another of its outputs, ``--overwrite`` or not.
+
+    ``outputs`` and ``inputs`` are ``(label, path)`` pairs (``("--json", path)``, ``("--manifest",
+    path)``); a None path is skipped. Call it before anything is read or written. Raises
+    :class:`ConfigError` naming both options and paths.
+    """
+    outs = [(label, p) for label, p in outputs if p is not None]
+    ins = [(label, p) for label, p in inputs if p is not None]
+    for i, (label, out) in enumerate(outs):
+        for in_label, inp in ins:
+            if same_path(out, inp):
+                raise ConfigError(
+                    f"{label} {out} is the same file as {in_label} {inp}: writing it would destroy that input, so nothing was "
+                    f"changed (--overwrite does not change this). Pick another path for {label}."
+                )
+        for other_label, other in outs[i + 1 :]:
+            if same_path(out, other):
+                raise ConfigError(
+                    f"{label} {out} and {other_label} {other} are the same file: one output would replace the other, so nothing "
+                    "was changed. Give each output its own path."
+                )

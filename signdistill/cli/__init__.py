@@ -61,8 +61,19 @@ SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override 
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Delete a run folder that holds a different run.")]
 
 
+# Commands whose work survives an interrupted write: they resume from their last checkpoint.
+_RESUMING = {"train_teacher", "distill", "compare", "quickstart"}
+
+
 def handle_errors(fn: F) -> F:
     """Turn user errors into a message and exit code 2 (no traceback)."""
+    resumes = fn.__name__ in _RESUMING
+    after = (
+        "no half-written file was left and the last complete checkpoint is intact; fix the cause and run the same command "
+        "again (training resumes)."
+        if resumes
+        else "no half-written file was left and what existed before is intact; fix the cause and run the same command again."
+    )
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -72,11 +83,7 @@ def handle_errors(fn: F) -> F:
             render.fail(str(exc), code=getattr(exc, "exit_code", 2))
         except OSError as exc:  # a full disk, a vanished file, a permission: say so, no traceback
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-            render.fail(
-                f"{exc.strerror or exc}{where}. Outputs are written to a temporary name and then renamed, so no "
-                "half-written file was left and the last complete checkpoint is intact; fix the cause and run the "
-                "same command again (training resumes)."
-            )
+            render.fail(f"{exc.strerror or exc}{where}. Outputs are written to a temporary name and then renamed, so {after}")
         except KeyboardInterrupt:
             render.fail("interrupted.", code=130)
 

@@ -26,6 +26,7 @@ def compare(
         render.recipes({name: r.summary for name, r in RECIPES.items()})
         return
     from signdistill.config import CompareConfig, load_config
+    from signdistill.io import refuse_output_clashes
     from signdistill.pipelines.compare import compare as run_compare
     from signdistill.pipelines.compare_report import results_tables
 
@@ -34,6 +35,9 @@ def compare(
     if jobs is not None and jobs < 1:
         raise SignDistillError(f"--jobs must be >= 1, got {jobs}; or leave --jobs out to use every core.")
     cfg = load_config(config, set_ or [], CompareConfig)
+    refuse_output_clashes(
+        [("--out", out or cfg.out)], [("--config", config), *((f"data.{s}", getattr(cfg.data, s)) for s in ("train", "dev", "test"))]
+    )
     results = run_compare(cfg, out=out, jobs=jobs, on_event=render.run_events({"train": "train", "beam": "LM beam"}))
     render.renderable(results_tables(results))
     where = out or cfg.out

@@ -58,12 +58,22 @@ def data_check(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --json file.")] = False,
 ) -> None:
-    """Validate a dataset (files, NaN/inf, dimensions, CTC lengths) and print statistics."""
-    from signdistill.data.check import check_manifest
-    from signdistill.io import check_file_output, write_json_atomic
+    """Validate a dataset (lines, files, NaN/inf, dimensions, CTC lengths) and print statistics; lists every problem."""
+    from signdistill.data.check import CheckReport, check_manifest
+    from signdistill.data.manifest import manifest_problems
+    from signdistill.errors import DataError
+    from signdistill.io import check_file_output, refuse_output_clashes, write_json_atomic
 
+    refuse_output_clashes([("--json", json_out)], [("manifest", manifest)])
     check_file_output(json_out, "--json", overwrite)
-    report = check_manifest(manifest)
+    try:
+        report = check_manifest(manifest)
+    except DataError:
+        lines = manifest_problems(manifest) if manifest.is_file() else []
+        if len(lines) < 2:  # one problem (or a file that cannot be read): its message says it all
+            raise
+        # Bad lines stop the per-utterance checks; list every one of them (not only the first).
+        report = CheckReport(manifest=manifest, problems=lines, stats={"lines with problems": len(lines)})
     if json_out:
         write_json_atomic(json_out, report.to_dict())
     render.data_check(manifest, report)

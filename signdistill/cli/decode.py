@@ -38,8 +38,10 @@ def evaluate(
 ) -> None:
     """Decode a manifest (greedy, or beam search with a gloss LM) and report WER, S/D/I, SER, per-signer WER."""
     from signdistill import pipelines
-    from signdistill.io import check_file_output, write_json_atomic
+    from signdistill.io import check_file_output, refuse_output_clashes, write_json_atomic
 
+    inputs = [("--checkpoint", checkpoint), ("--manifest", manifest), ("--lm", lm), ("--decoder-config", decoder_config)]
+    refuse_output_clashes([("--json", json_out), ("--stm", stm), ("--ctm", ctm)], [*inputs, ("--teacher", teacher)])
     for option, path in (("--json", json_out), ("--stm", stm), ("--ctm", ctm)):
         check_file_output(path, option, overwrite)
     decoder = pipelines.decoder_from_options(
@@ -72,11 +74,8 @@ def lm_build(
 ) -> None:
     """Build a gloss n-gram LM (interpolated modified Kneser-Ney) in ARPA format."""
     from signdistill import pipelines
-    from signdistill.decoding.lm import is_own_arpa
-    from signdistill.io import check_output_path
 
-    check_output_path(out, kind="language model", overwrite=overwrite, is_ours=is_own_arpa, folder=False)
-    info = pipelines.build_lm(manifest, out, order=order, cleanup=phoenix_cleanup)
+    info = pipelines.build_lm(manifest, out, order=order, cleanup=phoenix_cleanup, overwrite=overwrite)
     render.line(f"{info['order']}-gram LM from {info['sentences']} transcripts ({info['vocabulary']} glosses) -> {out}")
 
 
@@ -94,24 +93,20 @@ def tune_decoder(
     trials: Annotated[int, typer.Option("--trials", min=1, help="Settings tried by random search.")] = 20,
     phoenix_cleanup: Annotated[bool, typer.Option("--phoenix-cleanup")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the whole table as JSON.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace settings tune-decoder wrote before (only those).")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace settings and tables tune-decoder wrote before (only those).")
+    ] = False,
 ) -> None:
     """Search LM weight (alpha) and insertion bonus (beta) on dev outputs computed once."""
     from signdistill import pipelines
-    from signdistill.decoding.beam import is_decoder_config
-    from signdistill.io import check_file_output, check_output_path, write_json_atomic
 
-    check_output_path(out, kind="decoder config", overwrite=overwrite, is_ours=is_decoder_config, folder=False)
-    check_file_output(json_out, "--json", overwrite)
     alphas, betas = pipelines.parse_grid(alpha, "alpha"), pipelines.parse_grid(beta, "beta")
     with render.grid_progress() as on_progress:
         res = pipelines.tune_decoder(
             checkpoint, manifest, lm, out, alphas=alphas, betas=betas, beam_width=beam_width, backend=backend,
-            search=search, trials=trials, cleanup=phoenix_cleanup, on_progress=on_progress,
+            search=search, trials=trials, cleanup=phoenix_cleanup, on_progress=on_progress, json_out=json_out, overwrite=overwrite,
         )  # fmt: skip
     render.tuning(manifest, res, out)
-    if json_out:
-        write_json_atomic(json_out, res)
 
 
 @handle_errors
@@ -136,10 +131,7 @@ def report(
 ) -> None:
     """Compare models: WER table (Markdown/JSON), WER and training-curve plots, teacher vs student posteriors."""
     from signdistill import pipelines
-    from signdistill.evaluation.report import is_report
-    from signdistill.io import check_output_path
 
-    check_output_path(out, kind="report", overwrite=overwrite, is_ours=is_report)
     runs: dict[str, Path] = {}
     for item in run:
         if "=" not in item:
@@ -147,12 +139,8 @@ def report(
         name, path = item.split("=", 1)
         runs[name] = Path(path)
     decoder = pipelines.decoder_from_options(lm=lm, alpha=alpha, beta=beta, beam_width=beam_width, decoder_config=decoder_config)
-    res = pipelines.report(runs, manifest, out, decoder=decoder, utterance=utterance, cleanup=phoenix_cleanup)
+    res = pipelines.report(runs, manifest, out, decoder=decoder, utterance=utterance, cleanup=phoenix_cleanup, overwrite=overwrite)
     render.report(out, res)
-
-
-class _NothingWritten(Exception):
-    """Every input failed: abandon the temporary --out file instead of renaming it into place."""
 
 
 @handle_errors
@@ -172,22 +160,23 @@ def transcribe(
     """Transcribe feature files with a checkpoint or any export (greedy, or beam search with an LM); runs without torch for ONNX."""
     from signdistill import transcribe as tr
     from signdistill.decoding.beam import decoder_from_options  # not via pipelines: transcribe runs without torch
-    from signdistill.io import atomic_path, check_file_output
 
     if format_ not in tr.FORMATS:
         raise SignDistillError(f"--format {format_!r} is not supported; choose one of {list(tr.FORMATS)}.")
     if not fps > 0:
         raise SignDistillError(f"--fps must be > 0, got {fps:g}.")
-    check_file_output(out, "--out", overwrite)
+    items, failures = tr.collect_inputs(inputs)
+    named = [*tr.output_inputs(model, [i.path for i in items], lm=lm, decoder_config=decoder_config), *(("input", p) for p in inputs)]
+    if out is not None:
+        tr.check_transcript_file(out, overwrite=overwrite, inputs=named)  # before the model loads
     decoder = decoder_from_options(lm=lm, decoder_config=decoder_config)
     loaded = tr.load_model(model)
-    items, failures = tr.collect_inputs(inputs)
     for f in failures:
         render.error(f.message)
     done = 0
     try:
         with contextlib.ExitStack() as stack, render.transcribe_progress(len(items), len(failures)) as advance:
-            sink = stack.enter_context(open(stack.enter_context(atomic_path(out)), "w", encoding="utf-8")) if out else sys.stdout
+            sink: Any = stack.enter_context(tr.transcript_file(out, overwrite=overwrite, inputs=named)) if out else sys.stdout
             for res in tr.transcribe(loaded, items, batch_size=batch_size, decoder=decoder):
                 if isinstance(res, tr.Failure):
                     failures.append(res)
@@ -196,21 +185,24 @@ def transcribe(
                     done += 1
                     sink.write(tr.format_transcript(res, format_, fps=fps))
                 advance(len(failures))
-            sink.flush()
-            if out and done == 0:
-                raise _NothingWritten  # leaves no empty --out behind (it would block the retry)
-    except _NothingWritten:
-        pass
+            if out is None:
+                sys.stdout.flush()
     except BrokenPipeError:  # the reader stopped early (`| head`): stop quietly, as cat does
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(1) from None
-    if failures:
-        if out and not done:
-            state = "was left unchanged" if out.exists() else "was not created"
-            render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); nothing was written, {out} {state}.")
-        if not done:
-            render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); nothing was written.")
-        where = f" to {out}" if out else " to stdout"
-        render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); the other {done} were written{where}.")
+    _transcribe_verdict(failures, done, out)
+
+
+def _transcribe_verdict(failures: list[Any], done: int, out: Path | None) -> None:
+    """Exit 2 naming how many inputs failed (listed above) and what was written; nothing when all succeeded."""
+    if not failures:
+        return
+    if out and not done:
+        state = "was left unchanged" if out.exists() else "was not created"
+        render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); nothing was written, {out} {state}.")
+    if not done:
+        render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); nothing was written.")
+    where = f" to {out}" if out else " to stdout"
+    render.fail(f"{len(failures)} input(s) could not be transcribed (listed above); the other {done} were written{where}.")

@@ -28,7 +28,9 @@ def export(
 ) -> None:
     """Export a trained model for deployment (weights, vocabulary and normalizer travel together)."""
     from signdistill import pipelines
+    from signdistill.io import refuse_output_clashes
 
+    refuse_output_clashes([("--out", out)], [("--checkpoint", checkpoint), ("--calibration", calibration), ("--check", check)])
     data = None
     if check is not None:  # read and checked before the export, not after it
         if not check.is_file():
@@ -63,6 +65,10 @@ def benchmark(
 ) -> None:
     """Inference speed: frames/s (batch 1 and batched), latency percentiles, real-time factor, size, memory."""
     from signdistill import pipelines
+    from signdistill.io import refuse_output_clashes
+
+    inputs = [("--checkpoint", checkpoint), ("--model", model), ("--manifest", manifest), ("--calibration", calibration)]
+    refuse_output_clashes([("--json", json_out)], inputs)
 
     report = pipelines.benchmark_models(
         checkpoint,

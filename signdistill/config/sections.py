@@ -76,12 +76,19 @@ class OptimConfig(_Section):
 
     lr: float = Field(1e-3, gt=0, description="Peak learning rate.")
     weight_decay: float = Field(0.01, ge=0)
-    betas: tuple[float, float] = (0.9, 0.98)
+    betas: tuple[float, float] = Field((0.9, 0.98), description="AdamW's (beta1, beta2), each in [0, 1).")
     warmup_steps: int = Field(100, ge=0, description="Linear warm-up, in optimizer steps.")
     schedule: Literal["cosine", "linear", "constant"] = Field("cosine", description="Decay after warm-up.")
     min_lr_ratio: float = Field(0.05, ge=0, le=1, description="Final lr as a fraction of lr.")
     grad_clip: float | None = Field(5.0, gt=0, description="Max global grad norm (null: off).")
     accumulate: int = Field(1, ge=1, description="Batches per optimizer step.")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):  # AdamW raises a bare ValueError (a traceback) at the first step otherwise
+            raise ValueError(f"betas must be two numbers in [0, 1), e.g. [0.9, 0.98]; got {list(v)}")
+        return v
 
 
 class TrainConfig(_Section):

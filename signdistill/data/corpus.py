@@ -152,16 +152,18 @@ def import_corpus(
         raise DataError(
             f"No annotation file in {ann} names a split (train, dev or test), e.g. train.corpus.csv or PHOENIX-2014-T.train.corpus.csv."
         )
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     feats = Path(features_dir)
     report: dict[str, dict] = {}
-    for split, f in sorted(by_split.items()):
+    manifests = {}
+    for split, f in sorted(by_split.items()):  # every file is read before --out is created: an error leaves nothing behind
         split_dir = feats / split if (feats / split).is_dir() else feats
-        utts, skipped = read_corpus(f, split_dir, suffix=suffix)
+        manifests[split], skipped = read_corpus(f, split_dir, suffix=suffix)
+        report[split] = {"annotations": str(f), "written": len(manifests[split]), "skipped": [{"id": i, "reason": r} for i, r in skipped]}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for split, utts in manifests.items():
         if utts:
             write_manifest(out / f"{split}.jsonl", utts)
-        report[split] = {"annotations": str(f), "written": len(utts), "skipped": [{"id": i, "reason": r} for i, r in skipped]}
     write_text_atomic(out / "skipped.json", json.dumps(report, indent=2) + "\n")
     return report
 
@@ -181,9 +183,10 @@ def import_corpus_to(
     """
     import json
 
-    from signdistill.io import check_output_path
+    from signdistill.io import check_output_path, refuse_output_clashes
 
     out = Path(out)
+    refuse_output_clashes([("--out", out)], [("--annotations", annotations), ("--features", features_dir)])
     replacing = check_output_path(out, kind="corpus import", overwrite=overwrite, is_ours=is_imported_corpus)
     previous = json.loads((out / "skipped.json").read_text(encoding="utf-8")) if replacing else {}
     report = import_corpus(annotations, features_dir, out, suffix=suffix)

@@ -173,6 +173,14 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
     return utterances
 
 
+def manifest_problems(path: str | os.PathLike[str]) -> list[str]:
+    """Every bad line of a manifest (invalid JSON, a missing field, an empty gloss, each repeated id), in order.
+
+    :func:`read_manifest` stops at the first; ``data check`` lists them all.
+    """
+    return [entry for _where, entry in manifest_entries(Path(path), gloss_required=True) if isinstance(entry, str)]
+
+
 def write_manifest(path: str | os.PathLike[str], utterances: list[Utterance]) -> None:
     """Write utterances as JSONL with feature paths relative to the manifest's folder."""
     from signdistill.io import write_text_atomic
@@ -198,7 +206,7 @@ def load_features(path: Path, *, expect_dim: int | None = None, context: str = "
     where = f" ({context})" if context else ""
     if not path.is_file():
         raise DataError(f"Feature file {path}{where} does not exist. Fix the 'features' path.")
-    if path.suffix == ".pose":  # pose-format keypoints, read with the default feature spec
+    if path.suffix.lower() == ".pose":  # pose-format keypoints, read with the default feature spec
         from signdistill.data.pose import pose_to_features
 
         arr = pose_to_features(path)

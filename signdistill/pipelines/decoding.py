@@ -63,11 +63,14 @@ def evaluate(
 
     The network runs once; greedy and beam search (``decoder``, a
     :class:`~signdistill.decoding.beam.DecoderConfig`) both read its outputs. ``cleanup``
-    applies the PHOENIX-2014 evaluation rewrites to references and hypotheses.
+    applies the PHOENIX-2014 evaluation rewrites to references and hypotheses. ``stm`` / ``ctm``
+    (sclite references and hypotheses) are refused when they name an input or each other.
     """
     from signdistill.evaluation.sclite import write_ctm, write_stm
+    from signdistill.io import refuse_output_clashes
     from signdistill.transcribe.model import model_kind
 
+    refuse_output_clashes([("--stm", stm), ("--ctm", ctm)], [("--checkpoint", checkpoint), ("--manifest", manifest)])
     outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
     ckpt, logits, refs, ids, signers = outs.ckpt, outs.logits, outs.refs, outs.ids, outs.signers
     result: dict[str, Any] = {
@@ -97,13 +100,19 @@ def evaluate(
     return result
 
 
-def build_lm(manifest: str | Path, out: str | Path, *, order: int = 3, cleanup: bool = False) -> dict[str, Any]:
-    """Estimate a gloss n-gram LM (modified Kneser-Ney) from a manifest's transcripts; write ARPA."""
-    from signdistill.decoding.lm import build_arpa
+def build_lm(manifest: str | Path, out: str | Path, *, order: int = 3, cleanup: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Estimate a gloss n-gram LM (modified Kneser-Ney) from a manifest's transcripts; write ARPA.
+
+    An existing ``out`` is replaced only when it is an LM ``lm build`` wrote and ``overwrite`` is set.
+    """
+    from signdistill.decoding.lm import build_arpa, is_own_arpa
     from signdistill.evaluation.phoenix import phoenix_cleanup
+    from signdistill.io import check_output_path, refuse_output_clashes
 
     if order < 1 or order > 10:
         raise ConfigError(f"--order must be between 1 and 10, got {order}.")
+    refuse_output_clashes([("--out", out)], [("--manifest", manifest)])
+    check_output_path(out, kind="language model", overwrite=overwrite, is_ours=is_own_arpa, folder=False)
     utts = read_manifest(manifest)
     transcripts = [phoenix_cleanup(u.glosses) if cleanup else list(u.glosses) for u in utts]
     build_arpa(transcripts, out, order=order)
@@ -147,11 +156,15 @@ def tune_decoder(
     batch_size: int = 32,
     device: str = "auto",
     on_progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    json_out: str | Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Search alpha/beta on a (dev) manifest; the network runs once, every setting reuses its outputs.
 
-    Writes the best settings as JSON (``evaluate --decoder-config`` reads it) and returns
-    the table of every setting tried, plus greedy WER for reference. ``on_progress(done,
+    Writes the best settings as JSON to ``out`` (``evaluate --decoder-config`` reads it) and,
+    with ``json_out``, the whole table there; returns the table of every setting tried, plus
+    greedy WER for reference. Existing ``out`` / ``json_out`` files are replaced only when
+    tune-decoder wrote them and ``overwrite`` is set; neither may be an input. ``on_progress(done,
     total, best)`` is called once before the search (``done`` 0, ``best`` empty) and after
     every setting tried, with the best row so far (``alpha``, ``beta``, ``wer``).
     """
@@ -163,6 +176,7 @@ def tune_decoder(
 
     if search not in ("grid", "random"):
         raise ConfigError(f"--search must be grid or random, got {search!r}.")
+    _check_tuning_outputs(checkpoint, manifest, lm, out, json_out, overwrite)
     check_lm_file(lm)  # before the network runs over the whole manifest
     outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
     ckpt, logits, refs, ids, signers = outs.ckpt, outs.logits, outs.refs, outs.ids, outs.signers
@@ -189,7 +203,35 @@ def tune_decoder(
     # The LM path is stored absolute: the decoder config then works from any folder.
     best_cfg = DecoderConfig(beam_width=beam_width, alpha=best["alpha"], beta=best["beta"], lm=str(Path(lm).absolute()), backend=backend)
     write_json_atomic(out, best_cfg.to_dict())
-    return {"greedy_wer": greedy, "table": table, "best": best, "decoder_config": str(out)}
+    result = {"greedy_wer": greedy, "table": table, "best": best, "decoder_config": str(out)}
+    if json_out is not None:
+        write_json_atomic(json_out, result)
+    return result
+
+
+def is_tuning_table(path: str | Path) -> bool:
+    """True for a JSON file as ``tune-decoder --json`` writes it (its keys and a list of settings)."""
+    import json
+
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(d, dict) and set(d) == {"greedy_wer", "table", "best", "decoder_config"} and isinstance(d["table"], list)
+
+
+def _check_tuning_outputs(
+    checkpoint: str | Path, manifest: str | Path, lm: str | Path, out: str | Path, json_out: str | Path | None, overwrite: bool
+) -> None:
+    """Refuse, before the network runs, outputs that are inputs or that tune-decoder did not write."""
+    from signdistill.decoding.beam import is_decoder_config
+    from signdistill.io import check_output_path, refuse_output_clashes
+
+    inputs = [("--checkpoint", checkpoint), ("--manifest", manifest), ("--lm", lm)]
+    refuse_output_clashes([("--out", out), ("--json", json_out)], inputs)
+    check_output_path(out, kind="decoder config", overwrite=overwrite, is_ours=is_decoder_config, folder=False)
+    if json_out is not None:
+        check_output_path(json_out, kind="tune-decoder table", overwrite=overwrite, is_ours=is_tuning_table, folder=False)
 
 
 def report(
@@ -201,16 +243,20 @@ def report(
     utterance: str | None = None,
     cleanup: bool = False,
     device: str = "auto",
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Compare runs (or checkpoints) on one manifest: Markdown/JSON table and PNG plots.
 
     ``runs`` maps a display name to a run folder (its ``best/`` is used) or a checkpoint folder.
+    An existing ``out`` is refused unless it is empty or a previous report (replaced with ``overwrite``).
     """
     import torch
 
-    from signdistill.evaluation.report import PLOTS_SKIPPED, markdown_table, plot_all, plots_available
-    from signdistill.io import write_json_atomic
+    from signdistill.evaluation.report import PLOTS_SKIPPED, is_report, markdown_table, plot_all, plots_available
+    from signdistill.io import check_output_path, refuse_output_clashes, write_json_atomic
 
+    refuse_output_clashes([("--out", out)], [("--manifest", manifest), *((f"--run {name}", p) for name, p in runs.items())])
+    check_output_path(out, kind="report", overwrite=overwrite, is_ours=is_report)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []

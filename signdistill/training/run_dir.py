@@ -1,14 +1,16 @@
-"""The run folder: refuse a folder holding another run, resume the same one, check the disk.
+"""The run folder: refuse a folder holding another run, resume the same one, lock it, check the disk.
 
 Nothing here trains; the pipelines call :func:`prepare_run_dir` before building anything and
 :func:`start_run_dir` once everything is built, and the Trainer calls :func:`check_run_dir` (and
-:func:`metrics_to_keep` when it resumes).
+:func:`metrics_to_keep` when it resumes). A run folder holds only what :func:`is_run_file`
+recognises; ``--overwrite`` deletes only that, and refuses (naming them) when anything else is there.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,10 +21,28 @@ import yaml
 from signdistill.config import RunConfig, dump_config
 from signdistill.errors import ConfigError, SignDistillError
 from signdistill.inference import resolve_device
-from signdistill.io import write_text_atomic
+from signdistill.io import refuse_unexpected, write_text_atomic
 
 # Settings that cannot change a run's result: a run resumes across them (train.device too, when resuming).
 NO_EFFECT_SETTINGS = ("train.threads", "train.progress", "train.tensorboard", "train.log_every_steps")
+
+
+# Everything a run writes in its folder (the Trainer, compare's per-run files), as paths relative to it.
+_RUN_FILE = re.compile(
+    r"config\.yaml|metrics\.jsonl|compare_run\.json|compare_beam\.json|decoder\.json"
+    r"|(best|last)(\.old)?/(checkpoint\.json|model\.safetensors|training_state\.pt)"
+    r"|tensorboard/events\.out\.tfevents\.[^/]+"
+    r"|\.[^/]*\.tmp(/.+)?|(best|last)(\.old)?/\.[^/]*\.tmp|\.write-test-[^/]*"
+)
+# The entries of a run folder that --overwrite deletes (after checking that nothing else is inside them).
+_RUN_ENTRY = re.compile(
+    r"config\.yaml|metrics\.jsonl|compare_run\.json|compare_beam\.json|decoder\.json|(best|last)(\.old)?|tensorboard|\..*\.tmp"
+)
+
+
+def is_run_file(rel: str) -> bool:
+    """True for a path (relative to a run folder, ``/``-separated) that a training run writes there."""
+    return _RUN_FILE.fullmatch(rel) is not None
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -48,14 +68,17 @@ def _run_started(run_dir: Path) -> bool:
 
 
 def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
-    """Check the run folder before anything is built; return True if it holds this same run to resume.
+    """Check (and lock) the run folder before anything is built; return True if it holds this same run to resume.
 
-    Nothing is written here: :func:`start_run_dir` writes ``config.yaml`` (and, with
-    ``overwrite``, deletes the previous run) once the data, model and objective have been
-    built, so a config that fails validation leaves the folder as it was. A folder holding a
-    *different* run (another config) is refused unless ``overwrite``; settings that cannot
-    change the result (:data:`NO_EFFECT_SETTINGS`, and ``train.device`` when resuming) may
-    differ. Under torchrun only rank 0 checks the folder; the other ranks resume from
+    Nothing is written here, and a missing run folder is not created: :func:`start_run_dir`
+    creates it, writes ``config.yaml`` (and, with ``overwrite``, deletes the previous run) once
+    the data, model and objective have been built, so a config that fails validation leaves the
+    folder as it was. A folder holding a *different* run (another config) is refused unless
+    ``overwrite``; settings that cannot change the result (:data:`NO_EFFECT_SETTINGS`, and
+    ``train.device`` when resuming) may differ. ``overwrite`` deletes only what a run writes
+    (:func:`is_run_file`): a folder that also holds other files is refused, naming them. An
+    existing folder is locked (:func:`lock_run_dir`) so that a second training started into it
+    is refused. Under torchrun only rank 0 checks the folder; the other ranks resume from
     whatever it holds once the process group has formed (after rank 0 has started the run).
     """
     if int(os.environ.get("RANK", "0")) != 0:
@@ -65,10 +88,18 @@ def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
     if cfg.train.precision == "fp16" and device.type != "cuda":
         raise ConfigError("train.precision is 'fp16', which needs a CUDA device (fp16 with a GradScaler). On CPU use 'bf16' or 'fp32'.")
     run_dir = Path(cfg.run_dir)
-    existed = run_dir.exists()
+    if not run_dir.is_dir():
+        _check_can_create(run_dir)
+        return False
     check_run_dir(run_dir, 0)
+    lock_run_dir(run_dir)
+    return _check_previous_run(cfg, run_dir, overwrite)
+
+
+def _check_previous_run(cfg: RunConfig, run_dir: Path, overwrite: bool) -> bool:
+    """What an existing run folder holds: refuse another run (or, with ``overwrite``, files not ours); True to resume."""
     saved = run_dir / "config.yaml"
-    if not (existed and any(run_dir.iterdir())):
+    if not _has_entries(run_dir):
         return False
     if not saved.is_file():  # never deleted, --overwrite or not: it may hold anything
         raise ConfigError(
@@ -76,6 +107,7 @@ def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
             "run_dir (--set run_dir=...). --overwrite only replaces an earlier signdistill run."
         )
     if overwrite:
+        refuse_unexpected(run_dir, is_run_file, "run")
         return False
     if not _run_started(run_dir):  # only a config.yaml: no run ever started here
         return False
@@ -95,21 +127,102 @@ def prepare_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> bool:
     return resuming
 
 
+def _has_entries(run_dir: Path) -> bool:
+    """Anything in the folder besides the stale temporary files :func:`check_run_dir` clears."""
+    return any(not re.fullmatch(r"\..*\.tmp|\.write-test-.*", p.name) for p in run_dir.iterdir())
+
+
 def start_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> None:
-    """The run starts: with ``overwrite`` delete the previous run, then write the resolved config.
+    """The run starts: create and lock the folder, with ``overwrite`` delete the previous run, write the resolved config.
 
     Call after :func:`prepare_run_dir` and once everything the run needs has been built and
     validated, before the Trainer (whose process group makes the other torchrun ranks wait).
+    Only the previous run's own files are deleted (:func:`is_run_file`); the check is repeated
+    here, under the lock, for files added since :func:`prepare_run_dir`.
     """
     if int(os.environ.get("RANK", "0")) != 0:
         return
     run_dir = Path(cfg.run_dir)
-    if overwrite and run_dir.exists() and any(run_dir.iterdir()):
+    newly_locked = not _held(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock_run_dir(run_dir)
+    if newly_locked and _has_entries(run_dir) and not overwrite:  # another process started a run here meanwhile
+        raise ConfigError(
+            f"Run folder {run_dir} was empty when this run was prepared, and another training has written to it since. "
+            "Nothing was changed; run the same command again (it resumes that run if it is the same), or pick another run_dir."
+        )
+    if overwrite and _has_entries(run_dir):
         if not (run_dir / "config.yaml").is_file():  # prepare_run_dir refused this; never delete a foreign folder
             raise ConfigError(f"Run folder {run_dir} is not a signdistill run; refusing to delete it.")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+        refuse_unexpected(run_dir, is_run_file, "run")
+        for entry in run_dir.iterdir():
+            if not _RUN_ENTRY.fullmatch(entry.name):
+                continue  # e.g. an empty folder of the user's: nothing of ours is in it
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+
+
+# Run folders this process holds locked: resolved path -> (descriptor of the folder, its inode).
+_LOCKS: dict[str, tuple[int, int]] = {}
+
+
+def _held(run_dir: Path) -> bool:
+    entry = _LOCKS.get(str(run_dir.resolve()))
+    try:
+        return entry is not None and os.stat(run_dir).st_ino == entry[1]
+    except OSError:
+        return False
+
+
+def lock_run_dir(run_dir: str | os.PathLike[str]) -> None:
+    """Lock the run folder for this process, so that a second training started into it is refused.
+
+    An advisory ``flock`` on the folder itself (no lock file is written): the system releases it
+    when the process ends, however it ends, so a killed run never leaves a stale lock behind and
+    its resume starts at once. Taking the lock again in the same process is a no-op; a process
+    holds one run folder at a time (locking another releases the previous one). Where ``fcntl``
+    does not exist (Windows) nothing is locked.
+    """
+    run_dir = Path(run_dir)
+    if _held(run_dir):
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        return
+    release_run_dirs()
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise ConfigError(
+            f"Run folder {run_dir} is in use: another signdistill process is training in it right now. Nothing was changed; "
+            "wait for it to finish (then run the same command again to resume), or pick another run_dir (--set run_dir=...)."
+        ) from None
+    _LOCKS[str(run_dir.resolve())] = (fd, os.fstat(fd).st_ino)
+
+
+def release_run_dirs() -> None:
+    """Release every run folder lock this process holds (training in them has finished)."""
+    while _LOCKS:
+        fd, _ = _LOCKS.popitem()[1]
+        os.close(fd)  # closing the descriptor releases its flock
+
+
+def _check_can_create(run_dir: Path) -> None:
+    """Fail before anything is built when the missing run folder could not be created (nothing is created here)."""
+    parent = run_dir
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        why = "is not a folder" if not parent.is_dir() else "is not writable"
+        raise SignDistillError(
+            f"Run folder {run_dir} cannot be written ({parent} {why}). Choose another run_dir (--set run_dir=...) or fix its permissions."
+        )
 
 
 def check_run_dir(run_dir: Path, needed_bytes: int) -> None:

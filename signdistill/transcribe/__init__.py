@@ -18,7 +18,8 @@ Each output gloss comes with the frames it covers and a confidence:
 The package: :mod:`~signdistill.transcribe.model` (loading any format),
 :mod:`~signdistill.transcribe.inputs` (what to transcribe), :mod:`~signdistill.transcribe.segments`
 (glosses with frames), :mod:`~signdistill.transcribe.run` (the batch loop),
-:mod:`~signdistill.transcribe.formats` (text, jsonl, ctm) and :mod:`~signdistill.transcribe.exports`
+:mod:`~signdistill.transcribe.formats` (text, jsonl, ctm), :mod:`~signdistill.transcribe.output`
+(the output file, never written onto an input) and :mod:`~signdistill.transcribe.exports`
 (scoring exports with ``evaluate``). Every public name is importable from here.
 """
 
@@ -33,6 +34,7 @@ from signdistill.transcribe.model import CHECKPOINT_META as CHECKPOINT_META
 from signdistill.transcribe.model import ONNX_FILE as ONNX_FILE
 from signdistill.transcribe.model import ONNX_META as ONNX_META
 from signdistill.transcribe.model import Model, load_model, model_format
+from signdistill.transcribe.output import TranscriptFile, check_transcript_file, output_inputs, transcript_file
 from signdistill.transcribe.run import transcribe
 from signdistill.transcribe.segments import GlossSegment, Transcript, aligned_segments, greedy_segments
 
@@ -44,13 +46,17 @@ __all__ = [
     "InputFile",
     "Model",
     "Transcript",
+    "TranscriptFile",
     "aligned_segments",
+    "check_transcript_file",
     "collect_inputs",
     "export_outputs",
     "format_transcript",
     "greedy_segments",
     "load_model",
     "model_format",
+    "output_inputs",
     "scored_as_export",
     "transcribe",
+    "transcript_file",
 ]

@@ -49,24 +49,40 @@ def _manifest_inputs(path: Path) -> tuple[list[InputFile], list[Failure]]:
     return items, failures
 
 
+def _folder_inputs(folder: Path) -> tuple[list[InputFile], list[Failure]]:
+    """The feature files of a folder (suffixes in any case: ``A.NPY`` too); an entry named like one
+    that is not a readable file (a broken symbolic link, a folder) is a failure, never skipped silently."""
+    named = sorted(f for f in folder.iterdir() if f.suffix.lower() in FEATURE_SUFFIXES)
+    items = [InputFile(f.stem, f) for f in named if f.is_file()]
+    failures = []
+    for f in named:
+        if f.is_symlink() and not f.exists():
+            failures.append(Failure(str(f), f"{f} is a broken symbolic link (to {os.readlink(f)}); fix or remove the link."))
+        elif not f.is_file():
+            failures.append(Failure(str(f), f"{f} is named like a feature file but is not a file; rename or remove it."))
+    if not named:
+        failures.append(Failure(str(folder), f"{folder} holds no .npy or .pose files; point at the feature files or at their folder."))
+    return items, failures
+
+
 def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[InputFile], list[Failure]]:
     """Expand the command's inputs: ``.npy`` / ``.pose`` files, folders of them (sorted, not
-    recursive) and JSONL manifests. A file's id is its name without the suffix (its path
-    where two inputs share a name). Inputs that cannot be used become :class:`Failure` s."""
+    recursive; suffixes in any case) and JSONL manifests. A file's id is its name without the
+    suffix (its path where two inputs share a name). Inputs that cannot be used, a folder's
+    broken symbolic links included, become :class:`Failure` s."""
     items: list[InputFile] = []
     failures: list[Failure] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix in FEATURE_SUFFIXES and f.is_file())
-            if not found:
-                failures.append(Failure(str(p), f"{p} holds no .npy or .pose files; point at the feature files or at their folder."))
-            items += [InputFile(f.stem, f) for f in found]
-        elif p.suffix in MANIFEST_SUFFIXES and p.is_file():
+            got, bad = _folder_inputs(p)
+            items += got
+            failures += bad
+        elif p.suffix.lower() in MANIFEST_SUFFIXES and p.is_file():
             got, bad = _manifest_inputs(p)
             items += got
             failures += bad
-        elif p.suffix in FEATURE_SUFFIXES:
+        elif p.suffix.lower() in FEATURE_SUFFIXES:
             items.append(InputFile(p.stem, p))  # a missing file fails when it is read, in its turn
         elif not p.exists():
             failures.append(Failure(str(p), f"{p} does not exist; check the path."))
@@ -97,7 +113,7 @@ def _read(item: InputFile, dim: int) -> np.ndarray:
     if arr.shape[0] == 0:
         raise DataError(f"{item.path} has no frames (shape {tuple(arr.shape)}); extract its features again or leave it out.")
     if arr.shape[1] != dim:
-        how = "read with the default pose feature spec" if item.path.suffix == ".pose" else "in the file"
+        how = "read with the default pose feature spec" if item.path.suffix.lower() == ".pose" else "in the file"
         raise DataError(
             f"{item.path} has {arr.shape[1]} features per frame ({how}), but the model expects {dim}; "
             "extract them the way the model's training features were made (same keypoints, same order)."

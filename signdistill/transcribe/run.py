@@ -12,6 +12,19 @@ from signdistill.transcribe.inputs import Failure, InputFile, _read
 from signdistill.transcribe.model import Model
 from signdistill.transcribe.segments import Transcript, aligned_segments, greedy_segments
 
+_SCALE_HINT = "Check that the features were extracted like the model's training features (same units and scale)."
+
+
+def _normalized(model: Model, item: InputFile) -> np.ndarray:
+    """One input's features, normalized; :class:`DataError` naming the file when they overflow float32."""
+    raw = _read(item, model.input_dim)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = model.normalizer(raw)
+    if not np.isfinite(x).all():
+        big = float(np.abs(raw).max())
+        raise DataError(f"{item.path} holds feature values as large as {big:.3g}, which overflow once normalized. {_SCALE_HINT}")
+    return x
+
 
 def transcribe(
     model: Model,
@@ -43,7 +56,7 @@ def transcribe(
         errors: dict[int, Failure] = {}
         for i, item in enumerate(chunk):
             try:
-                loaded[i] = model.normalizer(_read(item, model.input_dim))
+                loaded[i] = _normalized(model, item)
             except DataError as exc:
                 errors[i] = Failure(str(item.path), " ".join(str(exc).split()))
         log_probs: dict[int, np.ndarray] = {}
@@ -55,6 +68,8 @@ def transcribe(
             out = model.log_probs(x, lengths)  # (B, T, V)
             log_probs = {i: np.asarray(out[b, : lengths[b]], dtype=np.float32) for b, i in enumerate(loaded)}
         for i, item in enumerate(chunk):
+            if i not in errors and not np.isfinite(log_probs[i]).all():
+                errors[i] = Failure(str(item.path), f"{item.path}: the model's outputs are not finite for these features. {_SCALE_HINT}")
             if i in errors:
                 yield errors[i]
                 continue
