@@ -67,6 +67,28 @@ class LossWeights(_Section):
         return self
 
 
+class UnlabeledConfig(_Section):
+    """How the student learns from the recordings of ``data.unlabeled`` (docs/distillation.md)."""
+
+    ratio: float = Field(
+        1.0,
+        ge=0,
+        description="Unlabeled utterances per labelled one in each epoch, drawn anew every epoch (capped by what the "
+        "manifest holds; 0: do not use them).",
+    )
+    pseudo_labels: bool = Field(
+        True, description="Train the CTC term on the teacher's greedy transcript of each unlabeled utterance (hard pseudo-label)."
+    )
+    min_confidence: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Keep a pseudo-label only if the teacher's confidence (geometric mean of its greedy path's frame "
+        "posteriors) reaches this; the other utterances still get the label-free terms.",
+    )
+    pseudo_weight: float = Field(1.0, gt=0, description="Weight of a pseudo-labelled utterance in the CTC term (a labelled one: 1).")
+
+
 class DistillSection(_Section):
     """How the student learns from its teacher(s)."""
 
@@ -96,6 +118,9 @@ class DistillSection(_Section):
         None, ge=1, description="Last epoch with KD terms; CTC only afterwards (the student re-settles its own alignment)."
     )
     teacher_cache: Path | None = Field(None, description="Folder written by `signdistill cache-teacher`.")
+    unlabeled: UnlabeledConfig = Field(
+        default_factory=UnlabeledConfig, description="Learning from data.unlabeled: ratio per epoch, pseudo-labels, confidence."
+    )
 
     @field_validator("feature_layers")
     @classmethod
@@ -122,6 +147,15 @@ class DistillRunConfig(RunConfig):
     """A distillation run: ``signdistill distill --config FILE``."""
 
     distill: DistillSection
+
+    @model_validator(mode="after")
+    def _unlabeled_needs_manifest(self) -> DistillRunConfig:
+        if self.data.unlabeled is None and self.distill.unlabeled != UnlabeledConfig():
+            raise ValueError(
+                "distill.unlabeled is set but data.unlabeled names no manifest of unlabeled recordings: add "
+                "data.unlabeled: <manifest> or remove distill.unlabeled"
+            )
+        return self
 
     @model_validator(mode="after")
     def _cache_without_augmentation(self) -> DistillRunConfig:

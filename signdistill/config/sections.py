@@ -37,6 +37,11 @@ class DataConfig(_Section):
     eval_batch_size: int = Field(32, ge=1, description="Utterances per batch when evaluating.")
     bucket: bool = Field(True, description="Group utterances of similar length into batches.")
     augment: AugmentConfig | None = Field(None, description="Temporal augmentation of the training split (default: off).")
+    unlabeled: Path | None = Field(
+        None,
+        description="distill only: a manifest of recordings without glosses (a gloss field, if any, is ignored). The student "
+        "learns from the teacher on them (distill.unlabeled); vocabulary and normalizer stay those of `train`.",
+    )
 
 
 class ModelConfig(_Section):

@@ -27,6 +27,9 @@ class Batch:
         target_lengths: ``(B,)`` int64.
         ids: utterance ids; ``signers``: signer per utterance (or None);
         indices: position of each utterance in its dataset.
+        label_weights: ``(B,)`` float32 weight of each utterance's targets in the CTC term, or
+            ``None`` when every utterance is labelled (weight 1). A pseudo-labelled utterance
+            has ``distill.unlabeled.pseudo_weight``, an unlabeled one without a label 0.
     """
 
     features: torch.Tensor
@@ -36,6 +39,7 @@ class Batch:
     ids: list[str]
     signers: list[str | None]
     indices: list[int]
+    label_weights: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(
@@ -46,6 +50,7 @@ class Batch:
             self.ids,
             self.signers,
             self.indices,
+            None if self.label_weights is None else self.label_weights.to(device),
         )
 
     @property
@@ -89,12 +94,41 @@ class SignDataset(Dataset):
         self.feature_dim = dim
         self.targets = [torch.tensor(vocab.encode(u.glosses), dtype=torch.long) for u in self.utterances]
         self._normalized: list[torch.Tensor] | None = None
+        # Set by `add_unlabeled`: how many leading utterances are labelled, and each utterance's target weight.
+        self.num_labelled = len(self.utterances)
+        self.label_weights: list[float] | None = None
+        self.unlabeled_per_epoch = 0
         self.augmentation: Callable[[np.ndarray, int, int, int], np.ndarray] | None = None
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch seeds the augmentation of every utterance."""
         self.epoch = epoch
+
+    def add_unlabeled(self, utterances: Sequence[Utterance], per_epoch: int, *, source: str = "") -> None:
+        """Append recordings without glosses; ``per_epoch`` of them join each training epoch.
+
+        Their features are checked like the labelled ones and normalized with this dataset's
+        normalizer (that of the labelled split). They start with no targets and weight 0:
+        :meth:`set_targets` gives them pseudo-labels.
+        """
+        if self.label_weights is not None:
+            raise ValueError("add_unlabeled was called already")
+        for u in utterances:
+            ctx = f"utterance {u.id!r}" + (f" of {source}" if source else "")
+            self.raw.append(load_features(u.features, expect_dim=self.feature_dim, context=ctx))
+        self.utterances.extend(utterances)
+        self.targets.extend(torch.zeros(0, dtype=torch.long) for _ in utterances)
+        self.label_weights = [1.0] * self.num_labelled + [0.0] * len(utterances)
+        self.unlabeled_per_epoch = min(max(per_epoch, 0), len(utterances))
+        self._normalized = None
+
+    def set_targets(self, i: int, targets: Sequence[int], weight: float) -> None:
+        """Give utterance ``i`` (an unlabeled one) the targets ``targets`` with CTC weight ``weight``."""
+        if self.label_weights is None or i < self.num_labelled:
+            raise ValueError(f"utterance {i} is labelled; only unlabeled utterances take pseudo-labels")
+        self.targets[i] = torch.tensor(list(targets), dtype=torch.long)
+        self.label_weights[i] = float(weight)
 
     def set_normalizer(self, normalizer: Normalizer) -> None:
         self.normalizer = normalizer
@@ -117,15 +151,12 @@ class SignDataset(Dataset):
         u = self.utterances[i]
         feats = self.features(i)
         if self.augmentation is not None:
-            need = min_ctc_frames(u.glosses)
+            need = min_ctc_frames(u.glosses) if i < self.num_labelled else min_ctc_frames(self.targets[i].tolist())
             feats = torch.from_numpy(self.augmentation(feats.numpy(), need, self.epoch, i))
-        return {
-            "index": i,
-            "id": u.id,
-            "signer": u.signer,
-            "features": feats,
-            "targets": self.targets[i],
-        }
+        item = {"index": i, "id": u.id, "signer": u.signer, "features": feats, "targets": self.targets[i]}
+        if self.label_weights is not None:
+            item["label_weight"] = self.label_weights[i]
+        return item
 
 
 def collate(items: list[dict]) -> Batch:
@@ -143,6 +174,7 @@ def collate(items: list[dict]) -> Batch:
         ids=[it["id"] for it in items],
         signers=[it["signer"] for it in items],
         indices=[it["index"] for it in items],
+        label_weights=torch.tensor([it["label_weight"] for it in items], dtype=torch.float32) if "label_weight" in items[0] else None,
     )
 
 
@@ -164,6 +196,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         pool_batches: int = 50,
         bucket: bool = True,
+        optional_from: int | None = None,
+        optional_per_epoch: int = 0,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -174,12 +208,23 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.pool = max(1, pool_batches) * batch_size
         self.bucket = bucket
         self.epoch = 0
+        # Indices from `optional_from` on are a pool (unlabeled utterances): each epoch draws
+        # `optional_per_epoch` of them, anew, beside every index before it.
+        self.optional_from = len(self.lengths) if optional_from is None else optional_from
+        self.optional_per_epoch = min(optional_per_epoch, len(self.lengths) - self.optional_from) if optional_from is not None else 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def _indices(self) -> list[int]:
+        if self.optional_from >= len(self.lengths):
+            return list(range(len(self.lengths)))
+        pool = list(range(self.optional_from, len(self.lengths)))
+        random.Random(self.seed * 1_000_033 + self.epoch * 7 + 1).shuffle(pool)
+        return list(range(self.optional_from)) + sorted(pool[: self.optional_per_epoch])
+
     def batches(self) -> list[list[int]]:
-        idx = list(range(len(self.lengths)))
+        idx = self._indices()
         if not self.shuffle:
             if self.bucket:
                 idx.sort(key=lambda i: self.lengths[i])
@@ -199,4 +244,4 @@ class BucketBatchSampler(Sampler[list[int]]):
         return iter(self.batches())
 
     def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        return (self.optional_from + self.optional_per_epoch + self.batch_size - 1) // self.batch_size

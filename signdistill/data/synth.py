@@ -30,18 +30,17 @@ import numpy as np
 from signdistill.data.manifest import Utterance, write_manifest
 from signdistill.data.synth_motion import (  # noqa: F401 - _sign_key, _signer and FEATURE_DIM are part of this module's surface
     FEATURE_DIM,
-    _Signer,
     _concat_with_epenthesis,
     _lexicon,
     _realize,
     _render,
     _sign_key,
+    _Signer,
     _signer,
     _smooth,
 )
 from signdistill.errors import DataError
 from signdistill.io import check_output_path
-
 
 GRAMMAR_WORDS = {
     "TIME": ["HEUTE", "MORGEN", "ABEND", "NACHT", "WOCHENENDE", "MONTAG", "DIENSTAG"],
@@ -294,7 +293,15 @@ def _write_dataset(out: Path, seed: int, spec: SynthSize, unlabeled: int = 0) ->
     for split, signer_ids in splits.items():
         count = spec.per_signer if split == "train" or spec.eval_per_signer is None else spec.eval_per_signer
         utts = [
-            _record(out, f"{split}-s{s + 1:02d}-{k:04d}", _sentence(rng, spec.free_sentences, zipf_order), signers[s], f"signer{s + 1:02d}", lexicon, rng)
+            _record(
+                out,
+                f"{split}-s{s + 1:02d}-{k:04d}",
+                _sentence(rng, spec.free_sentences, zipf_order),
+                signers[s],
+                f"signer{s + 1:02d}",
+                lexicon,
+                rng,
+            )
             for s in signer_ids
             for k in range(count)
         ]

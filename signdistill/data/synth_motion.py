@@ -18,6 +18,7 @@ FEATURE_DIM = 36
 REST_LEFT = np.array([-0.22, -0.35])
 REST_RIGHT = np.array([0.22, -0.35])
 
+
 @dataclass
 class _Primitive:
     start: np.ndarray  # (2,) dominant wrist start

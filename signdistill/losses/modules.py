@@ -21,6 +21,29 @@ from signdistill.losses.functional import (
 )
 
 
+def weighted_ctc_loss(
+    logits: torch.Tensor,
+    lengths: torch.Tensor,
+    targets: torch.Tensor,
+    target_lengths: torch.Tensor,
+    weights: torch.Tensor,
+    *,
+    blank: int = 0,
+) -> torch.Tensor:
+    """CTC with a weight per utterance: ``sum_b w_b * NLL_b / max(1, |y_b|) / B``.
+
+    With every weight 1 this is :func:`ctc_loss`'s ``"mean"``; an utterance of weight 0 (an
+    unlabeled one without a pseudo-label) contributes nothing, whatever its targets.
+
+    Args:
+        weights: ``(B,)`` float, >= 0.
+    """
+    per = ctc_loss(logits, lengths, targets, target_lengths, blank=blank, reduction="none")  # (B,)
+    per = per / target_lengths.clamp(min=1).to(per.dtype)
+    w = weights.to(per.dtype)
+    return torch.where(w > 0, per * w, torch.zeros_like(per)).sum() / max(len(per), 1)
+
+
 class FeatureProjector(nn.Module):
     """FitNets regressors: a linear map from each chosen student layer to its teacher layer.
 
@@ -133,13 +156,21 @@ class DistillationLoss(nn.Module):
         teacher_topk: tuple[torch.Tensor, torch.Tensor] | None = None,
         teacher_weights: Sequence[float] | None = None,
         sequence_targets: tuple[torch.Tensor, torch.Tensor] | None = None,
+        target_weights: torch.Tensor | None = None,
     ) -> LossOutput:
-        """Weighted sum of the components; ``kd_scale`` multiplies the KD terms (warm-up/ramps)."""
+        """Weighted sum of the components; ``kd_scale`` multiplies the KD terms (warm-up/ramps).
+
+        ``target_weights`` ``(B,)``: each utterance's weight in the CTC term (pseudo-labelled or
+        unlabeled utterances, :func:`weighted_ctc_loss`); ``None``: every utterance weighs 1.
+        """
         w = self.weights
         total = student_logits.new_zeros((), dtype=torch.float32)
         parts: dict[str, float] = {}
         if w["ctc"] > 0:
-            c = ctc_loss(student_logits, lengths, targets, target_lengths, blank=self.blank)
+            if target_weights is None:
+                c = ctc_loss(student_logits, lengths, targets, target_lengths, blank=self.blank)
+            else:
+                c = weighted_ctc_loss(student_logits, lengths, targets, target_lengths, target_weights, blank=self.blank)
             total = total + w["ctc"] * c
             parts["ctc"] = float(c.detach())
         if w["kl"] > 0 and kd_scale > 0:

@@ -169,6 +169,7 @@ def plan(cfg: CompareConfig, out: Path) -> Plan:
         # One thread, like every run: two threads on a core another process holds run 10-20x slower.
         t_cfg = _base_run(cfg, t_dir, cfg.teacher.model.model_dump(), cfg.teacher.epochs or cfg.epochs, cfg.teacher.seed, 1)
         t_cfg["optim"].update(copy.deepcopy(cfg.teacher.optim))  # validated with the run config below
+        t_cfg["data"].pop("unlabeled", None)  # recordings without glosses teach only through a teacher
         teacher_job = Job("teacher", "teacher", cfg.teacher.seed, 0, t_cfg, False, 1, lm, manifests)
         teacher_ckpt = t_dir / "best"
     else:
@@ -182,6 +183,8 @@ def plan(cfg: CompareConfig, out: Path) -> Plan:
                 c = _base_run(cfg, run_dir, student, cfg.epochs, seed, 1)
                 if section is not None:
                     c["distill"] = {"teachers": [{"checkpoint": str(teacher_ckpt)}], **section}
+                else:
+                    c["data"].pop("unlabeled", None)  # the CTC-only baseline cannot use recordings without glosses
                 for key, value in point.items():
                     _apply_override(c, f"{key}={json.dumps(value)}", "tune")
                 label = f" [{point_label(point)}]" if point else ""

@@ -5,6 +5,7 @@ Each reads as prepare -> load -> build -> fit -> score.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from signdistill.training import CTCObjective, Trainer, TrainResult, score_datas
 from signdistill.training.run_dir import prepare_run_dir, start_run_dir
 from signdistill.training.trainer import Reporter, seed_everything
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class Splits:
@@ -27,6 +30,7 @@ class Splits:
     test: SignDataset | None
     vocab: Vocabulary
     normalizer: Normalizer
+    unlabeled_report: dict[str, Any] | None = None  # what pseudo-labelling did (distill with data.unlabeled)
 
 
 def load_splits(cfg: RunConfig, vocab: Vocabulary | None = None, normalizer: Normalizer | None = None) -> Splits:
@@ -37,6 +41,14 @@ def load_splits(cfg: RunConfig, vocab: Vocabulary | None = None, normalizer: Nor
     train = SignDataset(train_utts, vocab, feature_dim=dim, source=str(cfg.data.train))
     normalizer = normalizer or Normalizer.fit(train.raw)
     train.set_normalizer(normalizer)
+    if cfg.data.unlabeled is not None and isinstance(cfg, DistillRunConfig) and cfg.distill.unlabeled.ratio > 0:
+        from signdistill.data.unlabeled import read_unlabeled_manifest
+
+        # Normalizer and vocabulary stay those of the labelled split (the teacher's): recordings
+        # without glosses are normalized like everything the teacher saw.
+        extra = read_unlabeled_manifest(cfg.data.unlabeled, labelled_ids={u.id for u in train_utts})
+        per_epoch = round(cfg.distill.unlabeled.ratio * len(train_utts))
+        train.add_unlabeled(extra, per_epoch, source=str(cfg.data.unlabeled))
     if cfg.data.augment is not None:
         from signdistill.data.augment import Augmentation
 
@@ -76,6 +88,11 @@ def train(cfg: RunConfig, *, reporter: Reporter | None = None, overwrite: bool =
 
     Returns the training result and the best checkpoint's dev (and test) scores.
     """
+    if cfg.data.unlabeled is not None:
+        raise ConfigError(
+            f"data.unlabeled ({cfg.data.unlabeled}): a model trained on its own learns only from glosses, so recordings "
+            "without them are used by `signdistill distill` (a teacher labels them). Remove data.unlabeled here."
+        )
     resume = prepare_run_dir(cfg, overwrite=overwrite)
     splits = load_splits(cfg)
     seed_everything(cfg.seed)
@@ -122,6 +139,7 @@ def build_distill_objective(cfg: DistillRunConfig, splits: Splits, device: Any) 
         cache.check(splits.train)
     else:
         teachers, weights = _load_teachers(cfg, splits, device)
+    _label_unlabeled(cfg, splits, teachers, weights, cache, device)
     projector = None
     if d.loss.feature > 0:
         from signdistill.models import resolve_spec
@@ -161,6 +179,35 @@ def build_distill_objective(cfg: DistillRunConfig, splits: Splits, device: Any) 
     )
 
 
+def _label_unlabeled(cfg: DistillRunConfig, splits: Splits, teachers: list[Any], weights: list[float], cache: Any, device: Any) -> None:
+    """Pseudo-label the unlabeled utterances of the training set (distill.unlabeled), once, before training."""
+    u = cfg.distill.unlabeled
+    if splits.train.label_weights is None or not u.pseudo_labels:
+        return
+    from signdistill.training.unlabeled import pseudo_label, pseudo_label_from_cache
+
+    if cache is not None:
+        report = pseudo_label_from_cache(cache, splits.train, min_confidence=u.min_confidence, weight=u.pseudo_weight)
+    else:
+        report = pseudo_label(
+            teachers,
+            weights if len(weights) > 1 else None,
+            splits.train,
+            min_confidence=u.min_confidence,
+            weight=u.pseudo_weight,
+            batch_size=cfg.data.eval_batch_size,
+            device=device,
+        )
+    splits.unlabeled_report = report.to_dict()
+    logger.info(
+        "pseudo-labels: %d of %d unlabeled utterances kept (confidence >= %.2f; mean %.3f)",
+        report.labelled,
+        report.utterances,
+        u.min_confidence,
+        report.mean_confidence,
+    )
+
+
 def distill(cfg: DistillRunConfig, *, reporter: Reporter | None = None, overwrite: bool = False) -> tuple[TrainResult, dict[str, Any]]:
     """Distill teacher(s) (or a teacher cache) into the student the config describes."""
     resume = prepare_run_dir(cfg, overwrite=overwrite)
@@ -179,7 +226,10 @@ def distill(cfg: DistillRunConfig, *, reporter: Reporter | None = None, overwrit
         splits.vocab,
         splits.normalizer,
         reporter=reporter,
-        extra_meta={"distilled_from": [str(t.checkpoint) for t in cfg.distill.teachers]},
+        extra_meta={
+            "distilled_from": [str(t.checkpoint) for t in cfg.distill.teachers],
+            **({"unlabeled": splits.unlabeled_report} if splits.unlabeled_report else {}),
+        },
     )
     result = trainer.fit(resume=resume)
     return result, _evaluate_test(trainer, splits, cfg)

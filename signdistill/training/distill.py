@@ -254,8 +254,12 @@ class DistillObjective(Objective):
         if self.kd_scale == 0.0:  # CTC warm-up
             out = model(batch.features, batch.lengths)
             from signdistill.losses import ctc_loss
+            from signdistill.losses.modules import weighted_ctc_loss
 
-            c = ctc_loss(out.logits, out.lengths, batch.targets, batch.target_lengths)
+            if batch.label_weights is None:
+                c = ctc_loss(out.logits, out.lengths, batch.targets, batch.target_lengths)
+            else:
+                c = weighted_ctc_loss(out.logits, out.lengths, batch.targets, batch.target_lengths, batch.label_weights)
             return LossOutput(c, {"ctc": float(c.detach()), "total": float(c.detach())})
         need_hidden = w["feature"] > 0
         student = model(batch.features, batch.lengths, return_hidden=need_hidden)
@@ -291,6 +295,7 @@ class DistillObjective(Objective):
             teacher_topk=teacher_topk,
             teacher_weights=self.teacher_weights if isinstance(teacher_logits, list) else None,
             sequence_targets=seq_targets,
+            target_weights=batch.label_weights,
         )
 
     @staticmethod

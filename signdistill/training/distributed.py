@@ -139,9 +139,29 @@ def reduce_epoch_sums(sums: dict[str, float], count: int, frames: int, info: Dis
     return dict(zip(keys, reduced[: len(keys)])), int(reduced[-2]), int(reduced[-1])
 
 
-def training_batches(lengths: list[int], batch_size: int, seed: int, bucket: bool, info: DistInfo) -> Any:
-    """The training batch sampler: length-bucketed, shuffled per epoch, this rank's share under torchrun."""
+def training_batches(
+    lengths: list[int],
+    batch_size: int,
+    seed: int,
+    bucket: bool,
+    info: DistInfo,
+    *,
+    optional_from: int | None = None,
+    optional_per_epoch: int = 0,
+) -> Any:
+    """The training batch sampler: length-bucketed, shuffled per epoch, this rank's share under torchrun.
+
+    Indices from ``optional_from`` on (unlabeled utterances) are drawn ``optional_per_epoch`` per epoch.
+    """
     # Under torchrun every rank draws the same global batches (batch_size x world size)
     # and keeps its share, so N processes see what one process with the global batch sees.
-    sampler = BucketBatchSampler(lengths, batch_size * info.world_size, shuffle=True, seed=seed, bucket=bucket)
+    sampler = BucketBatchSampler(
+        lengths,
+        batch_size * info.world_size,
+        shuffle=True,
+        seed=seed,
+        bucket=bucket,
+        optional_from=optional_from,
+        optional_per_epoch=optional_per_epoch,
+    )
     return ShardedBatches(sampler, info) if info.enabled else sampler

@@ -112,7 +112,16 @@ class Trainer:
         self.reporter: Reporter = reporter or LogReporter()
         self.config_dict = cfg.model_dump(mode="json")
         self.extra_meta = extra_meta or {}
-        self.sampler: Any = training_batches(train_set.lengths, cfg.data.batch_size, cfg.seed, cfg.data.bucket, self.dist)
+        mixed = train_set.label_weights is not None  # unlabeled utterances: a share of them joins each epoch
+        self.sampler: Any = training_batches(
+            train_set.lengths,
+            cfg.data.batch_size,
+            cfg.seed,
+            cfg.data.bucket,
+            self.dist,
+            optional_from=train_set.num_labelled if mixed else None,
+            optional_per_epoch=train_set.unlabeled_per_epoch,
+        )
         # Its own generator: creating an iterator would otherwise draw from the global RNG that
         # dropout uses, and a run resumed mid-epoch would not replay the same dropout masks.
         self.loader = DataLoader(train_set, batch_sampler=self.sampler, collate_fn=collate, generator=torch.Generator())

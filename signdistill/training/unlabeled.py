@@ -1,0 +1,113 @@
+"""Hard pseudo-labels for the unlabeled utterances of a training set, from frozen teacher(s) or a cache.
+
+The teacher transcribes each unlabeled utterance once, on its clean (unaugmented) features,
+greedily; the student then trains on the augmented view (noisy student, Xie et al. 2020;
+Park et al. 2020 for ASR). Hard labels, not the teacher's soft posteriors alone: soft
+pseudo-labels on unlabeled CTC data can collapse to a degenerate per-frame distribution
+(Likhomanenko et al. 2022). A frozen teacher needs no refreshed cache (slimIPL's is for a
+teacher that is the student itself).
+
+Confidence of a transcript: the geometric mean of the greedy path's frame posteriors,
+``exp(mean_t max_v log p_t(v))``, a length-normalised path score. Utterances below
+``min_confidence`` keep weight 0 in the CTC term and still get the label-free terms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from signdistill.data.dataset import SignDataset, collate
+from signdistill.decoding import greedy_decode
+from signdistill.losses import teacher_log_probs
+from signdistill.models import CTCModel
+
+
+@dataclass
+class PseudoLabelReport:
+    """What pseudo-labelling did: utterances, how many kept a label, confidences (``to_dict()`` is the JSON)."""
+
+    utterances: int
+    labelled: int
+    min_confidence: float
+    mean_confidence: float
+    mean_confidence_kept: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _apply(data: SignDataset, found: dict[int, tuple[list[int], float]], min_confidence: float, weight: float) -> PseudoLabelReport:
+    kept = [c for tokens, c in found.values() if tokens and c >= min_confidence]
+    for i, (tokens, conf) in found.items():
+        if tokens and conf >= min_confidence:
+            data.set_targets(i, tokens, weight)
+    confs = [c for _, c in found.values()]
+    return PseudoLabelReport(
+        utterances=len(found),
+        labelled=len(kept),
+        min_confidence=min_confidence,
+        mean_confidence=sum(confs) / max(len(confs), 1),
+        mean_confidence_kept=sum(kept) / max(len(kept), 1),
+    )
+
+
+@torch.no_grad()
+def teacher_transcripts(
+    teachers: Sequence[CTCModel],
+    weights: Sequence[float] | None,
+    data: SignDataset,
+    indices: Sequence[int],
+    *,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+) -> dict[int, tuple[list[int], float]]:
+    """Greedy transcript and confidence of the (mixed, T = 1) teacher posteriors per utterance index."""
+    out: dict[int, tuple[list[int], float]] = {}
+    order = sorted(indices, key=lambda i: data.raw[i].shape[0])
+    for t in teachers:
+        t.eval()
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        items = [
+            {"index": i, "id": data.utterances[i].id, "signer": None, "features": data.features(i), "targets": data.targets[i]} for i in idx
+        ]
+        batch = collate(items).to(device)
+        logits = [t(batch.features, batch.lengths).logits for t in teachers]
+        lp = teacher_log_probs(logits if len(logits) > 1 else logits[0], 1.0, weights=weights if len(logits) > 1 else None)
+        mask = torch.arange(lp.shape[1], device=lp.device)[None, :] < batch.lengths[:, None]
+        best = lp.max(dim=-1).values.masked_fill(~mask, 0.0)  # (B, T)
+        conf = torch.exp(best.sum(1) / batch.lengths.clamp(min=1))
+        for b, (i, seq) in enumerate(zip(idx, greedy_decode(lp, batch.lengths))):
+            out[i] = (list(seq), float(conf[b]))
+    return out
+
+
+def pseudo_label(
+    teachers: Sequence[CTCModel],
+    weights: Sequence[float] | None,
+    data: SignDataset,
+    *,
+    min_confidence: float = 0.0,
+    weight: float = 1.0,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+) -> PseudoLabelReport:
+    """Give every unlabeled utterance of ``data`` the teacher's transcript as its targets (weight ``weight``)."""
+    indices = range(data.num_labelled, len(data))
+    found = teacher_transcripts(teachers, weights, data, indices, batch_size=batch_size, device=device)
+    return _apply(data, found, min_confidence, weight)
+
+
+def pseudo_label_from_cache(cache: Any, data: SignDataset, *, min_confidence: float = 0.0, weight: float = 1.0) -> PseudoLabelReport:
+    """The same from a teacher cache: its stored greedy transcripts, confidence from its top-1 log-probs."""
+    found: dict[int, tuple[list[int], float]] = {}
+    for i in range(data.num_labelled, len(data)):
+        uid = data.utterances[i].id
+        top1 = cache.values[uid][:, 0].float()
+        found[i] = (list(cache.sequences[uid]), math.exp(float(top1.mean())) if len(top1) else 0.0)
+    return _apply(data, found, min_confidence, weight)
