@@ -228,11 +228,17 @@ def refuse_output_clashes(outputs: Named, inputs: Named = ()) -> None:
     """Refuse an output that is one of the command's inputs or another of its outputs, ``--overwrite`` or not.
 
     ``outputs`` and ``inputs`` are ``(label, path)`` pairs (``("--json", path)``, ``("--manifest",
-    path)``); a None path is skipped. Call it before anything is read or written. Raises
-    :class:`ConfigError` naming both options and paths.
+    path)``); a None path is skipped. An input folder (a checkpoint, a folder of features) stands
+    for itself and the files directly inside it. Call it before anything is read or written.
+    Raises :class:`ConfigError` naming both options and paths.
     """
     outs = [(label, p) for label, p in outputs if p is not None]
-    ins = [(label, p) for label, p in inputs if p is not None]
+    ins: list[tuple[str, str | os.PathLike[str]]] = []
+    for label, p in inputs:
+        if p is not None:
+            ins.append((label, p))
+            if os.path.isdir(p):
+                ins += [(f"{label} (the file inside)", f) for f in Path(p).iterdir() if f.is_file()]
     for i, (label, out) in enumerate(outs):
         for in_label, inp in ins:
             if same_path(out, inp):
