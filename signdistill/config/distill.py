@@ -83,8 +83,8 @@ class UnlabeledConfig(_Section):
         0.0,
         ge=0,
         le=1,
-        description="Keep a pseudo-label only if the teacher's confidence (geometric mean of its greedy path's frame "
-        "posteriors) reaches this; the other utterances still get the label-free terms.",
+        description="Keep a pseudo-label only if the teacher's confidence (geometric mean of its top posterior over the "
+        "frames where it emits a gloss) reaches this; the other utterances still get the label-free terms.",
     )
     pseudo_weight: float = Field(1.0, gt=0, description="Weight of a pseudo-labelled utterance in the CTC term (a labelled one: 1).")
 

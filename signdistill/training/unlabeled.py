@@ -7,9 +7,12 @@ pseudo-labels on unlabeled CTC data can collapse to a degenerate per-frame distr
 (Likhomanenko et al. 2022). A frozen teacher needs no refreshed cache (slimIPL's is for a
 teacher that is the student itself).
 
-Confidence of a transcript: the geometric mean of the greedy path's frame posteriors,
-``exp(mean_t max_v log p_t(v))``, a length-normalised path score. Utterances below
-``min_confidence`` keep weight 0 in the CTC term and still get the label-free terms.
+Confidence of a transcript: the geometric mean of the teacher's top posterior over the frames
+where it emits a gloss, ``exp(mean_{t: argmax_t != blank} max_v log p_t(v))`` (0 for an empty
+transcript). Blank frames are left out: they are confident almost everywhere, and a score over
+all frames hardly separates good transcripts from bad ones (benchmarks/pseudo_labels.py and
+docs/benchmarks.md). Utterances below ``min_confidence`` keep weight 0 in the CTC term and
+still get the label-free terms.
 """
 
 from __future__ import annotations
@@ -56,6 +59,19 @@ def _apply(data: SignDataset, found: dict[int, tuple[list[int], float]], min_con
     )
 
 
+def emission_confidence(top_log_probs: torch.Tensor, top_ids: torch.Tensor, blank: int = 0) -> float:
+    """``exp(mean log p)`` of the top class over the frames whose top class is not ``blank`` (0 if none).
+
+    Args:
+        top_log_probs: ``(T,)`` the largest log-probability per frame.
+        top_ids: ``(T,)`` its class per frame.
+    """
+    emitting = top_ids != blank
+    if not bool(emitting.any()):
+        return 0.0
+    return math.exp(float(top_log_probs[emitting].mean()))
+
+
 @torch.no_grad()
 def teacher_transcripts(
     teachers: Sequence[CTCModel],
@@ -80,10 +96,9 @@ def teacher_transcripts(
         logits = [t(batch.features, batch.lengths).logits for t in teachers]
         lp = teacher_log_probs(logits if len(logits) > 1 else logits[0], 1.0, weights=weights if len(logits) > 1 else None)
         mask = torch.arange(lp.shape[1], device=lp.device)[None, :] < batch.lengths[:, None]
-        best = lp.max(dim=-1).values.masked_fill(~mask, 0.0)  # (B, T)
-        conf = torch.exp(best.sum(1) / batch.lengths.clamp(min=1))
+        best, arg = lp.max(dim=-1)  # (B, T)
         for b, (i, seq) in enumerate(zip(idx, greedy_decode(lp, batch.lengths))):
-            out[i] = (list(seq), float(conf[b]))
+            out[i] = (list(seq), emission_confidence(best[b][mask[b]], arg[b][mask[b]]))
     return out
 
 
@@ -108,6 +123,5 @@ def pseudo_label_from_cache(cache: Any, data: SignDataset, *, min_confidence: fl
     found: dict[int, tuple[list[int], float]] = {}
     for i in range(data.num_labelled, len(data)):
         uid = data.utterances[i].id
-        top1 = cache.values[uid][:, 0].float()
-        found[i] = (list(cache.sequences[uid]), math.exp(float(top1.mean())) if len(top1) else 0.0)
+        found[i] = (list(cache.sequences[uid]), emission_confidence(cache.values[uid][:, 0].float(), cache.indices[uid][:, 0].long()))
     return _apply(data, found, min_confidence, weight)
