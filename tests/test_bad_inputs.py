@@ -288,6 +288,37 @@ CASES = {
         ["distill", "--config", _write(r, "c.yaml", _distill_cfg(r, d, t, temperature=0))],
         "distill.temperature must be > 0 (got 0)",
     ),
+    # -- issue 22: tracebacks that became one clear message ---------------------------------------
+    "AdamW beta above 1": lambda r, d, t: (
+        ["train-teacher", "--config", _write(r, "c.yaml", _train_cfg(r, d)), "--set", "optim.betas=[1.5, 0.9]"],
+        ("optim.betas", "betas must be two numbers in [0, 1)", "[1.5, 0.9]"),
+    ),
+    "negative AdamW beta": lambda r, d, t: (
+        ["train-teacher", "--config", _write(r, "c.yaml", _train_cfg(r, d)), "--set", "optim.betas=[0.9, -0.1]"],
+        ("optim.betas", "[0, 1)"),
+    ),
+    "checkpoint.json model.hidden is a word": lambda r, d, t: (
+        [
+            "evaluate",
+            "--checkpoint",
+            _edit_meta(_copy(r, t, "h1"), lambda m: m["model"].update(hidden="big")),
+            "--manifest",
+            d / "dev.jsonl",
+        ],
+        ("h1/checkpoint.json", "field 'model.hidden' is 'big'; it must be an integer >= 1", "restore it"),
+    ),
+    "checkpoint.json model.layers is a string": lambda r, d, t: (
+        ["evaluate", "--checkpoint", _edit_meta(_copy(r, t, "l2"), lambda m: m["model"].update(layers="2")), "--manifest", d / "dev.jsonl"],
+        "field 'model.layers' is '2'; it must be an integer >= 1",
+    ),
+    "checkpoint.json model.hidden is 0": lambda r, d, t: (
+        ["evaluate", "--checkpoint", _edit_meta(_copy(r, t, "h0"), lambda m: m["model"].update(hidden=0)), "--manifest", d / "dev.jsonl"],
+        "field 'model.hidden' is 0",
+    ),
+    "checkpoint.json normalizer of another width": lambda r, d, t: (
+        ["evaluate", "--checkpoint", _edit_meta(_copy(r, t, "nw"), lambda m: m["normalizer"]["std"].pop()), "--manifest", d / "dev.jsonl"],
+        "field 'normalizer.std' has",
+    ),
     "train.threads 0, in our words": lambda r, d, t: (
         ["train-teacher", "--config", _write(r, "c.yaml", _train_cfg(r, d, **{"train.threads": 0}))],
         "train.threads must be >= 1 (got 0)",
@@ -374,8 +405,8 @@ def test_bad_input(world, name, tmp_path):
     assert "pwned" not in r.output
     assert "allow_pickle" not in r.output and "unsafe" not in r.output.lower()  # never suggest unpickling
     assert {p: p.read_bytes() for p in teacher.iterdir()} == before  # nothing existing damaged
-    for run in ("run", "drun"):  # a rejected config leaves no config.yaml behind to block the corrected command
-        assert not (tmp_path / run / "config.yaml").exists(), (name, run)
+    for run in ("run", "drun"):  # a rejected config leaves no run folder (not even an empty one) behind
+        assert not (tmp_path / run).exists(), (name, run)
 
 
 # -- fuzzing: the readers raise SignDistillError or succeed, never anything else ---------------
@@ -762,6 +793,18 @@ def test_rejected_config_leaves_no_trace_and_harmless_settings_may_change(synth,
     r = runner.invoke(app, ["train-teacher", "--config", str(good), "--set", f"run_dir={stale}"])
     assert r.exit_code == 0, r.output
     assert yaml.safe_load((stale / "config.yaml").read_text())["seed"] == 0
+
+
+def test_data_check_lists_every_bad_line(tmp_path):
+    """The docs promise every problem: each repeated id and each bad line, not only the first (issue 22)."""
+    line = '{{"id": "{}", "features": "x.npy", "gloss": "X"}}'
+    m = _manifest(tmp_path, None, [line.format("a"), line.format("a"), "{bad", line.format("b"), line.format("b")])
+    r = runner.invoke(app, ["data", "check", str(m), "--json", str(tmp_path / "c.json")])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    text = " ".join(r.output.split())
+    assert "line 2: id 'a' already appears on line 1" in text and "line 3 is not valid JSON" in text, r.output
+    assert "line 5: id 'b' already appears on line 4" in text and "3 problem(s)" in text, r.output
+    assert len(json.loads((tmp_path / "c.json").read_text())["problems"]) == 3
 
 
 HAS_BEAM = importlib.util.find_spec("pyctcdecode") is not None and importlib.util.find_spec("kenlm") is not None

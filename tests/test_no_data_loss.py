@@ -303,3 +303,161 @@ def test_quickstart_overwrite_keeps_files_added_inside_its_folders(tmp_path):
     assert r.exit_code == 2 and "data/mine.txt" in r.output and "compare/runs/mynotes/n.txt" in r.output, r.output
     assert r.output.lstrip().startswith("error"), r.output  # the refusal is the first line: no plan banner before it
     assert snapshot(qs) == before
+
+
+# -- issue 22: the run folder, outputs onto inputs, two trainings at once ----------------------
+
+
+def _train_cfg(tmp_path, synth, run_dir):
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(yaml.safe_dump(make_run_config(run_dir, synth, epochs=1)))
+    return cfg
+
+
+@pytest.mark.parametrize("command", ["train-teacher", "distill"])
+def test_overwrite_of_a_run_keeps_files_signdistill_did_not_write(world, tmp_path, command):
+    run_dir = tmp_path / "run"
+    cfg = world["distill"] if command == "distill" else _train_cfg(tmp_path, world["synth"], run_dir)
+    assert invoke(command, "--config", cfg, "--set", f"run_dir={run_dir}").exit_code == 0
+    (run_dir / "test_scores.json").write_text('{"wer": 12.5}\n')  # evaluate --json run/test_scores.json
+    (run_dir / "notes.txt").write_text("lr 0.003 looked best\n")
+    before = snapshot(run_dir)
+    r = invoke(command, "--config", cfg, "--set", f"run_dir={run_dir}", "--set", "optim.lr=0.002", "--overwrite")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "notes.txt" in r.output and "test_scores.json" in r.output and "nothing was changed" in r.output, r.output
+    assert snapshot(run_dir) == before
+    for extra in ("test_scores.json", "notes.txt"):  # moved away, --overwrite replaces the run
+        (run_dir / extra).unlink()
+    r = invoke(command, "--config", cfg, "--set", f"run_dir={run_dir}", "--set", "optim.lr=0.002", "--overwrite")
+    assert r.exit_code == 0, r.output
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]["lr"] == 0.002
+
+
+def test_every_file_a_run_writes_is_recognised(world):
+    from signdistill.io import unexpected_files
+    from signdistill.training.run_dir import is_run_file
+
+    run_dir = world["teacher"].parent
+    assert unexpected_files(run_dir, is_run_file) == []
+    assert is_run_file("best/model.safetensors") and is_run_file("tensorboard/events.out.tfevents.1.host")
+    assert not is_run_file("notes.txt") and not is_run_file("best/notes.txt") and not is_run_file("test_scores.json")
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        lambda w, m: ["transcribe", m, "--model", w["teacher"], "--out", m],
+        lambda w, m: ["evaluate", "--checkpoint", w["teacher"], "--manifest", m, "--json", m],
+        lambda w, m: ["data", "check", m, "--json", m],
+    ],
+    ids=["transcribe", "evaluate", "data-check"],
+)
+def test_an_output_onto_an_input_is_refused(world, tmp_path, args, overwrite):
+    manifest = tmp_path / "in.jsonl"
+    shutil.copy(world["synth"] / "dev.jsonl", manifest)
+    text = (world["synth"] / "dev.jsonl").read_text()
+    manifest.write_text("\n".join(ln.replace('"features": "', f'"features": "{world["synth"]}/') for ln in text.splitlines()) + "\n")
+    before = manifest.read_bytes()
+    r = invoke(*args(world, manifest), *(["--overwrite"] if overwrite else []))
+    assert r.exit_code == 2 and "same file" in r.output and "Traceback" not in r.output, r.output
+    assert manifest.read_bytes() == before
+
+
+def test_evaluate_json_and_ctm_on_one_path_is_refused(world, tmp_path):
+    out = tmp_path / "p"
+    r = invoke("evaluate", "--checkpoint", world["teacher"], "--manifest", world["synth"] / "dev.jsonl", "--json", out, "--ctm", out)
+    assert r.exit_code == 2 and "--json" in r.output and "--ctm" in r.output, r.output
+    assert not out.exists()
+
+
+def test_python_api_refuses_outputs_onto_inputs(world, tmp_path):
+    from signdistill import pipelines
+
+    m = tmp_path / "dev.jsonl"
+    shutil.copy(world["synth"] / "dev.jsonl", m)
+    with pytest.raises(ConfigError, match="same file"):
+        pipelines.build_lm(m, m, overwrite=True)
+    with pytest.raises(ConfigError, match="same file"):
+        pipelines.evaluate(world["teacher"], world["synth"] / "dev.jsonl", stm=tmp_path / "x", ctm=tmp_path / "x")
+    with pytest.raises(ConfigError, match="same file"):
+        pipelines.report({"t": world["teacher"]}, m, world["teacher"], overwrite=True)
+    assert m.read_bytes() == (world["synth"] / "dev.jsonl").read_bytes()
+
+
+@pytest.mark.skipif(not HAS_BEAM, reason="needs the lm extra")
+def test_tune_decoder_json_overwrite_replaces_only_its_own_table(world, tmp_path):
+    args = [*COMMANDS["tune-decoder"][0](world), "--out", tmp_path / "dec.json"]
+    mine = user_file(tmp_path / "table.json")
+    r = invoke(*args, "--json", mine, "--overwrite")
+    assert r.exit_code == 2 and "not a previous signdistill tune-decoder table" in r.output, r.output
+    assert mine.read_bytes() == b"precious user data\x00\xff\n" and not (tmp_path / "dec.json").exists()
+    table = tmp_path / "own.json"
+    assert invoke(*args, "--json", table).exit_code == 0
+    r = invoke(*args, "--json", table, "--overwrite")
+    assert r.exit_code == 0, r.output
+    assert json.loads(table.read_text())["table"]
+
+
+def test_a_second_training_in_a_locked_run_folder_is_refused_until_the_first_dies(world, tmp_path):
+    """Two trainings into one run folder: the second is refused while the first holds the folder; a killed
+    first one leaves no stale lock (the system drops a dead process's flock), so the run resumes at once."""
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("fcntl") is None:
+        pytest.skip("no advisory locks on this system")
+    run_dir = tmp_path / "run"
+    cfg = _train_cfg(tmp_path, world["synth"], run_dir)
+    assert invoke("train-teacher", "--config", cfg).exit_code == 0
+    from signdistill.training.run_dir import release_run_dirs
+
+    release_run_dirs()  # this process trained in it: a process holds its last run folder until it trains in another
+    holder = (
+        "import sys, time; from signdistill.training.run_dir import lock_run_dir; lock_run_dir(sys.argv[1]); "
+        "print('locked', flush=True); time.sleep(600)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(run_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        before = snapshot(run_dir)
+        r = invoke("train-teacher", "--config", cfg)
+        assert r.exit_code == 2 and "in use" in r.output and str(run_dir) in r.output, r.output
+        assert snapshot(run_dir) == before
+    finally:
+        proc.kill()  # as a crash or SIGKILL would
+        proc.wait()
+    r = invoke("train-teacher", "--config", cfg)
+    assert r.exit_code == 0, r.output  # resumed (nothing left to do), no stale lock
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines if "dev/wer" in x] == [1]  # every epoch once
+
+
+def test_a_config_error_before_training_leaves_no_run_folder(world, tmp_path):
+    run_dir = tmp_path / "new" / "run"
+    cfg = make_run_config(run_dir, world["synth"], epochs=1)
+    cfg["data"]["dev"] = str(tmp_path / "missing.jsonl")
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    r = invoke("train-teacher", "--config", tmp_path / "bad.yaml")
+    assert r.exit_code == 2 and "missing.jsonl" in r.output, r.output
+    assert not (tmp_path / "new").exists()
+
+
+def test_import_phoenix_error_leaves_no_output_folder(world, tmp_path):
+    ann = tmp_path / "train.corpus.csv"
+    ann.write_text("id,folder,signer,annotation\na,a/*.png,S1,REGEN\n")  # commas, not '|'
+    r = invoke("data", "import-phoenix", "--annotations", ann, "--features", world["feats"], "--out", tmp_path / "imported")
+    assert r.exit_code == 2, r.output
+    assert not (tmp_path / "imported").exists()
+
+
+def test_a_failed_write_outside_training_does_not_speak_of_checkpoints(world, tmp_path, monkeypatch):
+    from signdistill import io
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io, "write_json_atomic", full_disk)
+    r = invoke("data", "check", world["synth"] / "dev.jsonl", "--json", tmp_path / "c.json")
+    assert r.exit_code == 2 and "No space left" in r.output, r.output
+    assert "checkpoint" not in r.output and "training resumes" not in r.output, r.output

@@ -326,3 +326,37 @@ def test_a_run_folder_given_as_model_points_at_its_best(trained_teacher, synth):
     run = trained_teacher.parent  # runs/<name>, which holds best/ and last/
     r = transcribe("--model", run, synth / "test.jsonl")
     assert r.exit_code == 2 and f"use --model {run / 'best'}" in " ".join(r.output.split())
+
+
+def test_folder_entries_are_never_skipped_silently(models, synth, tmp_path):
+    """Issue 22: a broken .npy symbolic link is reported (exit 2, named), an UPPER.NPY file is transcribed."""
+    feats = tmp_path / "feats"
+    feats.mkdir()
+    first = sorted((synth / "features").glob("*.npy"))[0]
+    (feats / "LOUD.NPY").write_bytes(first.read_bytes())
+    (feats / "gone.npy").symlink_to(tmp_path / "nowhere.npy")
+    r = transcribe(feats, "--model", models["checkpoint"])
+    assert r.exit_code == 2, r.output
+    assert "LOUD\t" in r.stdout
+    assert "gone.npy is a broken symbolic link" in " ".join(r.output.split()), r.output
+
+
+def test_huge_finite_features_name_the_file(models, synth, tmp_path):
+    """Finite values that overflow once normalized: exit 2 naming the file, no numpy warning, no empty transcript."""
+    dim = load_model(models["checkpoint"]).input_dim
+    big = tmp_path / "big.npy"
+    np.save(big, np.full((12, dim), 3e38, np.float32))
+    r = transcribe(big, "--model", models["checkpoint"])
+    assert r.exit_code == 2, r.output
+    assert "big.npy holds feature values as large as 3e+38" in " ".join(r.output.split()), r.output
+    assert "RuntimeWarning" not in r.output and "big\t" not in r.stdout
+
+
+def test_out_onto_its_own_input_is_refused_even_with_overwrite(models, synth, tmp_path):
+    m = tmp_path / "in.jsonl"
+    m.write_text("".join(json.dumps({"id": u, "features": str(synth / "features" / f"{u}.npy")}) + "\n" for u in ["x"]))
+    before = m.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        r = transcribe(m, "--model", models["checkpoint"], "--out", m, *extra)
+        assert r.exit_code == 2 and "same file" in r.output, r.output
+        assert m.read_bytes() == before
