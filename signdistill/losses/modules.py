@@ -167,10 +167,7 @@ class DistillationLoss(nn.Module):
         total = student_logits.new_zeros((), dtype=torch.float32)
         parts: dict[str, float] = {}
         if w["ctc"] > 0:
-            if target_weights is None:
-                c = ctc_loss(student_logits, lengths, targets, target_lengths, blank=self.blank)
-            else:
-                c = weighted_ctc_loss(student_logits, lengths, targets, target_lengths, target_weights, blank=self.blank)
+            c = self._label_ctc(student_logits, lengths, targets, target_lengths, target_weights)
             total = total + w["ctc"] * c
             parts["ctc"] = float(c.detach())
         if w["kl"] > 0 and kd_scale > 0:
@@ -209,6 +206,14 @@ class DistillationLoss(nn.Module):
                 parts[name] = float(value.detach())
         parts["total"] = float(total.detach())
         return LossOutput(total, parts)
+
+    def _label_ctc(
+        self, logits: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor, weights: torch.Tensor | None
+    ) -> torch.Tensor:
+        """CTC on the (pseudo-)labels: plain mean, or weighted per utterance when ``weights`` is given."""
+        if weights is None:
+            return ctc_loss(logits, lengths, targets, target_lengths, blank=self.blank)
+        return weighted_ctc_loss(logits, lengths, targets, target_lengths, weights, blank=self.blank)
 
     def _full_teacher_terms(
         self,

@@ -119,6 +119,16 @@ class TeacherCache:
         return values, indices.long()
 
 
+def _write_shard(out: Path, number: int, tensors: dict[str, torch.Tensor]) -> str:
+    """Write one cache shard atomically (temporary file, then rename); return its file name."""
+    name = f"shard-{number:05d}.safetensors"
+    tmp = out / f".{name}.tmp"
+    save_file(tensors, str(tmp))
+    os.chmod(tmp, default_mode())  # save_file leaves 0600
+    os.replace(tmp, out / name)
+    return name
+
+
 @torch.no_grad()
 def write_teacher_cache(
     teachers: Sequence[CTCModel],
@@ -148,14 +158,8 @@ def write_teacher_cache(
 
     def flush() -> None:
         nonlocal current, frames_in_shard
-        if not current:
-            return
-        name = f"shard-{len(shards):05d}.safetensors"
-        tmp = out / f".{name}.tmp"
-        save_file(current, str(tmp))
-        os.chmod(tmp, default_mode())  # save_file leaves 0600
-        os.replace(tmp, out / name)
-        shards.append(name)
+        if current:
+            shards.append(_write_shard(out, len(shards), current))
         current, frames_in_shard = {}, 0
 
     for idx in BucketBatchSampler(data.lengths, batch_size, shuffle=False):
