@@ -1,12 +1,14 @@
 """`signdistill compare`'s report: per-recipe statistics and verdicts, ``results.json`` and ``results.md``.
 
 :mod:`signdistill.pipelines.compare` trains and scores the runs of a plan; this module turns their
-scores into the comparison (:func:`summarize`, whose dict is ``results.json``), writes it
-(:func:`write_results`) and lays it out (:func:`results_markdown`, :func:`results_tables`).
+scores into the comparison (:func:`summarize`, whose dict is ``results.json``), writes it with its
+figures (:func:`write_results`, :mod:`signdistill.pipelines.compare_figures`) and lays it out
+(:func:`results_markdown`, :func:`results_tables`).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,8 @@ from signdistill.recipes import BASELINE
 if TYPE_CHECKING:
     from signdistill.pipelines.compare_plan import Plan
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 1
 UNTRAINED_WER = 90.0  # mean dev WER % from which a recipe's models count as not trained
 SPLITS = ("dev", "test")
@@ -26,7 +30,21 @@ Errors = dict[tuple[str, str, str], list[Any]]  # (recipe, split, decoder suffix
 
 
 def write_results(out_dir: Path, results: dict[str, Any]) -> None:
-    """``OUT/results.json`` (the dict itself) and ``OUT/results.md`` (its tables), each written atomically."""
+    """``OUT/results.json`` (the dict itself), ``OUT/results.md`` (its tables) and the figures, each written atomically.
+
+    ``results`` gains ``figures`` (the files written beside results.md) and, when none could be
+    drawn, ``figures_skipped`` (why); a comparison never fails for want of a figure.
+    """
+    from signdistill.pipelines.compare_figures import FIGURES_SKIPPED, write_figures
+
+    results.pop("figures_skipped", None)
+    try:
+        results["figures"] = write_figures(out_dir, results)
+    except Exception as exc:  # noqa: BLE001 - hours of training must not be lost to a drawing error
+        log.warning("compare: the figures could not be drawn: %s", exc)
+        results["figures"], results["figures_skipped"] = [], f"no figures written: {type(exc).__name__}: {exc}"
+    if not results["figures"]:
+        results.setdefault("figures_skipped", FIGURES_SKIPPED)
     write_json_atomic(out_dir / "results.json", results)
     write_text_atomic(out_dir / "results.md", results_markdown(results))
 
@@ -268,7 +286,28 @@ def results_markdown(results: dict[str, Any]) -> str:
         cols, rows = _rows(results, suffix)
         lines += ["", f"## {title}", "", "| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _figures_markdown(results)) + "\n"
+
+
+def _figures_markdown(results: dict[str, Any]) -> list[str]:
+    """results.md's Figures section: the PNGs embedded, the SVGs linked, or why there are none."""
+    if "figures" not in results:
+        return []
+    lines = ["", "## Figures", ""]
+    if results.get("figures_skipped"):
+        return lines + [f"_{results['figures_skipped']}._"]
+    names = set(results["figures"])
+    captions = {
+        "wer_forest": "Test WER % of every seed per recipe (top) and the paired difference to ctc with its interval (bottom, "
+        "a line at 0; left of it: fewer errors), greedy and, when scored, LM beam side by side.",
+        "dev_wer_per_epoch": "Dev WER % after every epoch of every run, coloured by recipe; a circle marks the best epoch, "
+        "a triangle a best epoch that was the last one (that run was still improving: train longer).",
+    }
+    for stem, caption in captions.items():
+        if f"{stem}.png" in names:
+            svg = f" ([SVG]({stem}.svg))" if f"{stem}.svg" in names else ""
+            lines += [f"![{stem}]({stem}.png)", "", caption + svg, ""]
+    return lines[:-1]
 
 
 def results_tables(results: dict[str, Any]) -> Any:
@@ -290,4 +329,8 @@ def results_tables(results: dict[str, Any]) -> Any:
     if results.get("seeds") and len(results["seeds"]) == 1:
         tables.append(Text("one seed: the intervals cover test-set noise only, not training noise (use 3-5 seeds)", style="yellow"))
     tables += [Text(f"warning: {w}", style="bold yellow") for w in results.get("warnings", [])]
+    if results.get("figures"):
+        tables.append(Text(f"figures beside results.md: {', '.join(results['figures'])}"))
+    elif results.get("figures_skipped"):
+        tables.append(Text(results["figures_skipped"], style="yellow"))
     return Group(*tables)

@@ -1,4 +1,4 @@
-"""``signdistill quickstart``: synthesize data, train a teacher and two students, compare them honestly."""
+"""``signdistill quickstart``: synthesize data, train a teacher and two students, compare them honestly (with figures)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,7 @@ _QUICKSTART_FILES = [
     r"quickstart\.json|lm\.arpa|compare\.yaml|report\.json|\.[^/]*\.tmp",
     r"data/(train|dev|test)\.jsonl|data/features/(train|dev|test)-s\d+-\d+\.npy|data/[^/]*\.tmp",
     r"compare/(\.signdistill-compare\.json|compare\.resolved\.yaml|compare\.yaml|results\.json|results\.md|\.lock|[^/]*\.tmp)",
+    r"compare/(wer_forest|dev_wer_per_epoch)\.(png|svg)",
     r"compare/(teacher|teacher-eval|runs/[a-z0-9._-]+/seed-?\d+(-t[0-9a-f]{8})?)/" + _RUN_FILE,
 ]
 
@@ -266,7 +267,11 @@ def _report(
         "models": models,
         "distilled_vs_student": {"greedy": d["paired_test"], "greedy_dev": d["paired_dev"]},
         "compare": str(out / "compare" / "results.json"),
+        # the comparison's figures (teacher, student and distilled student), embedded in compare/results.md
+        "figures": [str(out / "compare" / name) for name in results.get("figures", [])],
     }
+    if results.get("figures_skipped"):
+        report["figures_skipped"] = results["figures_skipped"]
     criteria = _criteria(models, d, beam=beam)
     # Models that learned nothing make every comparison meaningless (all at 100 % WER "agree").
     stuck = [k for k, m in models.items() if m["dev_wer"] >= 90.0]
@@ -358,9 +363,14 @@ def quickstart_table(report: dict[str, Any]) -> Any:
     for k, v in report["criteria"].items():
         diff = f"{v['difference']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}]" if "difference" in v else v.get("value", "")
         c.add_row(k, diff, f"[{colour[v['result'].split(' (')[0]]}]{v['result']}[/]")
+    from rich.text import Text
+
     parts: list[Any] = [t, c]
     if report.get("warning"):
-        from rich.text import Text
-
         parts.append(Text(f"warning: {report['warning']}", style="bold yellow"))
+    pngs = [f for f in report.get("figures", []) if f.endswith(".png")]
+    if pngs:
+        parts.append(Text(f"figures: {', '.join(pngs)} (and .svg; embedded in compare/results.md)"))
+    elif report.get("figures_skipped"):
+        parts.append(Text(report["figures_skipped"], style="yellow"))
     return Group(*parts)
