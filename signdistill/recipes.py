@@ -22,7 +22,7 @@ BASELINE = "ctc"
 # FitNets from the teacher's first layer onto the student's first layer, plus factorized KD (the
 # blank/not-blank decision and the gloss distribution taught separately, at T = 1), plus CTC.
 # On the default embedded data its 95 % interval lies below the CTC-only baseline under greedy and
-# tuned LM beam decoding, dev agreeing, at 2.47x and 14.7x (5 seeds each; docs/distillation.md, "On
+# tuned LM beam decoding, dev agreeing, at 2.47x and 14.7x (5 seeds each; docs/benchmarks.md, "On
 # the default data"), the only recipe measured that helps at both. On the earlier `weather` data it
 # helped at 15x and 2.4x and was within noise at 3.6x, where `frame-kl-keep` helped instead.
 FITNETS: dict[str, Any] = {"loss": {"kl": 0.0, "ctc": 0.5, "feature": 1.0}, "feature_layers": [[1, 1]]}

@@ -66,7 +66,8 @@ def factorized_kd_loss(
     which with both weights 1 is plain frame KD, a property the tests check).
 
     Args:
-        student_logits, teacher_logits: ``(B, T, V)``; the teacher is a constant.
+        student_logits: ``(B, T, V)``.
+        teacher_logits: ``(B, T, V)``, a constant (no gradient).
         lengths: ``(B,)``; padded frames are ignored exactly.
         reduction: ``"mean"`` over valid frames, ``"sum"``, or ``"none"`` for ``(B, T)``.
     """
@@ -119,7 +120,8 @@ def shift_tolerant_kd_loss(
     the untested next step. Memory is ``(B, T, 2 * shift + 1, V)``: keep ``shift`` small.
 
     Args:
-        student_logits, teacher_logits: ``(B, T, V)``; the teacher is a constant.
+        student_logits: ``(B, T, V)``.
+        teacher_logits: ``(B, T, V)``, a constant (no gradient).
         lengths: ``(B,)``; padded frames are neither scored nor used as teacher frames.
         shift: ``>= 0`` frames of tolerance either side.
         reduction: ``"mean"`` over valid frames, ``"sum"``, or ``"none"`` for ``(B, T)``.
@@ -173,7 +175,8 @@ def sampled_sequence_kd_loss(
     teacher says nothing); ``temperature > 1`` samples more alternatives.
 
     Args:
-        student_logits, teacher_logits: ``(B, T, V)``; the teacher is a constant.
+        student_logits: ``(B, T, V)``.
+        teacher_logits: ``(B, T, V)``, a constant (no gradient).
         lengths: ``(B,)``; padded frames are never sampled.
         num_samples: transcripts drawn per utterance.
         generator: the random source (default: torch's global one).
