@@ -1,4 +1,4 @@
-"""Scoring."""
+"""Scoring: WER with sclite's S/D/I breakdown, paired bootstrap intervals, reports."""
 
 from signdistill.evaluation.wer import WerResult, word_error_rate
 

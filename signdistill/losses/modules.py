@@ -81,12 +81,8 @@ class DistillationLoss(nn.Module):
     (see :func:`~signdistill.losses.aligned_kd_loss`, :func:`~signdistill.losses.factorized_kd_loss`,
     :func:`~signdistill.losses.shift_tolerant_kd_loss`, :func:`~signdistill.losses.sampled_sequence_kd_loss`).
 
-    Measured on the embedded dataset (docs/distillation.md): ``kl=0.5, ctc=0.5`` with
-    ``blank_mode="drop"`` at T = 2 helps greedy decoding most but loses under a tuned LM
-    beam search; ``kl=0, ctc=0.5, feature=1.0`` with a projector from the teacher's first
-    layer onto the student's first layer (the CLI's default) helped with every decoder.
-    The plan's recipe, ``kl=0.7, ctc=0.2, feature=0.1`` with ``blank_mode="keep"`` and T
-    from 4.0 down to 3.0, made students worse.
+    Which weights help where is measured in docs/benchmarks.md, not here; the package's default
+    recipe is ``signdistill.recipes.RECOMMENDED_DISTILL``.
 
     Example:
         >>> loss = DistillationLoss(kl=0.5, ctc=0.5)

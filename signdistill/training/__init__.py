@@ -1,4 +1,4 @@
-"""Training: the Trainer, objectives and checkpoints."""
+"""Training: the Trainer and its collaborators (objectives, run folder, distillation, pseudo-labels); checkpoints re-exported."""
 
 from signdistill.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from signdistill.training.objectives import CTCObjective, Objective
