@@ -409,8 +409,8 @@ def test_an_interrupted_generate_leaves_nothing(tmp_path, monkeypatch):
 
     real = synth._write_dataset
 
-    def interrupted(out, seed, spec):
-        real(out, seed, spec)
+    def interrupted(out, seed, spec, unlabeled=0):
+        real(out, seed, spec, unlabeled)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(synth, "_write_dataset", interrupted)

@@ -265,3 +265,16 @@ def test_compare_gives_the_manifest_to_distilling_runs_only(synth_u, tmp_path):
     assert by_recipe["default"]["data"]["unlabeled"].endswith("unlabeled_new.jsonl")
     assert by_recipe["default"]["distill"]["unlabeled"]["ratio"] == 1.0
     assert by_recipe["labelled-only"]["distill"]["unlabeled"]["ratio"] == 0
+
+
+def test_cache_teacher_in_the_library_refuses_a_foreign_folder_and_an_input(synth_u, trained_teacher, tmp_path):
+    c = load_config(None, [], DistillRunConfig, data=_cfg(tmp_path, synth_u, trained_teacher))
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    for overwrite in (False, True):
+        with pytest.raises(ConfigError, match="not a previous signdistill teacher cache"):
+            pipelines.cache_teacher(c, foreign, topk=2, overwrite=overwrite)
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    with pytest.raises(ConfigError, match="data.unlabeled"):
+        pipelines.cache_teacher(c, synth_u / "unlabeled_new.jsonl", topk=2, overwrite=True)

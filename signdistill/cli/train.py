@@ -46,12 +46,9 @@ def cache_teacher(
     """Run the teacher(s) once over the training set and store top-k outputs (offline distillation)."""
     from signdistill import pipelines
     from signdistill.config import DistillRunConfig, load_config
-    from signdistill.io import check_output_path, refuse_output_clashes
-    from signdistill.training.distill import is_teacher_cache  # pipelines.cache_teacher does not check --out (yet)
+    from signdistill.io import refuse_output_clashes
 
     cfg = load_config(config, set_ or [], DistillRunConfig)
-    inputs = [("--config", config), ("data.train", cfg.data.train), *(("distill.teachers", t.checkpoint) for t in cfg.distill.teachers)]
-    refuse_output_clashes([("--out", out)], inputs)
-    check_output_path(out, kind="teacher cache", overwrite=overwrite, is_ours=is_teacher_cache)
-    info = pipelines.cache_teacher(cfg, out, topk=topk)
+    refuse_output_clashes([("--out", out)], [("--config", config)])
+    info = pipelines.cache_teacher(cfg, out, topk=topk, overwrite=overwrite)
     render.line(f"cached {info['utterances']} utterances, {info['frames']} frames, {info['bytes_per_frame']:.1f} B/frame -> {out}")

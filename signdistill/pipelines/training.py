@@ -17,7 +17,7 @@ from signdistill.errors import ConfigError
 from signdistill.inference import resolve_device
 from signdistill.models import build_model
 from signdistill.training import CTCObjective, Trainer, TrainResult, score_dataset
-from signdistill.training.run_dir import prepare_run_dir, start_run_dir
+from signdistill.training.run_dir import prepare_run_dir, release_run_dirs, start_run_dir
 from signdistill.training.trainer import Reporter, seed_everything
 
 logger = logging.getLogger(__name__)
@@ -94,21 +94,24 @@ def train(cfg: RunConfig, *, reporter: Reporter | None = None, overwrite: bool =
             "without them are used by `signdistill distill` (a teacher labels them). Remove data.unlabeled here."
         )
     resume = prepare_run_dir(cfg, overwrite=overwrite)
-    splits = load_splits(cfg)
-    seed_everything(cfg.seed)
-    model = build_student_model(cfg, splits)
-    objective: Any = CTCObjective()
-    if cfg.guide is not None:
-        from signdistill.training.distill import check_teacher_compatible
-        from signdistill.training.objectives import GuidedCTCObjective
+    try:
+        splits = load_splits(cfg)
+        seed_everything(cfg.seed)
+        model = build_student_model(cfg, splits)
+        objective: Any = CTCObjective()
+        if cfg.guide is not None:
+            from signdistill.training.distill import check_teacher_compatible
+            from signdistill.training.objectives import GuidedCTCObjective
 
-        guide = load_checkpoint(cfg.guide.checkpoint, device=resolve_device(cfg.train.device))
-        check_teacher_compatible(guide, splits.train, f"(guide) {cfg.guide.checkpoint}")
-        objective = GuidedCTCObjective(guide.model, cfg.guide.weight)
-    start_run_dir(cfg, overwrite=overwrite)
-    trainer = Trainer(model, objective, splits.train, splits.dev, cfg, splits.vocab, splits.normalizer, reporter=reporter)
-    result = trainer.fit(resume=resume)
-    return result, _evaluate_test(trainer, splits, cfg)
+            guide = load_checkpoint(cfg.guide.checkpoint, device=resolve_device(cfg.train.device))
+            check_teacher_compatible(guide, splits.train, f"(guide) {cfg.guide.checkpoint}")
+            objective = GuidedCTCObjective(guide.model, cfg.guide.weight)
+        start_run_dir(cfg, overwrite=overwrite)
+        trainer = Trainer(model, objective, splits.train, splits.dev, cfg, splits.vocab, splits.normalizer, reporter=reporter)
+        result = trainer.fit(resume=resume)
+        return result, _evaluate_test(trainer, splits, cfg)
+    finally:
+        release_run_dirs()  # the run folder's lock: another process may resume it now
 
 
 def _load_teachers(cfg: DistillRunConfig, splits: Splits, device: Any) -> tuple[list[Any], list[float]]:
@@ -211,36 +214,51 @@ def _label_unlabeled(cfg: DistillRunConfig, splits: Splits, teachers: list[Any],
 def distill(cfg: DistillRunConfig, *, reporter: Reporter | None = None, overwrite: bool = False) -> tuple[TrainResult, dict[str, Any]]:
     """Distill teacher(s) (or a teacher cache) into the student the config describes."""
     resume = prepare_run_dir(cfg, overwrite=overwrite)
-    splits = load_splits(cfg)
-    device = resolve_device(cfg.train.device)
-    seed_everything(cfg.seed)
-    objective = build_distill_objective(cfg, splits, device)
-    model = build_student_model(cfg, splits)
-    start_run_dir(cfg, overwrite=overwrite)
-    trainer = Trainer(
-        model,
-        objective,
-        splits.train,
-        splits.dev,
-        cfg,
-        splits.vocab,
-        splits.normalizer,
-        reporter=reporter,
-        extra_meta={
-            "distilled_from": [str(t.checkpoint) for t in cfg.distill.teachers],
-            **({"unlabeled": splits.unlabeled_report} if splits.unlabeled_report else {}),
-        },
-    )
-    result = trainer.fit(resume=resume)
-    return result, _evaluate_test(trainer, splits, cfg)
+    try:
+        splits = load_splits(cfg)
+        device = resolve_device(cfg.train.device)
+        seed_everything(cfg.seed)
+        objective = build_distill_objective(cfg, splits, device)
+        model = build_student_model(cfg, splits)
+        start_run_dir(cfg, overwrite=overwrite)
+        trainer = Trainer(
+            model,
+            objective,
+            splits.train,
+            splits.dev,
+            cfg,
+            splits.vocab,
+            splits.normalizer,
+            reporter=reporter,
+            extra_meta={
+                "distilled_from": [str(t.checkpoint) for t in cfg.distill.teachers],
+                **({"unlabeled": splits.unlabeled_report} if splits.unlabeled_report else {}),
+            },
+        )
+        result = trainer.fit(resume=resume)
+        return result, _evaluate_test(trainer, splits, cfg)
+    finally:
+        release_run_dirs()  # the run folder's lock: another process may resume it now
 
 
-def cache_teacher(cfg: DistillRunConfig, out: str | Path, *, topk: int = 16, batch_size: int = 32) -> dict[str, Any]:
-    """Run the config's teacher(s) over its training split once and store top-k outputs."""
-    from signdistill.training.distill import write_teacher_cache
+def cache_teacher(
+    cfg: DistillRunConfig, out: str | Path, *, topk: int = 16, batch_size: int = 32, overwrite: bool = False
+) -> dict[str, Any]:
+    """Run the config's teacher(s) over its training split (and data.unlabeled) once and store top-k outputs.
+
+    ``out`` must be new, empty, or (with ``overwrite``) a cache written before; it may not be one
+    of the inputs (the manifests, a teacher). Anything else is refused before a file is written.
+    """
+    from signdistill.io import check_output_path, refuse_output_clashes
+    from signdistill.training.distill import is_teacher_cache, write_teacher_cache
 
     if topk < 1:
         raise ConfigError(f"--topk must be >= 1, got {topk}.")
+    inputs = [("data.train", cfg.data.train), *(("distill.teachers", t.checkpoint) for t in cfg.distill.teachers)]
+    if cfg.data.unlabeled is not None:
+        inputs.append(("data.unlabeled", cfg.data.unlabeled))
+    refuse_output_clashes([("--out", Path(out))], inputs)
+    check_output_path(out, kind="teacher cache", overwrite=overwrite, is_ours=is_teacher_cache)
     splits = load_splits(cfg)
     device = resolve_device(cfg.train.device)
     teachers, weights = _load_teachers(cfg, splits, device)
