@@ -18,7 +18,9 @@ app: typer.Typer = typer.Typer(help="Create and validate datasets.", no_args_is_
 def data_synth(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write manifests and features to.")],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 0,
-    size: Annotated[str, typer.Option(help="tiny, small, quickstart, weather (earlier default) or default (docs/data.md).")] = "default",
+    size: Annotated[
+        str, typer.Option(help="tiny, small, quickstart, weather (earlier default), default, or distinct (no homonyms; docs/data.md).")
+    ] = "default",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a dataset data synth wrote before (only that).")] = False,
     unlabeled: Annotated[
         int,

@@ -144,6 +144,9 @@ SIZES = {
     # 152 glosses in families of 4, signers half as different: errors come from the model's
     # capacity, so a 2.5x or 15x smaller student is clearly worse than its teacher.
     "default": SynthSize(extra_glosses=100, family_size=4, signer_variation=0.5, free_sentences=0.9),
+    # The default data without manual homonyms: a family's signs are drawn distinct, so context is
+    # needed less (an LM gains less, as with real gloss LMs).
+    "distinct": SynthSize(extra_glosses=100, family_size=4, signer_variation=0.5, free_sentences=0.9, distinct_variants=True),
 }
 
 
