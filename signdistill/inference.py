@@ -42,7 +42,8 @@ def _batches(
     try:
         for idx in BucketBatchSampler(dataset.lengths, batch_size, shuffle=False):
             batch = collate([dataset[i] for i in idx]).to(device)
-            yield list(batch.indices), model(batch.features, batch.lengths).logits, batch.lengths
+            out = model(batch.features, batch.lengths)
+            yield list(batch.indices), out.logits, out.lengths  # the output's lengths: a strided model has fewer frames
     finally:
         model.train(was_training)
 
