@@ -137,6 +137,7 @@ _SPEC_FIELDS: dict[str, tuple[type, float, float | None, str]] = {
     "layers": (int, 1, None, "an integer >= 1"),
     "input_proj": (int, 0, None, "an integer >= 0 (0: no input projection)"),
     "dropout": (float, 0.0, 1.0, "a number in [0, 1)"),
+    "temporal_stride": (int, 1, 5, "1, 2 or 4"),
 }
 
 
@@ -149,6 +150,8 @@ def _spec_field_error(key: str, value: Any) -> str | None:
     kind, low, high, what = _SPEC_FIELDS[key]
     numeric = isinstance(value, int if kind is int else (int, float)) and not isinstance(value, bool)
     if not numeric or value < low or (high is not None and value >= high) or value != value:
+        return what
+    if key == "temporal_stride" and value not in (1, 2, 4):
         return what
     return None
 

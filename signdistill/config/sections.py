@@ -52,6 +52,9 @@ class ModelConfig(_Section):
     hidden: int | None = Field(None, ge=1, description="Hidden units per direction.")
     input_proj: int | None = Field(None, ge=0, description="Input projection width (0: none).")
     dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Dropout between layers.")
+    temporal_stride: Literal[1, 2, 4] = Field(
+        1, description="Subsample time by 2 or 4 before the BiLSTM (K5-P2 convolution + pooling blocks; docs/models.md)."
+    )
     output_bias: Literal["zero", "prior"] = Field(
         "prior",
         description=(
@@ -73,6 +76,7 @@ class ModelConfig(_Section):
             "hidden": self.hidden,
             "input_proj": self.input_proj,
             "dropout": self.dropout,
+            "temporal_stride": self.temporal_stride,
         }
 
 

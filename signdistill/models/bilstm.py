@@ -19,6 +19,8 @@ import torch
 import torch.utils.checkpoint
 from torch import nn
 
+from signdistill.models.subsample import TemporalSubsampler
+
 
 class CTCOutput(NamedTuple):
     """What a :class:`CTCModel` returns (never a loss).
@@ -84,6 +86,7 @@ class ModelSpec:
     input_proj: int = 256
     dropout: float = 0.1
     arch: str = field(default="bilstm_ctc")
+    temporal_stride: int = 1  # 2 or 4: a convolution + pooling front end subsamples time (models/subsample.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,6 +123,8 @@ class CTCModel(nn.Module):
         else:
             self.input_proj = nn.Identity()
             in_size = spec.input_dim
+        # Subsampling in time (CSLR's K5-P2 blocks) after the projection, before the BiLSTM.
+        self.subsample = TemporalSubsampler(in_size, spec.temporal_stride) if spec.temporal_stride != 1 else None
         self.layers = nn.ModuleList()
         for i in range(spec.layers):
             self.layers.append(ExactBiLSTMLayer(in_size if i == 0 else 2 * spec.hidden, spec.hidden))
@@ -136,11 +141,14 @@ class CTCModel(nn.Module):
         return [2 * self.spec.hidden] * self.spec.layers
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor, *, return_hidden: bool = False) -> CTCOutput:
-        """Args: features ``(B, T, D)``, lengths ``(B,)``. Returns a :class:`CTCOutput`."""
+        """Args: features ``(B, T, D)``, lengths ``(B,)``. Returns a :class:`CTCOutput` (its lengths are the
+        output's: ``ceil(T / temporal_stride)`` per utterance)."""
         if features.dim() != 3 or features.shape[-1] != self.spec.input_dim:
             raise ValueError(f"features must be (batch, time, {self.spec.input_dim}); got {tuple(features.shape)}")
-        rev = reverse_within_length(lengths, features.shape[1])
         x = self.input_proj(features)
+        if self.subsample is not None:
+            x, lengths = self.subsample(x, lengths)  # (B, T / stride, C): the output has fewer frames
+        rev = reverse_within_length(lengths, x.shape[1])
         hidden: list[torch.Tensor] = []
         recompute = self.activation_checkpointing and self.training and torch.is_grad_enabled()
         for layer in self.layers:

@@ -41,6 +41,7 @@ def load_splits(cfg: RunConfig, vocab: Vocabulary | None = None, normalizer: Nor
     train = SignDataset(train_utts, vocab, feature_dim=dim, source=str(cfg.data.train))
     normalizer = normalizer or Normalizer.fit(train.raw)
     train.set_normalizer(normalizer)
+    _warn_too_short(train, cfg.model.temporal_stride, str(cfg.data.train))
     if cfg.data.unlabeled is not None and isinstance(cfg, DistillRunConfig) and cfg.distill.unlabeled.ratio > 0:
         from signdistill.data.unlabeled import read_unlabeled_manifest
 
@@ -61,6 +62,24 @@ def load_splits(cfg: RunConfig, vocab: Vocabulary | None = None, normalizer: Nor
     return Splits(train, dev, test, vocab, normalizer)
 
 
+def _warn_too_short(data: SignDataset, stride: int, source: str) -> None:
+    """Name the utterances a model subsampling time by ``stride`` leaves too few frames for CTC (their loss is 0)."""
+    if stride == 1:
+        return
+    from signdistill.data import min_ctc_frames
+
+    short = [u.id for u, n in zip(data.utterances, data.lengths) if -(-n // stride) < min_ctc_frames(u.glosses)]
+    if short:
+        logger.warning(
+            "%d utterance(s) of %s have too few frames for their glosses after subsampling time by %d (model.temporal_stride), "
+            "e.g. %s: CTC cannot align them and they teach nothing. Use a smaller stride or check them.",
+            len(short),
+            source,
+            stride,
+            short[:5],
+        )
+
+
 def build_student_model(cfg: RunConfig, splits: Splits) -> Any:
     """The model a run config describes, with its output bias initialised as ``model.output_bias`` says."""
     model = build_model(splits.normalizer.dim, len(splits.vocab), **cfg.model.build_kwargs())
@@ -71,7 +90,8 @@ def build_student_model(cfg: RunConfig, splits: Splits) -> Any:
         for u in splits.train.utterances:
             for i in splits.vocab.encode(u.glosses):
                 counts[i] += 1
-        init_output_bias_from_prior(model, counts, sum(splits.train.lengths))
+        stride = cfg.model.temporal_stride  # the priors are per output frame
+        init_output_bias_from_prior(model, counts, sum(-(-n // stride) for n in splits.train.lengths[: splits.train.num_labelled]))
     return model
 
 
