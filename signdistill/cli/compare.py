@@ -17,6 +17,11 @@ def compare(
     set_: SetOpt = None,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Runs at once, one torch thread each (default: CPU cores).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: the config's `out`); reruns reuse it.")] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option("--executor", "-e", help="local, submitit-local or slurm (default: the config's executor.kind; docs/compare.md)."),
+    ] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="submitit-local/slurm: exit once submitted; rerun to collect.")] = False,
     list_recipes: Annotated[bool, typer.Option("--list-recipes", help="Print the named recipes and exit.")] = False,
 ) -> None:
     """Seeds x recipes against the CTC baseline: mean +- std, paired 95 % intervals, gap recovered, verdicts."""
@@ -34,13 +39,21 @@ def compare(
         raise SignDistillError("compare needs --config FILE (see docs/compare.md), or --list-recipes.")
     if jobs is not None and jobs < 1:
         raise SignDistillError(f"--jobs must be >= 1, got {jobs}; or leave --jobs out to use every core.")
-    cfg = load_config(config, set_ or [], CompareConfig)
+    overrides = [*(set_ or []), *([f"executor.kind={executor}"] if executor is not None else [])]
+    cfg = load_config(config, overrides, CompareConfig)
     refuse_output_clashes(
         [("--out", out or cfg.out)], [("--config", config), *((f"data.{s}", getattr(cfg.data, s)) for s in ("train", "dev", "test"))]
     )
-    results = run_compare(cfg, out=out, jobs=jobs, on_event=render.run_events({"train": "train", "beam": "LM beam"}))
-    render.renderable(results_tables(results))
+    results = run_compare(cfg, out=out, jobs=jobs, on_event=render.run_events({"train": "train", "beam": "LM beam"}), detach=detach)
     where = out or cfg.out
+    if results.get("detached"):
+        render.stdout_line(
+            f"submitted {len(results['submitted'])} jobs ({', '.join(results['submitted']) or 'none'}); "
+            f"{len(results['waiting'])} runs not finished yet. Collect the results with the same command without --detach "
+            f"(it waits for the jobs still running; their logs are in {where / 'submitit'})."
+        )
+        return
+    render.renderable(results_tables(results))
     render.stdout_line(f"results: {where / 'results.json'} and {where / 'results.md'}")
 
 

@@ -73,6 +73,28 @@ class CompareTrain(_Section):
     device: str = Field("cpu", description="cpu (runs go in parallel, one thread each), cuda or auto.")
 
 
+class CompareExecutor(_Section):
+    """Where a comparison's runs execute: local processes, or one submitit job per run (locally or on SLURM)."""
+
+    kind: Literal["local", "submitit-local", "slurm"] = Field(
+        "local",
+        description="local: processes on this machine, `--jobs` at a time; submitit-local: submitit's local executor (the SLURM "
+        "code path without a cluster); slurm: one SLURM job per run (the `slurm` extra). `--executor` overrides.",
+    )
+    partition: str | None = Field(None, description="SLURM partition (slurm only).")
+    account: str | None = Field(None, description="SLURM account (slurm only).")
+    qos: str | None = Field(None, description="SLURM quality of service (slurm only).")
+    gpus_per_job: int = Field(0, ge=0, description="GPUs per run (set train.device: cuda to use them).")
+    cpus_per_job: int = Field(1, ge=1, description="CPUs per run (slurm; a CPU run trains on one thread).")
+    mem_gb: float | None = Field(None, gt=0, description="Memory per run in GB (slurm; default: the partition's).")
+    time_min: int = Field(240, ge=1, description="Time limit per job in minutes; a run that reaches it is requeued and resumes.")
+    array_parallelism: int = Field(64, ge=1, description="Most jobs of one job array running at once (slurm).")
+    setup: list[str] = Field(
+        default_factory=list,
+        description="Shell lines run before each SLURM job, e.g. ['source .venv/bin/activate'] (slurm only).",
+    )
+
+
 _TUNABLE = ("model.dropout", "model.output_bias", "data.batch_size", "data.augment")
 
 
@@ -99,6 +121,9 @@ class CompareConfig(_Section):
     lm: CompareLM | None = Field(None, description="Also score every model with LM beam search tuned on dev per model.")
     bootstrap: int = Field(2000, ge=100, description="Bootstrap replicates for the intervals.")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Interval level.")
+    executor: CompareExecutor = Field(
+        default_factory=CompareExecutor, description="Where the runs execute (local processes, submitit-local or SLURM); docs/compare.md."
+    )
 
     @field_validator("seeds")
     @classmethod

@@ -1,8 +1,9 @@
 """`signdistill compare`: does distillation help on this data, and which recipe?
 
 Every (recipe, seed, tuning point) of the plan (:mod:`signdistill.pipelines.compare_plan`) is
-trained as its own process with one torch thread, ``jobs`` at a time (:mod:`signdistill.pipelines.executor`);
-a finished run is reused when the comparison is run again. Per recipe the tuning point with the best
+trained as its own process with one torch thread: ``jobs`` at a time on this machine, or one submitit
+job each, locally or on SLURM (:mod:`signdistill.pipelines.executor`); a finished run is reused when
+the comparison is run again. Per recipe the tuning point with the best
 mean dev WER over seeds is kept (the baseline gets the same grid), then every kept model (and the
 teacher) is optionally scored with LM beam search whose alpha/beta are tuned on dev for that model.
 :mod:`signdistill.pipelines.compare_report` then compares each recipe with ``ctc`` by a paired
@@ -31,8 +32,8 @@ from signdistill.pipelines.compare_plan import tuning_points as tuning_points
 from signdistill.pipelines.compare_report import SCHEMA_VERSION, choose_points, summarize, teacher_scores, write_results
 from signdistill.pipelines.compare_report import results_markdown as results_markdown  # importable from here as before
 from signdistill.pipelines.compare_report import results_tables as results_tables
+from signdistill.pipelines.executor import Engine, Task, exclusive, run_tasks
 from signdistill.pipelines.executor import Event as Event  # importable from here as before
-from signdistill.pipelines.executor import Task, exclusive, run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -95,20 +96,30 @@ def _check_same_inputs(prev: dict[str, Any], now: dict[str, str | None], job: Jo
     )
 
 
+def finished_run(job: Job) -> dict[str, Any] | None:
+    """A finished run's result (``compare_run.json``) when its settings and inputs are this job's; else None."""
+    done = Path(job.config["run_dir"]) / RESULT_FILE
+    if not done.is_file():
+        return None
+    prev: dict[str, Any] = json.loads(done.read_text(encoding="utf-8"))
+    if not _same_run(prev.get("config", {}), job.config) or prev.get("schema") != SCHEMA_VERSION:
+        return None
+    _check_same_inputs(prev, fingerprint(job), job, RESULT_FILE)
+    prev["reused"] = True
+    return prev
+
+
 def run_job(job: Job) -> dict[str, Any]:
     """Train (or resume) one run and score dev and test greedily; reuse a finished run."""
     _limit_threads(job.threads)
     from signdistill.pipelines.training import distill, train
 
+    prev = finished_run(job)
+    if prev is not None:
+        return prev
     run_dir = Path(job.config["run_dir"])
     done = run_dir / RESULT_FILE
     fp = fingerprint(job)
-    if done.is_file():
-        prev = json.loads(done.read_text(encoding="utf-8"))
-        if _same_run(prev.get("config", {}), job.config) and prev.get("schema") == SCHEMA_VERSION:
-            _check_same_inputs(prev, fp, job, RESULT_FILE)
-            prev["reused"] = True
-            return prev
     t0 = time.time()
     if job.distill:
         result, scores = distill(load_config(None, [], DistillRunConfig, data=job.config))
@@ -138,23 +149,40 @@ def run_job(job: Job) -> dict[str, Any]:
     return out
 
 
+def _beam_fingerprint(job: Job) -> dict[str, str | None]:
+    assert job.lm is not None
+    run_dir = Path(job.config["run_dir"])
+    fp = {"model": _sha256(run_dir / "best" / "model.safetensors"), "lm": _sha256(job.lm["path"])}
+    fp.update({f"data.{k}": _sha256(v) for k, v in job.manifests.items()})
+    return fp
+
+
+def finished_beam(job: Job) -> dict[str, Any] | None:
+    """A finished beam tuning's result (``compare_beam.json``) for this model, LM and data; else None."""
+    done = Path(job.config["run_dir"]) / BEAM_FILE
+    if not done.is_file():
+        return None
+    prev: dict[str, Any] = json.loads(done.read_text(encoding="utf-8"))
+    if prev.get("lm") != job.lm or prev.get("schema") != SCHEMA_VERSION:
+        return None
+    _check_same_inputs(prev, _beam_fingerprint(job), job, BEAM_FILE)
+    prev["reused"] = True
+    return prev
+
+
 def run_beam_job(job: Job) -> dict[str, Any]:
     """Tune alpha/beta on dev for this run's best model; score dev and test with them."""
     _limit_threads(job.threads)
     from signdistill.decoding.beam import DecoderConfig
     from signdistill.pipelines.decoding import evaluate, tune_decoder
 
+    prev = finished_beam(job)
+    if prev is not None:
+        return prev
     assert job.lm is not None
     run_dir = Path(job.config["run_dir"])
     done = run_dir / BEAM_FILE
-    fp = {"model": _sha256(run_dir / "best" / "model.safetensors"), "lm": _sha256(job.lm["path"])}
-    fp.update({f"data.{k}": _sha256(v) for k, v in job.manifests.items()})
-    if done.is_file():
-        prev = json.loads(done.read_text(encoding="utf-8"))
-        if prev.get("lm") == job.lm and prev.get("schema") == SCHEMA_VERSION:
-            _check_same_inputs(prev, fp, job, BEAM_FILE)
-            prev["reused"] = True
-            return prev
+    fp = _beam_fingerprint(job)
     t0 = time.time()
     decoder_json = run_dir / "decoder.json"
     decoder_json.unlink(missing_ok=True)  # our own file from an interrupted earlier attempt
@@ -177,11 +205,48 @@ def run_beam_job(job: Job) -> dict[str, Any]:
 # -- the comparison (its runs go through pipelines.executor) ------------------------------------
 
 
-def compare(cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | None = None, on_event: Event | None = None) -> dict[str, Any]:
-    """Run the comparison a :class:`~signdistill.config.CompareConfig` describes; return ``results.json``'s content."""
+def compare(
+    cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | None = None, on_event: Event | None = None, detach: bool = False
+) -> dict[str, Any]:
+    """Run the comparison a :class:`~signdistill.config.CompareConfig` describes; return ``results.json``'s content.
+
+    ``cfg.executor.kind`` picks where the runs execute (``local`` processes, ``jobs`` at a time, or one
+    submitit job per run: ``submitit-local`` or ``slurm``). With ``detach`` (submitit only) the call
+    returns once the runs are submitted: ``{"detached": True, "submitted": [job ids], ...}``; the same
+    call without ``detach`` later waits for them and collects the results.
+    """
+    _check_inputs(cfg)
+    if cfg.executor.kind != "local":
+        from signdistill.pipelines.executor_submitit import require_submitit
+
+        require_submitit(cfg.executor.kind)
+    elif detach:
+        raise ConfigError(
+            "compare: --detach needs runs that live on without compare: use --executor slurm or submitit-local "
+            "(the local executor's runs stop with compare)."
+        )
+    out_dir = Path(out) if out is not None else Path(cfg.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"compare: --out {out_dir} exists and is not a folder. Pick another path.")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not _is_comparison(out_dir):
+        raise ConfigError(
+            f"compare: --out {out_dir} exists and holds files that are not a comparison. Nothing was changed; pick another path."
+        )
+    workers = jobs or os.cpu_count() or 1
+    p = plan(cfg, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive(out_dir):
+        write_json_atomic(out_dir / MARKER, {"signdistill": "compare", "schema": SCHEMA_VERSION})
+        resolved = cfg.model_dump(mode="json") | {"out": str(out_dir)}
+        write_text_atomic(out_dir / RESOLVED, yaml.safe_dump(resolved, sort_keys=False))
+        return _compare(cfg, p, out_dir, workers, on_event, detach)
+
+
+def _check_inputs(cfg: CompareConfig) -> None:
+    """The config's own mistakes first, then the files it names: all before anything is written."""
     from signdistill.recipes import get_recipe
 
-    for i, item in enumerate(cfg.recipes):  # the config's own mistakes first, then the files it names
+    for i, item in enumerate(cfg.recipes):
         name = item if isinstance(item, str) else item.base
         if name is not None:
             try:
@@ -213,21 +278,6 @@ def compare(cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | No
             "teacher's best/ folder (signdistill train-teacher), or replace it with teacher.model (and teacher.epochs) "
             "to let compare train one."
         )
-    out_dir = Path(out) if out is not None else Path(cfg.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"compare: --out {out_dir} exists and is not a folder. Pick another path.")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not _is_comparison(out_dir):
-        raise ConfigError(
-            f"compare: --out {out_dir} exists and holds files that are not a comparison. Nothing was changed; pick another path."
-        )
-    workers = jobs or os.cpu_count() or 1
-    p = plan(cfg, out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive(out_dir):
-        write_json_atomic(out_dir / MARKER, {"signdistill": "compare", "schema": SCHEMA_VERSION})
-        resolved = cfg.model_dump(mode="json") | {"out": str(out_dir)}
-        write_text_atomic(out_dir / RESOLVED, yaml.safe_dump(resolved, sort_keys=False))
-        return _compare(cfg, p, out_dir, workers, on_event)
 
 
 MARKER = ".signdistill-compare.json"
@@ -238,28 +288,48 @@ def _is_comparison(folder: Path) -> bool:
     return (folder / MARKER).is_file()
 
 
-def _compare(cfg: CompareConfig, p: Plan, out_dir: Path, workers: int, on_event: Event | None) -> dict[str, Any]:
+def _engine(cfg: CompareConfig, out_dir: Path, workers: int) -> Engine | None:
+    """The engine of ``cfg.executor.kind`` (None: run_tasks' own local process pool)."""
+    if cfg.executor.kind == "local":
+        return None
+    from signdistill.pipelines.executor_submitit import SubmititEngine
+
+    return SubmititEngine(cfg.executor, out_dir / "submitit", workers)
+
+
+def _detached(out_dir: Path, engine: Engine | None, done: dict[str, Any], tasks: list[Task]) -> dict[str, Any]:
+    submitted = list(getattr(engine, "submitted", []))
+    waiting = [t.job.name for t in tasks if t.key not in done]
+    log.info("compare: %d jobs submitted; %d runs not finished yet", len(submitted), len(waiting))
+    return {"detached": True, "out": str(out_dir), "submitted": submitted, "waiting": waiting}
+
+
+def _compare(cfg: CompareConfig, p: Plan, out_dir: Path, workers: int, on_event: Event | None, detach: bool) -> dict[str, Any]:
     t0 = time.time()
     # The CTC-only runs need no teacher: they train beside it; the distilled runs follow it.
     # Without a tuning grid a model's beam search starts as soon as the model is trained;
     # with one, it waits until every point of its recipe is trained and the best one chosen.
     teacher_key = "teacher" if p.teacher_job is not None else None
-    tasks = [Task("teacher", run_job, p.teacher_job, "train")] if p.teacher_job is not None else []
+    tasks = [Task("teacher", run_job, p.teacher_job, "train", (), finished_run)] if p.teacher_job is not None else []
     for i, job in enumerate(p.jobs):
-        tasks.append(Task(f"run{i}", run_job, job, "train", (teacher_key,) if job.distill and teacher_key else ()))
-    teacher_beam_job = None
+        tasks.append(Task(f"run{i}", run_job, job, "train", (teacher_key,) if job.distill and teacher_key else (), finished_run))
     if cfg.lm is not None:
         teacher_beam_job = copy.copy(p.teacher_job) if p.teacher_job is not None else checkpoint_job(p, cfg)
-        tasks.append(Task("beam-teacher", run_beam_job, teacher_beam_job, "beam", (teacher_key,) if teacher_key else ()))
+        tasks.append(Task("beam-teacher", run_beam_job, teacher_beam_job, "beam", (teacher_key,) if teacher_key else (), finished_beam))
         if len(p.points) == 1:
-            tasks += [Task(f"beam{i}", run_beam_job, job, "beam", (f"run{i}",)) for i, job in enumerate(p.jobs)]
-    done = run_tasks(tasks, workers, on_event)
+            tasks += [Task(f"beam{i}", run_beam_job, job, "beam", (f"run{i}",), finished_beam) for i, job in enumerate(p.jobs)]
+    engine = _engine(cfg, out_dir, workers)
+    done = run_tasks(tasks, workers, on_event, engine, detach=detach)
+    if len(done) < len(tasks):
+        return _detached(out_dir, engine, done, tasks)
     runs = [done[f"run{i}"] for i in range(len(p.jobs))]
     chosen, tuning = choose_points(p, runs)
     beams: dict[int, dict[str, Any]] = {}
     if cfg.lm is not None:
-        later = [Task(f"beam{i}", run_beam_job, p.jobs[i], "beam") for i in chosen if f"beam{i}" not in done]
-        done |= run_tasks(later, workers, on_event)
+        later = [Task(f"beam{i}", run_beam_job, p.jobs[i], "beam", (), finished_beam) for i in chosen if f"beam{i}" not in done]
+        done |= run_tasks(later, workers, on_event, engine, detach=detach)
+        if any(f"beam{i}" not in done for i in chosen):
+            return _detached(out_dir, engine, done, later)
         beams = {i: done[f"beam{i}"] for i in chosen}
     teacher = teacher_scores(cfg, p, done.get("teacher"), done.get("beam-teacher"))
     results = summarize(cfg, p, runs, chosen, tuning, beams, teacher)
