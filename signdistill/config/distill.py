@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from signdistill.config.sections import RunConfig, _Section
 
@@ -45,26 +46,45 @@ class ScheduleConfig(_Section):
         return self
 
 
+# A term that reads the teacher's full posteriors or hidden states, which a top-k cache does not hold.
+_FULL: JsonDict = {"needs_full_teacher": True}
+
+
 class LossWeights(_Section):
-    """Weights of the loss components (all >= 0, not all zero)."""
+    """Weights of the loss components (all >= 0, not all zero).
+
+    One field per term of the loss's table (``signdistill.losses.terms``; a test keeps the two equal).
+    """
 
     kl: float = Field(0.0, ge=0, description="Frame-level KL(teacher || student).")
     ctc: float = Field(0.0, ge=0, description="CTC on the ground truth.")
-    feature: float = Field(0.0, ge=0, description="FitNets feature MSE.")
+    feature: float = Field(0.0, ge=0, description="FitNets feature MSE.", json_schema_extra=_FULL)
     sequence: float = Field(0.0, ge=0, description="CTC on the teacher's greedy transcripts (sequence-level KD).")
-    aligned: float = Field(0.0, ge=0, description="Token-aligned KL: teacher at its spike, student at its own spike, per gloss.")
-    factorized: float = Field(0.0, ge=0, description="Factorized KD: blank/not-blank KL + gloss KL on every frame (distill.gloss_weight).")
-    shift: float = Field(0.0, ge=0, description="Shift-tolerant frame KL: best teacher frame within +-distill.shift_frames.")
-    sampled: float = Field(0.0, ge=0, description="Sequence KD: CTC on distill.num_samples transcripts sampled from the teacher.")
+    aligned: float = Field(
+        0.0, ge=0, description="Token-aligned KL: teacher at its spike, student at its own spike, per gloss.", json_schema_extra=_FULL
+    )
+    factorized: float = Field(
+        0.0,
+        ge=0,
+        description="Factorized KD: blank/not-blank KL + gloss KL on every frame (distill.gloss_weight).",
+        json_schema_extra=_FULL,
+    )
+    shift: float = Field(
+        0.0, ge=0, description="Shift-tolerant frame KL: best teacher frame within +-distill.shift_frames.", json_schema_extra=_FULL
+    )
+    sampled: float = Field(
+        0.0, ge=0, description="Sequence KD: CTC on distill.num_samples transcripts sampled from the teacher.", json_schema_extra=_FULL
+    )
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> LossWeights:
-        if self.kl + self.ctc + self.feature + self.sequence + self.aligned + self.factorized + self.shift + self.sampled <= 0:
-            raise ValueError(
-                "all loss weights are zero: give at least one of kl, ctc, feature, sequence, aligned, factorized, shift, "
-                "sampled a weight > 0"
-            )
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError(f"all loss weights are zero: give at least one of {', '.join(type(self).model_fields)} a weight > 0")
         return self
+
+    def needing_full_teacher(self) -> list[str]:
+        """The weighted terms that read the teacher's full posteriors or hidden states (no top-k cache)."""
+        return [k for k, f in type(self).model_fields.items() if f.json_schema_extra == _FULL and getattr(self, k) > 0]
 
 
 class UnlabeledConfig(_Section):
@@ -134,7 +154,7 @@ class DistillSection(_Section):
     def _consistent(self) -> DistillSection:
         if self.loss.feature > 0 and not self.feature_layers:
             raise ValueError("loss.feature > 0 needs feature_layers, e.g. [[2, 2], [4, 3]]")
-        full = [k for k in ("feature", "aligned", "factorized", "shift", "sampled") if getattr(self.loss, k) > 0]
+        full = self.loss.needing_full_teacher()
         if self.teacher_cache is not None and full:
             raise ValueError(
                 "a teacher cache holds top-k outputs only, not hidden states or full posteriors: "

@@ -1,4 +1,5 @@
-"""Distillation losses for CTC models: pure functions over tensors (torch only).
+"""Distillation losses for CTC models: pure functions over tensors (torch only), and the table of
+terms (:mod:`signdistill.losses.terms`) that :class:`DistillationLoss` weighs and sums.
 
 >>> from signdistill.losses import kd_kl_loss, feature_mse_loss, ctc_loss, DistillationLoss
 """
@@ -16,7 +17,7 @@ from signdistill.losses.functional import (
     shift_tolerant_kd_loss,
     teacher_log_probs,
 )
-from signdistill.losses.modules import DistillationLoss, FeatureProjector, LossOutput
+from signdistill.losses.modules import DistillationLoss, FeatureProjector, LossOutput, weighted_ctc_loss
 from signdistill.losses.schedules import (
     ConstantSchedule,
     CosineSchedule,
@@ -25,6 +26,7 @@ from signdistill.losses.schedules import (
     TemperatureSchedule,
     make_schedule,
 )
+from signdistill.losses.terms import TERMS, TeacherTargets, TermInputs, register_term, term_names, term_options
 
 __all__ = [
     "aligned_kd_loss",
@@ -47,4 +49,11 @@ __all__ = [
     "sampled_sequence_kd_loss",
     "shift_tolerant_kd_loss",
     "teacher_log_probs",
+    "TeacherTargets",
+    "TermInputs",
+    "TERMS",
+    "register_term",
+    "term_names",
+    "term_options",
+    "weighted_ctc_loss",
 ]

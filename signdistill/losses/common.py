@@ -84,3 +84,26 @@ def ctc_loss(
             reduction=reduction,
             zero_infinity=True,
         )
+
+
+def weighted_ctc_loss(
+    logits: torch.Tensor,
+    lengths: torch.Tensor,
+    targets: torch.Tensor,
+    target_lengths: torch.Tensor,
+    weights: torch.Tensor,
+    *,
+    blank: int = 0,
+) -> torch.Tensor:
+    """CTC with a weight per utterance: ``sum_b w_b * NLL_b / max(1, |y_b|) / B``.
+
+    With every weight 1 this is :func:`ctc_loss`'s ``"mean"``; an utterance of weight 0 (an
+    unlabeled one without a pseudo-label) contributes nothing, whatever its targets.
+
+    Args:
+        weights: ``(B,)`` float, >= 0.
+    """
+    per = ctc_loss(logits, lengths, targets, target_lengths, blank=blank, reduction="none")  # (B,)
+    per = per / target_lengths.clamp(min=1).to(per.dtype)
+    w = weights.to(per.dtype)
+    return torch.where(w > 0, per * w, torch.zeros_like(per)).sum() / max(len(per), 1)

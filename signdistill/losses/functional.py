@@ -29,9 +29,15 @@ def teacher_log_probs(
 ) -> torch.Tensor:
     """Temperature-softened teacher log-posteriors ``log p_T``, ``(B, T, V)`` float32.
 
-    With several teachers (Fukuda et al., 2017, "Efficient knowledge distillation from an
-    ensemble of teachers") their softened posteriors are averaged, optionally weighted:
-    ``p_T = sum_i w_i softmax(z_i / T) / sum_i w_i``.
+    One teacher: ``p_T = softmax(z / T)``. Several (Fukuda et al., 2017, "Efficient knowledge
+    distillation from an ensemble of teachers") are one teacher whose posterior is the weighted
+    mixture of their T = 1 posteriors, softened like any teacher's::
+
+        p = sum_i w_i softmax(z_i) / sum_i w_i,      p_T = softmax(log p / T)  (∝ p^(1/T))
+
+    Every KD term and the teacher cache (which stores the T = 1 mixture) use this one definition,
+    so online and cached, frame-KL and factorized targets agree at any temperature. (The frame KL
+    once mixed the teachers' *tempered* posteriors instead; at T = 1 the two definitions agree.)
     """
     if isinstance(teacher_logits, torch.Tensor):
         return torch.log_softmax(teacher_logits.float() / temperature, dim=-1)
@@ -42,8 +48,9 @@ def teacher_log_probs(
     if w.numel() != len(logits) or bool((w <= 0).any()):
         raise ValueError(f"need one positive weight per teacher; got {w.tolist()} for {len(logits)} teachers")
     log_w = torch.log(w / w.sum())
-    stacked = torch.stack([torch.log_softmax(z.float() / temperature, dim=-1) for z in logits])  # (N, B, T, V)
-    return torch.logsumexp(stacked + log_w.view(-1, 1, 1, 1), dim=0)
+    stacked = torch.stack([torch.log_softmax(z.float(), dim=-1) for z in logits])  # (N, B, T, V)
+    mixed = torch.logsumexp(stacked + log_w.view(-1, 1, 1, 1), dim=0)  # log p at T = 1
+    return mixed if temperature == 1.0 else torch.log_softmax(mixed / temperature, dim=-1)
 
 
 def kd_kl_loss(

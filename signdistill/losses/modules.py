@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from signdistill.losses.functional import (
-    BlankMode,
-    aligned_kd_loss,
-    ctc_loss,
-    factorized_kd_loss,
-    feature_mse_loss,
-    kd_kl_loss,
-    sampled_sequence_kd_loss,
-    shift_tolerant_kd_loss,
-    teacher_log_probs,
-)
-
-
-def weighted_ctc_loss(
-    logits: torch.Tensor,
-    lengths: torch.Tensor,
-    targets: torch.Tensor,
-    target_lengths: torch.Tensor,
-    weights: torch.Tensor,
-    *,
-    blank: int = 0,
-) -> torch.Tensor:
-    """CTC with a weight per utterance: ``sum_b w_b * NLL_b / max(1, |y_b|) / B``.
-
-    With every weight 1 this is :func:`ctc_loss`'s ``"mean"``; an utterance of weight 0 (an
-    unlabeled one without a pseudo-label) contributes nothing, whatever its targets.
-
-    Args:
-        weights: ``(B,)`` float, >= 0.
-    """
-    per = ctc_loss(logits, lengths, targets, target_lengths, blank=blank, reduction="none")  # (B,)
-    per = per / target_lengths.clamp(min=1).to(per.dtype)
-    w = weights.to(per.dtype)
-    return torch.where(w > 0, per * w, torch.zeros_like(per)).sum() / max(len(per), 1)
+from signdistill.losses.common import weighted_ctc_loss
+from signdistill.losses.terms import TERMS, TeacherTargets, Term, TermInputs, term_names, term_options
 
 
 class FeatureProjector(nn.Module):
@@ -75,14 +43,26 @@ class LossOutput(NamedTuple):
 
 
 class DistillationLoss(nn.Module):
-    """``kl * KL_T + ctc * CTC + feature * sum_pairs MSE + sequence * CTC(teacher transcript)
-    + aligned * token-aligned KL + factorized * factorized KD + shift * shift-tolerant KD
-    + sampled * CTC on transcripts sampled from the teacher``
-    (see :func:`~signdistill.losses.aligned_kd_loss`, :func:`~signdistill.losses.factorized_kd_loss`,
-    :func:`~signdistill.losses.shift_tolerant_kd_loss`, :func:`~signdistill.losses.sampled_sequence_kd_loss`).
+    """A weighted sum of the terms of :mod:`signdistill.losses.terms`, in the table's order::
+
+        total = sum_i s_i * w_i * term_i,   s_i = kd_scale for KD terms, 1 for ctc
+
+    Terms (default weight): ``ctc`` (0.5) CTC on the labels, ``kl`` (0.5) frame KL at T,
+    ``feature`` FitNets MSE over a :class:`FeatureProjector`'s pairs, ``sequence`` CTC on the
+    teacher's transcripts, ``factorized``, ``shift``, ``sampled``, ``aligned`` (0; see
+    :func:`~signdistill.losses.factorized_kd_loss`, :func:`~signdistill.losses.shift_tolerant_kd_loss`,
+    :func:`~signdistill.losses.sampled_sequence_kd_loss`, :func:`~signdistill.losses.aligned_kd_loss`).
+    Options (default): ``blank_mode`` ("drop"), ``blank_weight`` (0.1), ``topk`` (None),
+    ``gloss_weight`` (1.0), ``shift_frames`` (2), ``num_samples`` (4).
 
     Which weights help where is measured in docs/benchmarks.md, not here; the package's default
     recipe is ``signdistill.recipes.RECOMMENDED_DISTILL``.
+
+    Args:
+        weights: term name -> weight, the names left out weigh 0 (``None``: the default weights).
+        projector: the FitNets regressors, needed when a term reads hidden states (``feature``).
+        blank: the blank class.
+        **options: weights by term name (``kl=0.5``, over ``weights``) and the terms' options.
 
     Example:
         >>> loss = DistillationLoss(kl=0.5, ctc=0.5)
@@ -93,54 +73,44 @@ class DistillationLoss(nn.Module):
     """
 
     def __init__(
-        self,
-        *,
-        kl: float = 0.5,
-        ctc: float = 0.5,
-        feature: float = 0.0,
-        sequence: float = 0.0,
-        aligned: float = 0.0,
-        factorized: float = 0.0,
-        shift: float = 0.0,
-        sampled: float = 0.0,
-        shift_frames: int = 2,
-        num_samples: int = 4,
-        gloss_weight: float = 1.0,
-        projector: FeatureProjector | None = None,
-        blank_mode: BlankMode = "drop",
-        blank_weight: float = 0.1,
-        topk: int | None = None,
-        blank: int = 0,
+        self, weights: Mapping[str, float] | None = None, *, projector: FeatureProjector | None = None, blank: int = 0, **options: Any
     ):
         super().__init__()
-        weights = {
-            "kl": kl,
-            "ctc": ctc,
-            "feature": feature,
-            "sequence": sequence,
-            "aligned": aligned,
-            "factorized": factorized,
-            "shift": shift,
-            "sampled": sampled,
-        }
-        if min(weights.values()) < 0 or sum(weights.values()) <= 0:
-            raise ValueError("loss weights must be >= 0 and not all zero")
-        if feature > 0 and projector is None:
+        by_name = {k: options.pop(k) for k in list(options) if k in TERMS}
+        unknown = sorted(set(weights or {}) - set(TERMS))
+        if unknown:
+            raise ValueError(f"unknown loss term(s) {unknown}; the terms are {term_names()}")
+        base = {n: t.weight for n, t in TERMS.items()} if weights is None else dict.fromkeys(TERMS, 0.0)
+        merged = {**base, **(weights or {}), **by_name}
+        self.weights: dict[str, float] = {n: merged[n] for n in TERMS}
+        if min(self.weights.values()) < 0 or sum(self.weights.values()) <= 0:
+            raise ValueError(f"loss weights must be >= 0 and not all zero; got {self.weights}")
+        known = term_options()
+        bad = sorted(set(options) - set(known))
+        if bad:
+            raise TypeError(
+                f"DistillationLoss got unknown argument(s) {bad}: the term weights are {term_names()}, the options {sorted(known)}"
+            )
+        self.options: dict[str, Any] = {**known, **options, "blank": blank}
+        if "hidden" in self.needs and projector is None:
             raise ValueError("feature > 0 needs a FeatureProjector")
-        self.weights = weights
-        self.shift_frames = shift_frames
-        self.num_samples = num_samples
-        self.gloss_weight = gloss_weight
         self.projector = projector
-        self.blank_mode: BlankMode = blank_mode
-        self.blank_weight = blank_weight
-        self.topk = topk
         self.blank = blank
+
+    @property
+    def terms(self) -> list[Term]:
+        """The terms with a weight > 0, in the order they are summed."""
+        return [TERMS[n] for n, w in self.weights.items() if w > 0]
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """What the weighted terms read of the teacher (see :data:`~signdistill.losses.terms.NEEDS`)."""
+        return frozenset().union(*(t.needs for t in self.terms))
 
     def forward(
         self,
         student_logits: torch.Tensor,
-        teacher_logits: torch.Tensor | Sequence[torch.Tensor] | None,
+        teacher: torch.Tensor | Sequence[torch.Tensor] | TeacherTargets | None,
         lengths: torch.Tensor,
         targets: torch.Tensor,
         target_lengths: torch.Tensor,
@@ -154,98 +124,43 @@ class DistillationLoss(nn.Module):
         sequence_targets: tuple[torch.Tensor, torch.Tensor] | None = None,
         target_weights: torch.Tensor | None = None,
     ) -> LossOutput:
-        """Weighted sum of the components; ``kd_scale`` multiplies the KD terms (warm-up/ramps).
+        """Weighted sum of the terms; ``kd_scale`` multiplies the KD terms (warm-up/ramps).
 
+        ``teacher`` is a :class:`~signdistill.losses.terms.TeacherTargets` built once per batch, or
+        the teacher's logits ``(B, T, V)`` (a list: an ensemble mixed with ``teacher_weights``), which
+        with ``teacher_hidden``, ``teacher_topk`` and ``sequence_targets`` make one.
         ``target_weights`` ``(B,)``: each utterance's weight in the CTC term (pseudo-labelled or
         unlabeled utterances, :func:`weighted_ctc_loss`); ``None``: every utterance weighs 1.
         """
-        w = self.weights
+        if not isinstance(teacher, TeacherTargets):
+            teacher = TeacherTargets(teacher, teacher_weights, teacher_topk, teacher_hidden, sequence_targets)
+        elif teacher_hidden or teacher_topk is not None or teacher_weights is not None or sequence_targets is not None:
+            raise ValueError("give the teacher's hidden states, top-k, weights and transcripts inside TeacherTargets, not beside it")
+        x = TermInputs(
+            student_logits,
+            lengths,
+            targets,
+            target_lengths,
+            teacher,
+            temperature,
+            self.options,
+            student_hidden,
+            target_weights,
+            self.projector,
+        )
         total = student_logits.new_zeros((), dtype=torch.float32)
         parts: dict[str, float] = {}
-        if w["ctc"] > 0:
-            c = self._label_ctc(student_logits, lengths, targets, target_lengths, target_weights)
-            total = total + w["ctc"] * c
-            parts["ctc"] = float(c.detach())
-        if w["kl"] > 0 and kd_scale > 0:
-            k = kd_kl_loss(
-                student_logits,
-                teacher_logits,
-                lengths,
-                temperature,
-                teacher_topk=teacher_topk,
-                topk=self.topk,
-                blank_mode=self.blank_mode,
-                blank=self.blank,
-                blank_weight=self.blank_weight,
-                teacher_weights=teacher_weights,
-            )
-            total = total + kd_scale * w["kl"] * k
-            parts["kl"] = float(k.detach())
-        if w["feature"] > 0 and kd_scale > 0:
-            assert self.projector is not None
-            f = sum(
-                (feature_mse_loss(s, t, lengths) for s, t in self.projector(student_hidden, teacher_hidden)),
-                start=total.new_zeros(()),
-            )
-            total = total + kd_scale * w["feature"] * f
-            parts["feature"] = float(f.detach())
-        if w["sequence"] > 0 and kd_scale > 0:
-            if sequence_targets is None:
-                raise ValueError("sequence > 0 needs sequence_targets (the teacher's transcripts)")
-            sq = ctc_loss(student_logits, lengths, sequence_targets[0], sequence_targets[1], blank=self.blank)
-            total = total + kd_scale * w["sequence"] * sq
-            parts["sequence"] = float(sq.detach())
-        if kd_scale > 0:
-            full = self._full_teacher_terms(student_logits, teacher_logits, lengths, targets, target_lengths, temperature, teacher_weights)
-            for name, value in full:
-                total = total + kd_scale * w[name] * value
-                parts[name] = float(value.detach())
+        for term in self.terms:
+            scale = kd_scale if term.kd else 1.0
+            if scale <= 0:
+                continue
+            if "full" in term.needs and teacher.full is None:
+                raise ValueError(f"{term.name} KD needs the teacher's full logits (an online teacher, not a top-k cache)")
+            value = term.fn(x)
+            total = total + scale * self.weights[term.name] * value
+            parts[term.name] = float(value.detach())
         parts["total"] = float(total.detach())
         return LossOutput(total, parts)
 
-    def _label_ctc(
-        self, logits: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor, weights: torch.Tensor | None
-    ) -> torch.Tensor:
-        """CTC on the (pseudo-)labels: plain mean, or weighted per utterance when ``weights`` is given."""
-        if weights is None:
-            return ctc_loss(logits, lengths, targets, target_lengths, blank=self.blank)
-        return weighted_ctc_loss(logits, lengths, targets, target_lengths, weights, blank=self.blank)
 
-    def _full_teacher_terms(
-        self,
-        student_logits: torch.Tensor,
-        teacher_logits: torch.Tensor | Sequence[torch.Tensor] | None,
-        lengths: torch.Tensor,
-        targets: torch.Tensor,
-        target_lengths: torch.Tensor,
-        temperature: float,
-        teacher_weights: Sequence[float] | None,
-    ) -> list[tuple[str, torch.Tensor]]:
-        """The unweighted terms that need the teacher's full logits, in the order they are summed."""
-        w = self.weights
-        needs_full = [k for k in ("aligned", "factorized", "shift", "sampled") if w[k] > 0]
-        if not needs_full:
-            return []
-        if teacher_logits is None:
-            raise ValueError(f"{needs_full[0]} KD needs the teacher's full logits (an online teacher, not a top-k cache)")
-        # Several teachers: their averaged posteriors (log-probs are valid logits).
-        t_logits = (
-            teacher_logits if isinstance(teacher_logits, torch.Tensor) else teacher_log_probs(teacher_logits, 1.0, weights=teacher_weights)
-        )
-        terms: list[tuple[str, torch.Tensor]] = []
-        if w["factorized"] > 0:
-            fk = factorized_kd_loss(student_logits, t_logits, lengths, temperature, blank=self.blank, gloss_weight=self.gloss_weight)
-            terms.append(("factorized", fk))
-        if w["shift"] > 0:
-            terms.append(("shift", shift_tolerant_kd_loss(student_logits, t_logits, lengths, temperature, shift=self.shift_frames)))
-        if w["sampled"] > 0:
-            sm = sampled_sequence_kd_loss(
-                student_logits, t_logits, lengths, num_samples=self.num_samples, temperature=temperature, blank=self.blank
-            )
-            terms.append(("sampled", sm))
-        if w["aligned"] > 0:
-            a = aligned_kd_loss(
-                student_logits, t_logits, lengths, targets, target_lengths, temperature, blank_mode=self.blank_mode, blank=self.blank
-            )
-            terms.append(("aligned", a))
-        return terms
+__all__ = ["DistillationLoss", "FeatureProjector", "LossOutput", "TeacherTargets", "weighted_ctc_loss"]

@@ -148,7 +148,7 @@ def _load_teachers(cfg: DistillRunConfig, splits: Splits, device: Any) -> tuple[
 
 def build_distill_objective(cfg: DistillRunConfig, splits: Splits, device: Any) -> Any:
     """The :class:`DistillObjective` a distillation config describes."""
-    from signdistill.losses import DistillationLoss, FeatureProjector, make_schedule
+    from signdistill.losses import DistillationLoss, FeatureProjector, make_schedule, term_options
     from signdistill.training.distill import DistillObjective, TeacherCache
 
     d = cfg.distill
@@ -173,23 +173,8 @@ def build_distill_objective(cfg: DistillRunConfig, splits: Splits, device: Any) 
             projector = FeatureProjector(d.feature_layers, student_sizes, teachers[0].hidden_sizes)
         except ValueError as exc:
             raise ConfigError(f"distill.feature_layers: {exc}. Fix the layer pairs in the config.") from None
-    loss = DistillationLoss(
-        kl=d.loss.kl,
-        ctc=d.loss.ctc,
-        feature=d.loss.feature,
-        sequence=d.loss.sequence,
-        aligned=d.loss.aligned,
-        factorized=d.loss.factorized,
-        shift=d.loss.shift,
-        sampled=d.loss.sampled,
-        shift_frames=d.shift_frames,
-        num_samples=d.num_samples,
-        gloss_weight=d.gloss_weight,
-        projector=projector,
-        blank_mode=d.blank_mode,
-        blank_weight=d.blank_weight,
-        topk=d.topk,
-    )
+    # The validated weights, and each term's options as the config sets them (the term table names them).
+    loss = DistillationLoss(d.loss.model_dump(), projector=projector, **{k: getattr(d, k) for k in term_options()})
     return DistillObjective(
         loss,
         schedule,

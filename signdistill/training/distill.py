@@ -17,7 +17,15 @@ from signdistill.data.dataset import Batch, BucketBatchSampler, SignDataset, col
 from signdistill.decoding import greedy_decode
 from signdistill.errors import CheckpointError, DataError
 from signdistill.io import default_mode
-from signdistill.losses import DistillationLoss, LossOutput, TemperatureSchedule, teacher_log_probs
+from signdistill.losses import (
+    DistillationLoss,
+    LossOutput,
+    TeacherTargets,
+    TemperatureSchedule,
+    ctc_loss,
+    teacher_log_probs,
+    weighted_ctc_loss,
+)
 from signdistill.models import CTCModel
 from signdistill.training.objectives import Objective
 
@@ -254,53 +262,41 @@ class DistillObjective(Objective):
         return {"temperature": self.temperature, "kd_scale": self.kd_scale}
 
     def forward(self, model: CTCModel, batch: Batch) -> LossOutput:
-        w = self.loss.weights
-        if self.kd_scale == 0.0:  # CTC warm-up
+        if self.kd_scale == 0.0:  # CTC warm-up: no teacher at all
             out = model(batch.features, batch.lengths)
-            from signdistill.losses import ctc_loss
-            from signdistill.losses.modules import weighted_ctc_loss
-
             if batch.label_weights is None:
                 c = ctc_loss(out.logits, out.lengths, batch.targets, batch.target_lengths)
             else:
                 c = weighted_ctc_loss(out.logits, out.lengths, batch.targets, batch.target_lengths, batch.label_weights)
             return LossOutput(c, {"ctc": float(c.detach()), "total": float(c.detach())})
-        need_hidden = w["feature"] > 0
-        student = model(batch.features, batch.lengths, return_hidden=need_hidden)
-        teacher_logits: torch.Tensor | list[torch.Tensor] | None = None
-        teacher_hidden: list[torch.Tensor] = []
-        teacher_topk = None
-        seq_ids: list[list[int]] | None = None
-        if self.cache is not None:
-            teacher_topk = self.cache.batch(batch)
-            if w["sequence"] > 0:
-                seq_ids = [self.cache.sequences[i] for i in batch.ids]
-        else:
-            with torch.inference_mode():  # frozen teacher: no autograd bookkeeping at all
-                outs = [t(batch.features, batch.lengths, return_hidden=need_hidden) for t in self._teachers]
-            teacher_logits = outs[0].logits if len(outs) == 1 else [o.logits for o in outs]
-            teacher_hidden = outs[0].hidden
-            if w["sequence"] > 0:
-                mixed = teacher_log_probs(teacher_logits, 1.0, weights=self.teacher_weights if len(outs) > 1 else None)
-                seq_ids = greedy_decode(mixed, batch.lengths)
-        seq_targets = None
-        if seq_ids is not None:
-            seq_targets = self._sequence_targets(seq_ids, batch)
+        student = model(batch.features, batch.lengths, return_hidden="hidden" in self.loss.needs)
         return self.loss(
             student.logits,
-            teacher_logits,
+            self.teacher_targets(batch),
             batch.lengths,
             batch.targets,
             batch.target_lengths,
             temperature=self.temperature,
             kd_scale=self.kd_scale,
             student_hidden=student.hidden,
-            teacher_hidden=teacher_hidden,
-            teacher_topk=teacher_topk,
-            teacher_weights=self.teacher_weights if isinstance(teacher_logits, list) else None,
-            sequence_targets=seq_targets,
             target_weights=batch.label_weights,
         )
+
+    def teacher_targets(self, batch: Batch) -> TeacherTargets:
+        """What the loss's terms read of the teacher(s) for this batch, computed once."""
+        needs = self.loss.needs
+        if self.cache is not None:
+            seqs = [self.cache.sequences[i] for i in batch.ids] if "sequences" in needs else None
+            return TeacherTargets(topk=self.cache.batch(batch), sequences=self._sequence_targets(seqs, batch) if seqs is not None else None)
+        with torch.inference_mode():  # frozen teacher: no autograd bookkeeping at all
+            outs = [t(batch.features, batch.lengths, return_hidden="hidden" in needs) for t in self._teachers]
+        ensemble = len(outs) > 1
+        logits = [o.logits for o in outs] if ensemble else outs[0].logits
+        targets = TeacherTargets(logits, self.teacher_weights if ensemble else None, hidden=outs[0].hidden)
+        if "sequences" in needs:  # greedy transcripts of the T = 1 (mixed) posteriors
+            mixed = teacher_log_probs(logits, 1.0, weights=targets.weights)
+            targets.sequences = self._sequence_targets(greedy_decode(mixed, batch.lengths), batch)
+        return targets
 
     @staticmethod
     def _sequence_targets(seq_ids: list[list[int]], batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
