@@ -850,3 +850,60 @@ def _untracked(root, name):
 
     r = subprocess.run(["git", "ls-files", "--error-unmatch", name], cwd=root, capture_output=True)
     return r.returncode != 0
+
+
+# -- import-teacher: a foreign teacher's folder of posteriors (issue 24) ------------------------------
+
+
+def _foreign(root, data, *, frames_div=1, classes=None, bad=None):
+    """A folder of stride-1 teacher outputs for every training utterance, and its vocabulary file."""
+    from signdistill.data import Vocabulary
+
+    utts = read_manifest(data / "train.jsonl")
+    tokens = Vocabulary.build(u.glosses for u in utts).tokens
+    folder = root / "foreign"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for u in utts:
+        t = max(1, np.load(u.features).shape[0] // frames_div)
+        np.save(folder / f"{u.id}.npy", rng.normal(size=(t, classes or len(tokens))).astype(np.float32))
+    (root / "vocab.txt").write_text("\n".join(tokens) + "\n")
+    if bad is not None:
+        bad(folder, utts, root)
+    return folder, utts
+
+
+def _first(utts):
+    return f"{utts[0].id}.npy"
+
+
+IMPORT_CASES = {
+    "missing files": (lambda f, u, r: [(f / _first(u)).unlink(), (f / f"{u[1].id}.npy").unlink()], {}, "no teacher output for 2 of"),
+    "non-finite": (lambda f, u, r: np.save(f / _first(u), np.full(np.load(f / _first(u)).shape, np.inf, np.float32)), {}, "non-finite"),
+    "wrong rank": (lambda f, u, r: np.save(f / _first(u), np.zeros((2, 3, 4), np.float32)), {}, "must be (frames, classes)"),
+    "a pickle": (lambda f, u, r: (f / _first(u)).write_bytes(pickle.dumps([1, 2])), {}, "cannot be read as a .npy"),
+    "stride off": (None, {"frames_div": 4}, "should give"),
+    "classes off": (None, {"classes": 7}, "classes; the teacher vocabulary names"),
+    "gloss unknown to teacher": (lambda f, u, r: (r / "vocab.txt").write_text("<blank>\n<unk>\nFOO\n"), {}, "lacks"),
+    "blank out of range": (None, {}, "is not an index"),
+    "declared log-probs": (None, {}, "do not normalize"),
+}
+
+
+@pytest.mark.parametrize("name", list(IMPORT_CASES))
+def test_bad_teacher_import(world, name, tmp_path):
+    _, data, _ = world
+    bad, kw, expected = IMPORT_CASES[name]
+    if name == "gloss unknown to teacher":
+        kw = {"classes": 3}
+    folder, utts = _foreign(tmp_path, data, bad=bad, **kw)
+    extra = {"blank out of range": ["--blank", "999"], "declared log-probs": ["--kind", "log-probs"]}.get(name, [])
+    args = ["import-teacher", "--import", folder, "--vocab", tmp_path / "vocab.txt", "--manifest", data / "train.jsonl"]
+    args += ["--out", tmp_path / "cache", "--blank", "0", *extra]
+    if name == "blank out of range":
+        args.remove("0")
+        args.remove("--blank")
+    r = runner.invoke(app, [str(a) for a in args])
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output and expected in " ".join(r.output.split()), r.output
+    assert not (tmp_path / "cache" / "index.json").exists()

@@ -99,6 +99,15 @@ WRITERS: dict[tuple[str, str], Writer | None] = {
     ("data import-phoenix", "--out"): Writer(
         lambda w, t: ["data", "import-phoenix", "--annotations", w["ann"], "--features", w["feats"], "--out", t], True, ("ann", "feats")
     ),
+    ("import-teacher", "--import"): None,  # read only: the folder of teacher outputs
+    ("import-teacher", "--out"): Writer(
+        lambda w, t: (
+            ["import-teacher", "--import", w["tout"], "--vocab", w["tvocab"], "--blank", "0"]
+            + ["--manifest", w["train_manifest"], "--out", t]
+        ),
+        True,
+        ("tout", "tvocab", "train_manifest"),
+    ),
     ("lm build", "--out"): Writer(lambda w, t: ["lm", "build", "--manifest", w["dev"], "--order", "2", "--out", t], False, ("dev",)),
 }
 
@@ -160,6 +169,13 @@ def world(shared, tmp_path) -> dict[str, Path]:
     compare = {"out": str(tmp_path / "unused-compare"), "data": cfg["data"], "teacher": {"checkpoint": str(w["teacher"])}}
     compare |= {"student": {"layers": 1, "hidden": 8, "input_proj": 8}, "recipes": ["ctc"], "seeds": 1, "epochs": 1}
     w["compare_cfg"] = _yaml(tmp_path / "compare.yaml", compare)
+    w["train_manifest"], w["tout"], w["tvocab"] = w["data"] / "train.jsonl", tmp_path / "tout", tmp_path / "tvocab.txt"
+    w["tout"].mkdir()
+    utts = read_manifest(w["train_manifest"])
+    tokens = ["<blank>", "<unk>", *sorted({g for u in utts for g in u.glosses})]
+    for u in utts:
+        np.save(w["tout"] / f"{u.id}.npy", np.zeros((np.load(u.features).shape[0], len(tokens)), np.float32))
+    w["tvocab"].write_text("\n".join(tokens) + "\n")
     w["ann"], w["feats"] = tmp_path / "annotations", tmp_path / "features"
     (w["feats"] / "train").mkdir(parents=True)
     w["ann"].mkdir()

@@ -116,6 +116,7 @@ for _name, _command in (
     ("train-teacher", train.train_teacher),
     ("distill", train.distill),
     ("cache-teacher", train.cache_teacher),
+    ("import-teacher", train.import_teacher),
     ("evaluate", decode.evaluate),
     ("tune-decoder", decode.tune_decoder),
     ("report", decode.report),

@@ -1,4 +1,4 @@
-"""Training commands: train-teacher, distill, cache-teacher."""
+"""Training commands: train-teacher, distill, cache-teacher, import-teacher."""
 
 from __future__ import annotations
 
@@ -52,3 +52,33 @@ def cache_teacher(
     refuse_output_clashes([("--out", out)], [("--config", config)])
     info = pipelines.cache_teacher(cfg, out, topk=topk, overwrite=overwrite)
     render.line(f"cached {info['utterances']} utterances, {info['frames']} frames, {info['bytes_per_frame']:.1f} B/frame -> {out}")
+
+
+@handle_errors
+def import_teacher(
+    folder: Annotated[Path, typer.Option("--import", help="Folder of <utterance id>.npy teacher outputs, (frames, classes) each.")],
+    vocab: Annotated[Path, typer.Option("--vocab", help="The teacher's classes, one per line, in its index order.")],
+    blank: Annotated[int, typer.Option("--blank", help="Index of the CTC blank in --vocab (said explicitly).")],
+    manifest: Annotated[Path, typer.Option("--manifest", help="The student's training manifest (its ids name the files).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Teacher cache folder to write (distill.teacher_cache).")],
+    stride: Annotated[int, typer.Option(help="Input frames per teacher frame (4 for two K5-P2 blocks).", min=1)] = 1,
+    kind: Annotated[str, typer.Option(help="auto, logits or log-probs.")] = "auto",
+    topk: Annotated[int, typer.Option(help="Classes kept per frame.", min=1)] = 16,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous teacher cache (only that).")] = False,
+) -> None:
+    """Import a teacher's outputs from another code base (any frame rate) as a teacher cache for distill."""
+    from signdistill import pipelines
+
+    r = pipelines.import_teacher_outputs(
+        folder,
+        vocab,
+        manifest,
+        out,
+        blank=blank,
+        stride=stride,
+        kind=kind,  # type: ignore[arg-type]  # checked in the library (an error naming --kind)
+        topk=topk,
+        overwrite=overwrite,
+    )
+    merged = f"; {len(r.merged_glosses)} teacher-only class(es) merged into <unk>" if r.merged_glosses else ""
+    render.line(f"imported {r.utterances} utterances ({r.kind}, stride {r.stride}){merged} -> {r.out}")

@@ -36,6 +36,7 @@ from signdistill.pipelines.training import (
     train,
 )
 from signdistill.training.run_dir import NO_EFFECT_SETTINGS, differing_settings, prepare_run_dir, start_run_dir
+from signdistill.training.teacher_import import ImportReport, import_teacher_outputs
 
 __all__ = [
     "BenchmarkReport",
@@ -48,6 +49,7 @@ __all__ = [
     "QUICKSTART_SIZES",
     "QUICKSTART_STUDENT",
     "QUICKSTART_TEACHER",
+    "ImportReport",
     "ModelOutputs",
     "Splits",
     "benchmark_models",
@@ -63,6 +65,7 @@ __all__ = [
     "distill_note",
     "evaluate",
     "export",
+    "import_teacher_outputs",
     "load_splits",
     "model_outputs",
     "parse_grid",
