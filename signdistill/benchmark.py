@@ -15,7 +15,9 @@ import torch
 
 from signdistill import export as export_mod
 from signdistill.errors import SignDistillError
+from signdistill.formats import CHECKPOINT_META, ONNX_FILE, load_model
 from signdistill.models import CTCModel
+from signdistill.runner import Model
 
 if TYPE_CHECKING:
     from signdistill.parity import Data
@@ -52,15 +54,13 @@ def frames_per_second(model: CTCModel, *, frames: int = 300, batch: int = 1, rep
         torch.set_num_threads(prev)
 
 
-def benchmark(
-    model: export_mod.InferenceModel, *, frames: int = 300, batch: int = 8, repeats: int = 20, threads: int | None = 1
-) -> dict[str, float]:
+def benchmark(model: Model, *, frames: int = 300, batch: int = 8, repeats: int = 20, threads: int | None = 1) -> dict[str, float]:
     """One model's figures of :func:`measure`."""
     return measure({"model": model}, frames=frames, batch=batch, repeats=repeats, threads=threads)["model"]
 
 
 def measure(
-    models: dict[str, export_mod.InferenceModel], *, frames: int = 300, batch: int = 8, repeats: int = 20, threads: int | None = 1
+    models: dict[str, Model], *, frames: int = 300, batch: int = 8, repeats: int = 20, threads: int | None = 1
 ) -> dict[str, dict[str, float]]:
     """The package's one speed protocol, for models side by side: the same random inputs, threads
     pinned, one warm-up each, then ``repeats`` rounds that time every model once in turn, starting
@@ -75,7 +75,7 @@ def measure(
         torch.set_num_threads(threads)
     try:
         rng = np.random.default_rng(0)
-        d = next(iter(models.values())).spec.input_dim
+        d = next(iter(models.values())).input_dim
         one = (rng.standard_normal((1, frames, d)).astype(np.float32), np.array([frames], np.int64))
         many = (rng.standard_normal((batch, frames, d)).astype(np.float32), np.full(batch, frames, np.int64))
         rss: dict[str, float] = {}
@@ -142,14 +142,14 @@ class BenchmarkReport:
 
 def _check_folders(checkpoint: str | os.PathLike[str] | None, model: str | os.PathLike[str] | None) -> None:
     """``--checkpoint`` must be a checkpoint (its exports are made here), ``--model`` any export folder."""
-    if checkpoint is not None and (Path(checkpoint) / export_mod.ONNX_FILE).is_file():
+    if checkpoint is not None and (Path(checkpoint) / ONNX_FILE).is_file():
         raise SignDistillError(
             f"--checkpoint {checkpoint} is an ONNX export, not a checkpoint; benchmark it with --model {checkpoint}, "
             "or give the checkpoint it was exported from to compare every format."
         )
     if model is not None:
         p = Path(model)
-        if not ((p / export_mod.ONNX_FILE).is_file() or (p / "checkpoint.json").is_file()):
+        if not ((p / ONNX_FILE).is_file() or (p / CHECKPOINT_META).is_file()):
             raise SignDistillError(
                 f"--model {p} holds neither model.onnx + model.json (an ONNX export) nor checkpoint.json + "
                 "model.safetensors (a checkpoint or safetensors/int8 export). Point it at a folder written by "
@@ -182,7 +182,7 @@ def benchmark_models(
 
     _check_arguments(checkpoint, model, manifest, calibration)
     check_file_output(json_out, "--json", overwrite)
-    reference = export_mod.load_inference_model(checkpoint, threads=threads) if checkpoint is not None else None
+    reference = load_model(checkpoint, threads=threads) if checkpoint is not None else None
     data = None
     if manifest is not None and reference is not None:  # read and checked before minutes of exports and timing
         data = manifest_data(reference, manifest, "--manifest")
@@ -220,7 +220,7 @@ def _check_arguments(
 def _measure_formats(
     checkpoint: str | os.PathLike[str] | None,
     model: str | os.PathLike[str] | None,
-    reference: export_mod.InferenceModel | None,
+    reference: Model | None,
     data: Data | None,
     calibration: str | os.PathLike[str] | None,
     *,
@@ -248,7 +248,7 @@ def _measure_formats(
             warnings.simplefilter("ignore", category=UserWarning)
             warnings.simplefilter("ignore", category=DeprecationWarning)
             loaded = {
-                name: reference if name == FP32 and reference is not None else export_mod.load_inference_model(path, threads=threads)
+                name: reference if name == FP32 and reference is not None else load_model(path, threads=threads)
                 for name, path in targets.items()
             }
             results: dict[str, dict[str, Any]] = dict(measure(loaded, frames=frames, batch=batch, repeats=repeats, threads=threads))

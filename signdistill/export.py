@@ -26,25 +26,23 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from signdistill.checkpoint import load_checkpoint, save_checkpoint
-from signdistill.data.normalizer import Normalizer
-from signdistill.data.vocab import Vocabulary
-from signdistill.errors import CheckpointError, SignDistillError
+from signdistill.errors import SignDistillError
+from signdistill.formats import EXPORT_FORMATS as FORMATS
+from signdistill.formats import ONNX_FILE, ONNX_META, export_file, is_export, load_model
+from signdistill.inference import quantize_int8
 from signdistill.io import check_output_path, replace_dir_atomic
-from signdistill.models import CTCModel, ModelSpec
+from signdistill.models import CTCModel
 from signdistill.quantization import CALIBRATION_UTTERANCES, METHODS, calibration_batches, quantize_onnx, require_quantization
+from signdistill.runner import Model
 
-FORMATS = ("safetensors", "onnx", "int8", "onnx-int8")
-ONNX_FILE = "model.onnx"
-ONNX_META = "model.json"
+InferenceModel = Model  # the name this module gave the runnable model before signdistill.runner
 
 
 class _LogProbs(nn.Module):
@@ -63,11 +61,6 @@ def _require_onnx() -> Any:
         import onnx  # noqa: F401
     except ImportError:
         raise SignDistillError("ONNX export needs the optional package 'onnx': pip install 'signdistill[onnx]'") from None
-
-
-def quantize_int8(model: CTCModel) -> nn.Module:
-    """Dynamic int8 quantization of the LSTM and Linear layers (CPU inference)."""
-    return torch.ao.quantization.quantize_dynamic(model.float().eval(), {nn.LSTM, nn.Linear}, dtype=torch.qint8)
 
 
 def export(
@@ -95,7 +88,7 @@ def export(
 
         for old in (Path(out), Path(str(out) + ".old")):
             if old.is_dir():
-                refuse_unexpected(old, _export_file, "export")
+                refuse_unexpected(old, export_file, "export")
     ckpt = load_checkpoint(checkpoint)
     meta = {"exported_from": str(checkpoint), "format": format, "dtype": dtype}
     if format == "safetensors":
@@ -171,90 +164,9 @@ def _write_onnx(model: CTCModel, path: Path, opset: int) -> None:
         )
 
 
-def _export_file(rel: str) -> bool:
-    """A file an export writes (anything else in an export folder is the user's)."""
-    return rel in ("checkpoint.json", "model.safetensors", ONNX_FILE, ONNX_META) or rel.endswith(".onnx.data")
-
-
-def is_export(path: str | os.PathLike[str]) -> bool:
-    """True for a folder written by :func:`export` (any format): its metadata names the source checkpoint."""
-    for name in (ONNX_META, "checkpoint.json"):
-        try:
-            info = json.loads((Path(path) / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(info, dict) and isinstance(info.get("meta"), dict) and "exported_from" in info["meta"]:
-            return True
-    return False
-
-
-@dataclass
-class InferenceModel:
-    """A loaded model of any export format, run the same way: normalized features -> log-probs.
-
-    ``kind``: ``fp32``, ``fp16``, ``int8`` (PyTorch dynamic), ``onnx``, ``onnx-int8-dynamic`` or
-    ``onnx-int8-static``.
-    """
-
-    kind: str
-    vocab: Vocabulary
-    normalizer: Normalizer
-    spec: ModelSpec
-    runner: Any
-    path: Path
-
-    def log_probs(self, features: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """``features (B, T, D)`` normalized float32, ``lengths (B,)`` -> ``(B, T, V)`` log-probs."""
-        if self.kind.startswith("onnx"):
-            return self.runner.run(None, {"features": features.astype(np.float32), "lengths": lengths.astype(np.int64)})[0]
-        with torch.no_grad():
-            x = torch.from_numpy(features)
-            p = next(iter(self.runner.parameters()), None) if self.kind != "int8" else None
-            if p is not None and p.dtype == torch.float16:
-                x = x.half()
-            out = self.runner(x, torch.from_numpy(lengths.astype(np.int64))).logits
-            return torch.log_softmax(out.float(), dim=-1).numpy()
-
-    def size_bytes(self) -> int:
-        """Size of the weights file on disk (a PyTorch int8 export stores fp32 weights: fp32-sized)."""
-        if self.kind.startswith("onnx"):
-            return (self.path / ONNX_FILE).stat().st_size
-        return (self.path / "model.safetensors").stat().st_size
-
-
-def load_inference_model(path: str | os.PathLike[str], *, threads: int | None = None) -> InferenceModel:
-    """Load a checkpoint or any export folder for inference."""
-    path = Path(path)
-    if (path / ONNX_FILE).is_file():
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise SignDistillError("Running an ONNX export needs onnxruntime: pip install 'signdistill[onnx]'") from None
-        try:
-            info = json.loads((path / ONNX_META).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"{path / ONNX_META} is missing or damaged ({exc}); re-export the model.") from None
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(path / ONNX_FILE), opts, providers=["CPUExecutionProvider"])
-        quant = info.get("quantization")
-        return InferenceModel(
-            f"onnx-int8-{quant['method']}" if isinstance(quant, dict) else "onnx",
-            Vocabulary(info["vocabulary"]),
-            Normalizer.from_dict(info["normalizer"]),
-            ModelSpec.from_dict(info["model"]),
-            session,
-            path,
-        )
-    ckpt = load_checkpoint(path)
-    quant = ckpt.meta.get("quantize")
-    if quant == "dynamic_int8":
-        return InferenceModel("int8", ckpt.vocab, ckpt.normalizer, ckpt.spec, quantize_int8(ckpt.model), path)
-    kind = "fp16" if ckpt.meta.get("dtype") == "fp16" else "fp32"
-    model = ckpt.model.half() if kind == "fp16" else ckpt.model
-    return InferenceModel(kind, ckpt.vocab, ckpt.normalizer, ckpt.spec, model.eval(), path)
+def load_inference_model(path: str | os.PathLike[str], *, threads: int | None = None) -> Model:
+    """Load a checkpoint or any export folder for inference, on the CPU (:func:`signdistill.formats.load_model`)."""
+    return load_model(path, threads=threads)
 
 
 def temporary_exports(

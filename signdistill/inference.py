@@ -1,19 +1,27 @@
-"""Run a model over a dataset: per-utterance logits and greedy ids, and the device to run on.
+"""Run a PyTorch model: checkpoints and safetensors exports as a runnable model, dataset batches, the device.
 
-Floor 2: torch and the data/model layers only (no config, no training stack), so loading a
-checkpoint and running it never imports pydantic or the Trainer.
+Torch and the data/model layers only (no config, no training stack), so loading a checkpoint
+and running it never imports pydantic or the Trainer. :func:`load_torch_model` is the PyTorch
+half of :func:`signdistill.formats.load_model` (which also loads ONNX, without torch);
+:func:`dataset_batches` is :func:`signdistill.runner.batch_plan` over a :class:`SignDataset`, as
+torch batches on a device, for code that keeps the outputs on the device (the teacher cache).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 import torch
+from torch import nn
 
-from signdistill.data.dataset import BucketBatchSampler, SignDataset, collate
+from signdistill.checkpoint import load_checkpoint
+from signdistill.data.dataset import Batch, SignDataset, collate
 from signdistill.decoding.greedy import greedy_decode
 from signdistill.errors import ConfigError
 from signdistill.models import CTCModel
+from signdistill.runner import Model, batch_plan
 
 
 def resolve_device(name: str, source: str = "train.device") -> torch.device:
@@ -32,18 +40,48 @@ def resolve_device(name: str, source: str = "train.device") -> torch.device:
     return dev
 
 
+def quantize_int8(model: CTCModel) -> nn.Module:
+    """Dynamic int8 quantization of the LSTM and Linear layers (CPU inference)."""
+    return torch.ao.quantization.quantize_dynamic(model.float().eval(), {nn.LSTM, nn.Linear}, dtype=torch.qint8)
+
+
+def load_torch_model(path: str | Path, kind: str, *, device: torch.device | str = "cpu") -> Model:
+    """A checkpoint folder as a runnable :class:`~signdistill.runner.Model` of ``kind`` ``fp32``
+    (on ``device``), ``fp16`` or ``int8`` (``quantize_dynamic`` applied on load; CPU)."""
+    ckpt = load_checkpoint(path, device=device)
+    net: nn.Module = ckpt.model.eval()
+    if kind == "int8":
+        net = quantize_int8(ckpt.model)
+    elif kind == "fp16":
+        net = ckpt.model.half()
+    dev = torch.device(device)
+
+    @torch.no_grad()
+    def run(features: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(features).to(dev)
+        out = net(x.half() if kind == "fp16" else x, torch.from_numpy(lengths).to(dev)).logits  # (B, T, V)
+        return torch.log_softmax(out.float(), dim=-1).cpu().numpy()
+
+    return Model(kind, ckpt.path or Path(path), ckpt.vocab, ckpt.normalizer, ckpt.spec.to_dict(), run)
+
+
+def dataset_batches(dataset: SignDataset, batch_size: int, device: torch.device | str = "cpu") -> Iterator[Batch]:
+    """The utterances of ``dataset`` as collated batches on ``device``, in length buckets
+    (:func:`~signdistill.runner.batch_plan` with ``by_length``: the evaluation order).
+
+    The teacher cache and :func:`predict` run torch models over a dataset with it."""
+    for idx in batch_plan(dataset.lengths, batch_size, by_length=True):
+        yield collate([dataset[i] for i in idx]).to(device)
+
+
 @torch.no_grad()
-def _batches(
-    model: CTCModel, dataset: SignDataset, batch_size: int, device: torch.device | str
-) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
-    """(dataset indices, logits ``(B, T, V)``, lengths ``(B,)``) per length-bucketed batch, in eval mode."""
+def _batches(model: CTCModel, dataset: SignDataset, batch_size: int, device: torch.device | str) -> Iterator[tuple[Batch, torch.Tensor]]:
+    """Each :func:`dataset_batches` batch and its logits ``(B, T, V)``, in eval mode."""
     was_training = model.training
     model.eval()
     try:
-        for idx in BucketBatchSampler(dataset.lengths, batch_size, shuffle=False):
-            batch = collate([dataset[i] for i in idx]).to(device)
-            out = model(batch.features, batch.lengths)
-            yield list(batch.indices), out.logits, out.lengths  # the output's lengths: a strided model has fewer frames
+        for batch in dataset_batches(dataset, batch_size, device):
+            yield batch, model(batch.features, batch.lengths).logits
     finally:
         model.train(was_training)
 
@@ -60,12 +98,12 @@ def predict(
     ``keep_logits`` its logits ``(T, V)`` (fp32, on the CPU)."""
     hyps: list[list[int]] = [[] for _ in range(len(dataset))]
     logits_out: list[torch.Tensor] | None = [torch.empty(0)] * len(dataset) if keep_logits else None
-    for indices, logits, lengths in _batches(model, dataset, batch_size, device):
-        for k, ids in zip(indices, greedy_decode(logits, lengths)):
+    for batch, logits in _batches(model, dataset, batch_size, device):
+        for k, ids in zip(batch.indices, greedy_decode(logits, batch.lengths)):
             hyps[k] = ids
         if logits_out is not None:
-            for b, k in enumerate(indices):
-                logits_out[k] = logits[b, : int(lengths[b])].float().cpu()
+            for b, k in enumerate(batch.indices):
+                logits_out[k] = logits[b, : int(batch.lengths[b])].float().cpu()
     return hyps, logits_out
 
 
@@ -76,7 +114,10 @@ def predict_logits(model: CTCModel, dataset: SignDataset, batch_size: int, devic
         >>> logits = predict_logits(ckpt.model, dataset, 32, resolve_device("auto"))  # doctest: +SKIP
     """
     out: list[torch.Tensor] = [torch.empty(0)] * len(dataset)
-    for indices, logits, lengths in _batches(model, dataset, batch_size, device):
-        for b, k in enumerate(indices):
-            out[k] = logits[b, : int(lengths[b])].float().cpu()
+    for batch, logits in _batches(model, dataset, batch_size, device):
+        for b, k in enumerate(batch.indices):
+            out[k] = logits[b, : int(batch.lengths[b])].float().cpu()
     return out
+
+
+__all__ = ["dataset_batches", "load_torch_model", "predict", "predict_logits", "quantize_int8", "resolve_device"]

@@ -16,28 +16,22 @@ from typing import Any
 import numpy as np
 
 from signdistill.decoding.collapse import collapse_ids
-from signdistill.export import InferenceModel, load_inference_model
+from signdistill.formats import load_model
+from signdistill.runner import Model, run_all, run_batches
 
 
 def _greedy(lp: np.ndarray, n: int) -> list[int]:
     return collapse_ids(lp[:n].argmax(-1).tolist())
 
 
-def parity(reference: InferenceModel, other: InferenceModel, features: list[np.ndarray], batch_size: int) -> dict[str, float]:
-    """Compare two models on the same (normalized) utterances, batched ``batch_size`` at a time."""
+def parity(reference: Model, other: Model, features: list[np.ndarray], batch_size: int) -> dict[str, float]:
+    """Compare two models on the same (normalized) utterances, batched ``batch_size`` at a time (input order)."""
     max_diff = 0.0
     same = 0
-    for start in range(0, len(features), batch_size):
-        chunk = features[start : start + batch_size]
-        lengths = np.array([f.shape[0] for f in chunk], dtype=np.int64)
-        x = np.zeros((len(chunk), int(lengths.max()), chunk[0].shape[1]), np.float32)
-        for b, f in enumerate(chunk):
-            x[b, : f.shape[0]] = f
-        a = reference.log_probs(x, lengths)
-        o = other.log_probs(x, lengths)
-        for b, n in enumerate(lengths.tolist()):
-            max_diff = max(max_diff, float(np.abs(a[b, :n] - o[b, :n]).max()))
-            same += _greedy(a[b], n) == _greedy(o[b], n)
+    for (_, a), (_, o) in zip(run_batches(reference, features, batch_size), run_batches(other, features, batch_size)):
+        for x, y in zip(a, o):
+            max_diff = max(max_diff, float(np.abs(x - y).max()))
+            same += _greedy(x, len(x)) == _greedy(y, len(y))
     return {"max_abs_logprob_diff": max_diff, "identical_transcripts": same / max(len(features), 1)}
 
 
@@ -50,14 +44,14 @@ def check_export(
 ) -> dict[str, Any]:
     """Parity of an export against its checkpoint on a manifest: max |log-prob diff|,
     share of identical greedy transcripts (per batch size), and the WER of both."""
-    ref = load_inference_model(checkpoint)
-    return check_models(ref, {"export": load_inference_model(exported)}, manifest, batch_sizes=batch_sizes)["export"]
+    ref = load_model(checkpoint)
+    return check_models(ref, {"export": load_model(exported)}, manifest, batch_sizes=batch_sizes)["export"]
 
 
 Data = tuple[list[np.ndarray], list[list[str]]]
 
 
-def manifest_data(reference: InferenceModel, manifest: str | os.PathLike[str], option: str | None = None) -> Data:
+def manifest_data(reference: Model, manifest: str | os.PathLike[str], option: str | None = None) -> Data:
     """Normalized features and reference glosses of every utterance. Errors name the line or file,
     and ``option`` (e.g. ``--check``) when given, so that a command can read its manifest first."""
     from signdistill.data import load_features, read_manifest
@@ -67,7 +61,7 @@ def manifest_data(reference: InferenceModel, manifest: str | os.PathLike[str], o
         utts = read_manifest(manifest)
         if not utts:
             raise DataError(f"{manifest} holds no utterances.")
-        dim = reference.spec.input_dim
+        dim = reference.input_dim
         feats = [reference.normalizer(load_features(u.features, expect_dim=dim, context=f"utterance {u.id!r}")) for u in utts]
     except DataError as exc:
         if option is None:
@@ -78,12 +72,12 @@ def manifest_data(reference: InferenceModel, manifest: str | os.PathLike[str], o
 
 def read_check_manifest(checkpoint: str | os.PathLike[str], manifest: str | os.PathLike[str], option: str) -> Data:
     """:func:`manifest_data` against a checkpoint, before the work that needs it (``export --check``)."""
-    return manifest_data(load_inference_model(checkpoint), manifest, option)
+    return manifest_data(load_model(checkpoint), manifest, option)
 
 
 def check_models(
-    reference: InferenceModel,
-    others: dict[str, InferenceModel],
+    reference: Model,
+    others: dict[str, Model],
     manifest: str | os.PathLike[str] | Data,
     *,
     batch_sizes: tuple[int, ...] = (1, 8),
@@ -94,11 +88,8 @@ def check_models(
 
     feats, refs = manifest if isinstance(manifest, tuple) else manifest_data(reference, manifest)
 
-    def wer(m: InferenceModel) -> float:
-        hyps = []
-        for f in feats:
-            lp = m.log_probs(f[None], np.array([f.shape[0]]))[0]
-            hyps.append(m.vocab.decode(_greedy(lp, f.shape[0])))
+    def wer(m: Model) -> float:
+        hyps = [m.vocab.decode(_greedy(lp, len(lp))) for lp in run_all(m, feats, 1)]
         return word_error_rate(refs, hyps).wer
 
     wer_reference = wer(reference)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from signdistill.errors import SignDistillError
+from signdistill.runner import pad_batch
 
 METHODS = ("dynamic", "static")
 CALIBRATION_UTTERANCES = 100
@@ -69,7 +70,8 @@ def calibration_batches(manifest: str | os.PathLike[str], normalizer: Any, input
     batches = []
     for u in utts[:: max(1, len(utts) // limit)][:limit]:
         x = normalizer(load_features(u.features, expect_dim=input_dim, context=f"utterance {u.id!r} of --calibration {manifest}"))
-        batches.append({"features": x[None].astype(np.float32), "lengths": np.array([x.shape[0]], np.int64)})
+        features, lengths = pad_batch([x])
+        batches.append({"features": features, "lengths": lengths})
     return batches
 
 

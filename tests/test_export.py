@@ -53,7 +53,7 @@ def test_onnx_dynamic_axes(exports, trained_teacher):
     onnx_model = load_inference_model(exports["onnx"])
     ref = load_inference_model(trained_teacher)
     for b, t in ((1, 7), (3, 300), (5, 41)):
-        x = np.random.default_rng(t).standard_normal((b, t, ref.spec.input_dim)).astype(np.float32)
+        x = np.random.default_rng(t).standard_normal((b, t, ref.input_dim)).astype(np.float32)
         lengths = np.array([t] + [max(1, t // (k + 2)) for k in range(b - 1)])
         a, o = ref.log_probs(x, lengths), onnx_model.log_probs(x, lengths)
         for i, n in enumerate(lengths):

@@ -1,15 +1,16 @@
 """CTC decoding.
 
-``greedy_decode`` and ``decode_logits`` need torch and are imported on first use, so the beam
-search (``signdistill.decoding.beam``, numpy only) and ``collapse_ids`` run without torch.
+``greedy_decode`` needs torch and is imported on first use, so the beam search
+(``signdistill.decoding.beam``, numpy only), ``decode_log_probs`` and ``collapse_ids`` run
+without torch (``decode_logits`` takes torch tensors and imports torch when called).
 """
 
 from typing import TYPE_CHECKING, Any
 
 from signdistill.decoding.collapse import collapse_ids
+from signdistill.decoding.decode import decode_log_probs, decode_logits
 
 if TYPE_CHECKING:
-    from signdistill.decoding.decode import decode_logits
     from signdistill.decoding.greedy import greedy_decode
 
 
@@ -18,11 +19,7 @@ def __getattr__(name: str) -> Any:
         from signdistill.decoding.greedy import greedy_decode
 
         return greedy_decode
-    if name == "decode_logits":
-        from signdistill.decoding.decode import decode_logits
-
-        return decode_logits
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["collapse_ids", "decode_logits", "greedy_decode"]
+__all__ = ["collapse_ids", "decode_log_probs", "decode_logits", "greedy_decode"]

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,10 @@ def plots_available() -> bool:
 
 
 def plot_all(
-    rows: list[dict[str, Any]], runs: dict[str, Path], posteriors: dict[str, torch.Tensor], utterance: dict[str, Any], out: Path
+    rows: list[dict[str, Any]], runs: dict[str, Path], posteriors: dict[str, np.ndarray], utterance: dict[str, Any], out: Path
 ) -> list[Path]:
-    """Write the PNG plots; returns their paths ([] without matplotlib)."""
+    """Write the PNG plots; returns their paths ([] without matplotlib). ``posteriors``: per model, one
+    utterance's log-probs ``(T, V)``."""
     try:
         import matplotlib
 
@@ -99,10 +100,10 @@ def plot_all(
         fig, axes = plt.subplots(len(posteriors), 1, figsize=(10, 2.2 * len(posteriors)), sharex=True, squeeze=False)
         ref_ids = utterance["reference_ids"]
         for ax, (name, post) in zip(axes[:, 0], posteriors.items()):
-            p = post.softmax(-1)
-            ax.plot(p[:, 0].numpy(), color="0.6", lw=1, label="blank")
+            p = np.exp(post)  # (T, V) posteriors
+            ax.plot(p[:, 0], color="0.6", lw=1, label="blank")
             for k in sorted(set(ref_ids)):
-                ax.plot(p[:, k].numpy(), lw=1.2, label=utterance["tokens"][k])
+                ax.plot(p[:, k], lw=1.2, label=utterance["tokens"][k])
             ax.set_ylabel(name)
             ax.set_ylim(0, 1.05)
         axes[0, 0].set_title(f"frame posteriors, utterance {utterance['id']}: {' '.join(utterance['reference'])}")

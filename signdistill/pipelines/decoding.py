@@ -11,39 +11,53 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from signdistill.checkpoint import load_checkpoint
+import numpy as np
+
 from signdistill.data import SignDataset, read_manifest
-from signdistill.decoding import decode_logits
-from signdistill.errors import ConfigError
+from signdistill.decoding import decode_log_probs
+from signdistill.errors import ConfigError, SignDistillError
 from signdistill.evaluation.scoring import score
-from signdistill.inference import predict_logits, resolve_device
+from signdistill.formats import load_model, model_kind
+from signdistill.inference import resolve_device
 from signdistill.io import write_text_atomic
+from signdistill.runner import Model, run_all
 
 
 @dataclass
 class ModelOutputs:
-    """A checkpoint's outputs over a manifest, computed once and decoded as often as needed."""
+    """A model's log-probs over a manifest, computed once and decoded as often as needed.
 
-    ckpt: Any
-    logits: list[Any]
+    Attributes:
+        model: the model that ran (any format; ``model.kind`` says which).
+        log_probs: one ``(T_i, V)`` float32 array per utterance, in manifest order.
+        refs, ids, signers: each utterance's reference glosses, id and signer.
+    """
+
+    model: Model
+    log_probs: list[np.ndarray]
     refs: list[list[str]]
     ids: list[str]
     signers: list[str | None]
 
 
 def model_outputs(checkpoint: str | Path, manifest: str | Path, *, batch_size: int = 32, device: str = "auto") -> ModelOutputs:
-    """Run a checkpoint (or any export) over a manifest once; keep per-utterance logits ``(T, V)``."""
-    from signdistill.transcribe import export_outputs, scored_as_export
+    """Run a checkpoint (or any export) over a manifest once, in length buckets of ``batch_size``.
 
-    if scored_as_export(checkpoint):  # ONNX, fp16, int8: scored as they run when deployed (CPU)
-        return ModelOutputs(*export_outputs(checkpoint, manifest, batch_size=batch_size))
-    dev = resolve_device(device, "--device")
-    ckpt = load_checkpoint(checkpoint, device=dev)
-    data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
-    logits = predict_logits(ckpt.model, data, batch_size, dev)
-    return ModelOutputs(
-        ckpt, logits, [list(u.glosses) for u in data.utterances], [u.id for u in data.utterances], [u.signer for u in data.utterances]
-    )
+    An fp32 checkpoint runs on ``device``; exports (ONNX, fp16, int8) run on the CPU, as deployed.
+    """
+    try:
+        kind = model_kind(checkpoint)
+    except SignDistillError:
+        from signdistill.checkpoint import load_checkpoint
+
+        load_checkpoint(checkpoint)  # its message says what is wrong with a checkpoint folder
+        raise
+    dev = resolve_device(device, "--device") if kind == "fp32" else "cpu"
+    model = load_model(checkpoint, device=dev)
+    data = SignDataset(read_manifest(manifest), model.vocab, model.normalizer, source=str(manifest))
+    log_probs = run_all(model, [data.features(i).numpy() for i in range(len(data))], batch_size, by_length=True)
+    utts = data.utterances
+    return ModelOutputs(model, log_probs, [list(u.glosses) for u in utts], [u.id for u in utts], [u.signer for u in utts])
 
 
 def evaluate(
@@ -68,35 +82,43 @@ def evaluate(
     """
     from signdistill.evaluation.sclite import write_ctm, write_stm
     from signdistill.io import refuse_output_clashes
-    from signdistill.transcribe.model import model_kind
 
     refuse_output_clashes([("--stm", stm), ("--ctm", ctm)], [("--checkpoint", checkpoint), ("--manifest", manifest)])
     outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
-    ckpt, logits, refs, ids, signers = outs.ckpt, outs.logits, outs.refs, outs.ids, outs.signers
+    result = score_outputs(outs, decoder=decoder, compare_greedy=compare_greedy, cleanup=cleanup, processes=processes)
+    result = {"checkpoint": str(checkpoint), "manifest": str(manifest), **result}
+    main = result[result["decoding"]]
+    if stm is not None:
+        from signdistill.evaluation.phoenix import phoenix_cleanup
+
+        write_stm(stm, outs.ids, [phoenix_cleanup(r) if cleanup else r for r in outs.refs], outs.signers)
+    if ctm is not None:
+        write_ctm(ctm, outs.ids, [h.split() for h in main["hypotheses"].values()])
+    return result
+
+
+def score_outputs(
+    outs: ModelOutputs, *, decoder: Any | None = None, compare_greedy: bool = False, cleanup: bool = False, processes: int = 1
+) -> dict[str, Any]:
+    """:func:`evaluate`'s figures from outputs already computed: greedy and/or beam search, scored;
+    the top-level keys (``wer``, ...) describe the main decoder (beam when ``decoder`` is given)."""
+    tokens = outs.model.vocab.tokens
     result: dict[str, Any] = {
-        "checkpoint": str(checkpoint),
-        "manifest": str(manifest),
-        "format": model_kind(checkpoint),  # as deployed: fp32, fp16, int8, onnx, onnx-int8-dynamic, ...
-        "parameters": ckpt.model.num_parameters(),
+        "format": outs.model.kind,  # as deployed: fp32, fp16, int8, onnx, onnx-int8-dynamic, ...
+        "parameters": outs.model.num_parameters(),
         "cleanup": "phoenix" if cleanup else None,
     }
     runs: dict[str, list[list[str]]] = {}
     if decoder is None or compare_greedy:
-        runs["greedy"] = decode_logits(logits, ckpt.vocab.tokens, None)
+        runs["greedy"] = decode_log_probs(outs.log_probs, tokens, None)
     if decoder is not None:
-        runs["beam"] = decode_logits(logits, ckpt.vocab.tokens, decoder, processes=processes)
+        runs["beam"] = decode_log_probs(outs.log_probs, tokens, decoder, processes=processes)
         result["decoder"] = decoder.to_dict()
     for name, hyps in runs.items():
-        result[name] = score(refs, hyps, ids, signers, cleanup=cleanup)
+        result[name] = score(outs.refs, hyps, outs.ids, outs.signers, cleanup=cleanup)
     main = result["beam" if decoder is not None else "greedy"]
     result.update({k: v for k, v in main.items()})  # top-level keys (wer, ...) describe the main decoder
     result["decoding"] = "beam" if decoder is not None else "greedy"
-    if stm is not None:
-        from signdistill.evaluation.phoenix import phoenix_cleanup
-
-        write_stm(stm, ids, [phoenix_cleanup(r) if cleanup else r for r in refs], signers)
-    if ctm is not None:
-        write_ctm(ctm, ids, [h.split() for h in main["hypotheses"].values()])
     return result
 
 
@@ -179,13 +201,13 @@ def tune_decoder(
     _check_tuning_outputs(checkpoint, manifest, lm, out, json_out, overwrite)
     check_lm_file(lm)  # before the network runs over the whole manifest
     outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
-    ckpt, logits, refs, ids, signers = outs.ckpt, outs.logits, outs.refs, outs.ids, outs.signers
+    tokens, refs, ids, signers = outs.model.vocab.tokens, outs.refs, outs.ids, outs.signers
     grid = [(a, b) for a in alphas for b in betas]
     if search == "random":
         rng = _random.Random(seed)
         lo_a, hi_a, lo_b, hi_b = min(alphas), max(alphas), min(betas), max(betas)
         grid = [(round(rng.uniform(lo_a, hi_a), 4), round(rng.uniform(lo_b, hi_b), 4)) for _ in range(trials)]
-    greedy = score(refs, decode_logits(logits, ckpt.vocab.tokens, None), ids, signers, cleanup=cleanup, with_jiwer=False)["wer"]
+    greedy = score(refs, decode_log_probs(outs.log_probs, tokens, None), ids, signers, cleanup=cleanup, with_jiwer=False)["wer"]
     table: list[dict[str, Any]] = []
 
     def rank(r: dict[str, Any]) -> tuple[float, float, float]:
@@ -195,7 +217,7 @@ def tune_decoder(
         on_progress(0, len(grid), {})
     for a, b in grid:
         cfg = DecoderConfig(beam_width=beam_width, alpha=a, beta=b, lm=str(lm), backend=backend)
-        wer = score(refs, decode_logits(logits, ckpt.vocab.tokens, cfg), ids, signers, cleanup=cleanup, with_jiwer=False)["wer"]
+        wer = score(refs, decode_log_probs(outs.log_probs, tokens, cfg), ids, signers, cleanup=cleanup, with_jiwer=False)["wer"]
         table.append({"alpha": a, "beta": b, "wer": wer})
         if on_progress is not None:
             on_progress(len(table), len(grid), min(table, key=rank))
@@ -250,8 +272,6 @@ def report(
     ``runs`` maps a display name to a run folder (its ``best/`` is used) or a checkpoint folder.
     An existing ``out`` is refused unless it is empty or a previous report (replaced with ``overwrite``).
     """
-    import torch
-
     from signdistill.evaluation.report import PLOTS_SKIPPED, is_report, markdown_table, plot_all, plots_available
     from signdistill.io import check_output_path, refuse_output_clashes, write_json_atomic
 
@@ -260,37 +280,28 @@ def report(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
-    posteriors: dict[str, torch.Tensor] = {}
+    posteriors: dict[str, np.ndarray] = {}
     utt_info: dict[str, Any] = {}
     run_dirs: dict[str, Path] = {}
     for name, path in runs.items():
         path = Path(path)
         ckpt_dir = path / "best" if (path / "best").is_dir() else path
         run_dirs[name] = path if (path / "best").is_dir() else path.parent
-        res = evaluate(ckpt_dir, manifest, decoder=decoder, compare_greedy=True, cleanup=cleanup, device=device)
+        outs = model_outputs(ckpt_dir, manifest, device=device)  # the network runs once per model
+        res = score_outputs(outs, decoder=decoder, compare_greedy=True, cleanup=cleanup)
         for dec in ("greedy", "beam"):
             if dec in res:
-                rows.append(
-                    {
-                        "model": name,
-                        "decoder": dec,
-                        "parameters": res["parameters"],
-                        **{k: res[dec][k] for k in ("wer", "substitutions", "deletions", "insertions", "sentence_error_rate")},
-                    }
-                )
-        ckpt = load_checkpoint(ckpt_dir)
-        data = SignDataset(read_manifest(manifest), ckpt.vocab, ckpt.normalizer, source=str(manifest))
+                figures = {k: res[dec][k] for k in ("wer", "substitutions", "deletions", "insertions", "sentence_error_rate")}
+                rows.append({"model": name, "decoder": dec, "parameters": res["parameters"], **figures})
         idx = 0
         if utterance is not None:
-            ids = [u.id for u in data.utterances]
-            if utterance not in ids:
+            if utterance not in outs.ids:
                 raise ConfigError(f"--utterance {utterance!r} is not in {manifest}.")
-            idx = ids.index(utterance)
-        item = data[idx]
-        with torch.no_grad():
-            posteriors[name] = ckpt.model(item["features"][None], torch.tensor([item["features"].shape[0]])).logits[0].float()
-        u = data.utterances[idx]
-        utt_info = {"id": u.id, "reference": list(u.glosses), "reference_ids": ckpt.vocab.encode(u.glosses), "tokens": ckpt.vocab.tokens}
+            idx = outs.ids.index(utterance)
+        posteriors[name] = outs.log_probs[idx]  # (T, V)
+        tokens = outs.model.vocab.tokens
+        ref = outs.refs[idx]
+        utt_info = {"id": outs.ids[idx], "reference": ref, "reference_ids": outs.model.vocab.encode(ref), "tokens": tokens}
     table = markdown_table(rows)
     write_text_atomic(out / "report.md", f"# signdistill report\n\nmanifest: `{manifest}`\n\n{table}")
     plots = plot_all(rows, run_dirs, posteriors, utt_info, out)

@@ -15,7 +15,7 @@ Each output gloss comes with the frames it covers and a confidence:
   or a few frames (a spike), not the whole sign.
 * ``confidence``: the mean posterior probability of the gloss over those frames, in (0, 1].
 
-The package: :mod:`~signdistill.transcribe.model` (loading any format),
+The package: :mod:`~signdistill.transcribe.model` (loading any format: :mod:`signdistill.formats`),
 :mod:`~signdistill.transcribe.inputs` (what to transcribe), :mod:`~signdistill.transcribe.segments`
 (glosses with frames), :mod:`~signdistill.transcribe.run` (the batch loop),
 :mod:`~signdistill.transcribe.formats` (text, jsonl, ctm), :mod:`~signdistill.transcribe.output`
@@ -25,7 +25,6 @@ The package: :mod:`~signdistill.transcribe.model` (loading any format),
 
 from __future__ import annotations
 
-from signdistill.transcribe.exports import ExportCheckpoint, export_outputs, scored_as_export
 from signdistill.transcribe.formats import FORMATS, format_transcript
 from signdistill.transcribe.inputs import FEATURE_SUFFIXES as FEATURE_SUFFIXES
 from signdistill.transcribe.inputs import MANIFEST_SUFFIXES as MANIFEST_SUFFIXES
@@ -40,7 +39,6 @@ from signdistill.transcribe.segments import GlossSegment, Transcript, aligned_se
 
 __all__ = [
     "FORMATS",
-    "ExportCheckpoint",
     "Failure",
     "GlossSegment",
     "InputFile",
@@ -50,13 +48,11 @@ __all__ = [
     "aligned_segments",
     "check_transcript_file",
     "collect_inputs",
-    "export_outputs",
     "format_transcript",
     "greedy_segments",
     "load_model",
     "model_format",
     "output_inputs",
-    "scored_as_export",
     "transcribe",
     "transcript_file",
 ]

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from signdistill.errors import DataError
+from signdistill.runner import Model, run_all
 from signdistill.transcribe.inputs import Failure, InputFile, _read
-from signdistill.transcribe.model import Model
 from signdistill.transcribe.segments import Transcript, aligned_segments, greedy_segments
 
 _SCALE_HINT = "Check that the features were extracted like the model's training features (same units and scale)."
@@ -59,14 +59,9 @@ def transcribe(
                 loaded[i] = _normalized(model, item)
             except DataError as exc:
                 errors[i] = Failure(str(item.path), " ".join(str(exc).split()))
-        log_probs: dict[int, np.ndarray] = {}
-        if loaded:
-            lengths = np.array([loaded[i].shape[0] for i in loaded], dtype=np.int64)
-            x = np.zeros((len(loaded), int(lengths.max()), model.input_dim), dtype=np.float32)  # (B, T, D), zero-padded
-            for b, i in enumerate(loaded):
-                x[b, : lengths[b]] = loaded[i]
-            out = model.log_probs(x, lengths)  # (B, T, V)
-            log_probs = {i: np.asarray(out[b, : lengths[b]], dtype=np.float32) for b, i in enumerate(loaded)}
+        good = list(loaded)
+        outs = run_all(model, [loaded[i] for i in good], len(good)) if good else []  # one batch: (T_i, V) each
+        log_probs = dict(zip(good, outs))
         for i, item in enumerate(chunk):
             if i not in errors and not np.isfinite(log_probs[i]).all():
                 errors[i] = Failure(str(item.path), f"{item.path}: the model's outputs are not finite for these features. {_SCALE_HINT}")
