@@ -30,16 +30,21 @@ _ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZI
 
 
 def require_submitit(kind: str) -> Any:
-    """The submitit module, or an error that names the extra to install."""
+    """The submitit module, or an error that names the extra to install (and, for ``slurm``, SLURM's commands)."""
+    import shutil
+
     try:
         import submitit
     except ImportError:
-        err = SignDistillError(
+        raise SignDistillError(
             f"compare: executor {kind!r} runs through submitit, which is not installed. Install the extra: "
             "pip install 'signdistill[slurm]' (or run with --executor local)."
+        ) from None
+    if kind == "slurm" and not (shutil.which("srun") and shutil.which("sbatch")):
+        raise SignDistillError(
+            "compare: --executor slurm needs SLURM's srun and sbatch, which are not on PATH here. Run compare on the "
+            "cluster's login node, or use --executor submitit-local (the same jobs as local processes)."
         )
-        err.exit_code = 2  # type: ignore[attr-defined]
-        raise err from None
     return submitit
 
 
@@ -205,7 +210,8 @@ def _local_job_alive(job_id: str) -> bool:
     except (ProcessLookupError, PermissionError, ValueError):
         return False
     cmdline = Path(f"/proc/{job_id}/cmdline")
-    return not cmdline.is_file() or b"submitit" in cmdline.read_bytes()  # not a recycled pid
+    # Not a recycled pid (nor a zombie: its command line is empty).
+    return not cmdline.is_file() or b"submitit" in cmdline.read_bytes()
 
 
 def _signal(job_id: str) -> None:
