@@ -75,13 +75,16 @@ def dataset_batches(dataset: SignDataset, batch_size: int, device: torch.device 
 
 
 @torch.no_grad()
-def _batches(model: CTCModel, dataset: SignDataset, batch_size: int, device: torch.device | str) -> Iterator[tuple[Batch, torch.Tensor]]:
-    """Each :func:`dataset_batches` batch and its logits ``(B, T, V)``, in eval mode."""
+def _batches(
+    model: CTCModel, dataset: SignDataset, batch_size: int, device: torch.device | str
+) -> Iterator[tuple[Batch, torch.Tensor, torch.Tensor]]:
+    """Each :func:`dataset_batches` batch, its logits ``(B, T', V)`` and their lengths ``(B,)``, in eval mode."""
     was_training = model.training
     model.eval()
     try:
         for batch in dataset_batches(dataset, batch_size, device):
-            yield batch, model(batch.features, batch.lengths).logits
+            out = model(batch.features, batch.lengths)
+            yield batch, out.logits, out.lengths  # the output's lengths: a strided model has fewer frames
     finally:
         model.train(was_training)
 
@@ -98,12 +101,12 @@ def predict(
     ``keep_logits`` its logits ``(T, V)`` (fp32, on the CPU)."""
     hyps: list[list[int]] = [[] for _ in range(len(dataset))]
     logits_out: list[torch.Tensor] | None = [torch.empty(0)] * len(dataset) if keep_logits else None
-    for batch, logits in _batches(model, dataset, batch_size, device):
-        for k, ids in zip(batch.indices, greedy_decode(logits, batch.lengths)):
+    for batch, logits, lengths in _batches(model, dataset, batch_size, device):
+        for k, ids in zip(batch.indices, greedy_decode(logits, lengths)):
             hyps[k] = ids
         if logits_out is not None:
             for b, k in enumerate(batch.indices):
-                logits_out[k] = logits[b, : int(batch.lengths[b])].float().cpu()
+                logits_out[k] = logits[b, : int(lengths[b])].float().cpu()
     return hyps, logits_out
 
 
@@ -114,9 +117,9 @@ def predict_logits(model: CTCModel, dataset: SignDataset, batch_size: int, devic
         >>> logits = predict_logits(ckpt.model, dataset, 32, resolve_device("auto"))  # doctest: +SKIP
     """
     out: list[torch.Tensor] = [torch.empty(0)] * len(dataset)
-    for batch, logits in _batches(model, dataset, batch_size, device):
+    for batch, logits, lengths in _batches(model, dataset, batch_size, device):
         for b, k in enumerate(batch.indices):
-            out[k] = logits[b, : int(batch.lengths[b])].float().cpu()
+            out[k] = logits[b, : int(lengths[b])].float().cpu()
     return out
 
 

@@ -59,6 +59,14 @@ class Model:
         out = self.run(np.ascontiguousarray(features, dtype=np.float32), np.asarray(lengths, dtype=np.int64))
         return np.asarray(out, dtype=np.float32)
 
+    def output_lengths(self, lengths: np.ndarray) -> np.ndarray:
+        """Output frames per utterance: ``lengths`` halved (rounding up) once per stride-2 block of
+        ``spec["temporal_stride"]``, as ``models.subsample.subsampled_lengths`` computes them."""
+        out = np.asarray(lengths, dtype=np.int64)
+        for _ in range(int(self.spec.get("temporal_stride", 1)).bit_length() - 1):
+            out = (out + 1) // 2
+        return out
+
     def size_bytes(self) -> int:
         """Size of the weights file on disk (a PyTorch int8 export stores fp32 weights: fp32-sized)."""
         return (self.path / self.weights_file).stat().st_size
@@ -100,12 +108,14 @@ def run_batches(
     model: Model | LogProbsFn, features: Sequence[np.ndarray], batch_size: int, *, by_length: bool = False
 ) -> Iterator[tuple[list[int], list[np.ndarray]]]:
     """Run ``model`` over ``features`` (normalized ``(T, D)`` arrays), ``batch_size`` at a time
-    (:func:`batch_plan`); yields each batch's indices and its utterances' log-probs ``(T_i, V)``."""
+    (:func:`batch_plan`); yields each batch's indices and its utterances' log-probs ``(T_i', V)``,
+    cut at each utterance's output length (:meth:`Model.output_lengths`)."""
     fn = model.log_probs if isinstance(model, Model) else model
     for idx in batch_plan([f.shape[0] for f in features], batch_size, by_length=by_length):
         x, lengths = pad_batch([features[i] for i in idx])
-        out = fn(x, lengths)  # (B, T, V)
-        yield idx, [np.asarray(out[b, :n], dtype=np.float32) for b, n in enumerate(lengths.tolist())]
+        out = fn(x, lengths)  # (B, T', V): T' = T / temporal_stride
+        frames = model.output_lengths(lengths) if isinstance(model, Model) else lengths
+        yield idx, [np.asarray(out[b, :n], dtype=np.float32) for b, n in enumerate(frames.tolist())]
 
 
 def run_all(model: Model | LogProbsFn, features: Sequence[np.ndarray], batch_size: int, *, by_length: bool = False) -> list[np.ndarray]:

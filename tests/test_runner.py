@@ -75,3 +75,23 @@ def test_kind_is_read_from_metadata(tmp_path):
     assert model_kind(tmp_path) == "onnx-int8-static" and model_format(tmp_path) == "onnx"
     with pytest.raises(CheckpointError, match="does not exist"):
         model_kind(tmp_path / "missing")
+
+
+def test_a_strided_checkpoint_runs_at_its_output_lengths(tmp_path):
+    import torch
+
+    from signdistill.checkpoint import save_checkpoint
+    from signdistill.formats import load_model
+    from signdistill.models import CTCModel, ModelSpec
+
+    torch.manual_seed(0)
+    net = CTCModel(ModelSpec(input_dim=3, vocab_size=4, hidden=8, layers=1, input_proj=8, temporal_stride=4)).eval()
+    vocab = Vocabulary.build([["A", "B"]])
+    model = load_model(save_checkpoint(tmp_path / "m", net, vocab, Normalizer(np.zeros(3), np.ones(3))))
+    feats = [np.random.default_rng(t).standard_normal((t, 3)).astype(np.float32) for t in (9, 4, 1)]
+    out = run_all(model, feats, 3)
+    with torch.no_grad():
+        alone = [net(torch.from_numpy(f)[None], torch.tensor([len(f)])) for f in feats]
+    assert [len(o) for o in out] == [int(a.lengths[0]) for a in alone] == [3, 1, 1]
+    for o, a in zip(out, alone):
+        np.testing.assert_allclose(o, torch.log_softmax(a.logits[0], -1).numpy(), atol=1e-5)
