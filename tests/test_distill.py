@@ -240,3 +240,30 @@ def test_every_named_recipe_builds_and_trains(name, synth, trained_teacher, tmp_
     epoch = [json.loads(x) for x in (tmp_path / "student" / "metrics.jsonl").read_text().splitlines() if '"epoch"' in x][-1]
     weights = {k: v for k, v in recipe["loss"].items() if v > 0}
     assert {f"train/{k}" for k in weights} <= set(epoch)
+
+
+def test_ensemble_cache_and_online_teachers_agree_at_t2(synth, trained_teacher, tmp_path):
+    """Two different teachers at T = 2: the cache (the T = 1 mixture's top-k) and the online ensemble
+    give the same frame KL, because both temper the mixture (signdistill.losses.teacher_log_probs)."""
+    from signdistill.data import collate
+    from signdistill.losses import ConstantSchedule, DistillationLoss
+    from signdistill.training.distill import TeacherCache, write_teacher_cache
+
+    cfg = load_config(None, [], DistillRunConfig, data=distill_cfg(tmp_path, synth, trained_teacher))
+    splits = pipelines.load_splits(cfg)
+    first, second = load_checkpoint(trained_teacher).model, load_checkpoint(trained_teacher).model
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in second.parameters():
+            p.add_(0.3 * torch.randn_like(p))  # a second, different teacher
+    weights = [1.0, 2.0]
+    v = len(splits.vocab)
+    write_teacher_cache([first, second], weights, splits.train, tmp_path / "cache", topk=v)
+    batch = collate([splits.train[i] for i in range(4)])
+    student = load_checkpoint(trained_teacher).model.eval()
+    kl = []
+    for source in ({"teachers": [first, second], "teacher_weights": weights}, {"cache": TeacherCache(tmp_path / "cache")}):
+        obj = DistillObjective(DistillationLoss(kl=0.5, ctc=0.5, blank_mode="keep"), ConstantSchedule(2.0), **source)
+        obj.on_epoch_start(1)
+        kl.append(obj(student, batch).parts["kl"])
+    assert kl[0] == pytest.approx(kl[1], rel=2e-3)

@@ -133,10 +133,12 @@ def test_topk_targets_equal_cached_topk():
 
 
 def test_multi_teacher_average_of_posteriors():
+    """Several teachers: the weighted mixture of their T = 1 posteriors, then softened like one teacher's."""
     t1, t2 = torch.randn(1, 2, 3), torch.randn(1, 2, 3)
-    mixed = teacher_log_probs([t1, t2], 2.0, weights=[3, 1]).exp()
-    expect = 0.75 * torch.softmax(t1 / 2, -1) + 0.25 * torch.softmax(t2 / 2, -1)
-    assert torch.allclose(mixed, expect, atol=1e-6)
+    mixed = 0.75 * torch.softmax(t1, -1) + 0.25 * torch.softmax(t2, -1)
+    assert torch.allclose(teacher_log_probs([t1, t2], 1.0, weights=[3, 1]).exp(), mixed, atol=1e-6)
+    softened = teacher_log_probs([t1, t2], 2.0, weights=[3, 1]).exp()
+    assert torch.allclose(softened, torch.softmax(mixed.log() / 2, -1), atol=1e-6)
 
 
 def test_float32_under_autocast():

@@ -87,11 +87,11 @@ def kd_kl_loss(
     ``topk`` keeps the teacher's k most likely classes per frame, renormalized; the
     student's log-probabilities over the full vocabulary are read at those classes.
     ``teacher_topk=(values, indices)`` passes such targets precomputed (from a teacher
-    cache: ``values`` are raw teacher logits at T=1) instead of ``teacher_logits``.
+    cache: ``values`` are the teacher's T=1 logits or log-probs at those classes) instead of ``teacher_logits``.
 
     Args:
         student_logits: ``(B, T, V)``.
-        teacher_logits: ``(B, T, V)``, or a list of them (averaged posteriors), or None
+        teacher_logits: ``(B, T, V)``, or a list of them (an ensemble, :func:`teacher_log_probs`), or None
             when ``teacher_topk`` is given.
         lengths: ``(B,)`` valid frames; padded frames are ignored exactly.
         temperature: ``T > 0``.
