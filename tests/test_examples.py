@@ -36,3 +36,20 @@ def test_decode_with_lm(trained_teacher, synth):
     r = run(EX / "decode_with_lm.py", trained_teacher, synth / "train.jsonl", synth / "test.jsonl")
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("WER") == 4
+
+
+def test_foreign_loop_distills_a_stride_4_teacher_in_a_loop_of_its_own():
+    source = (EX / "foreign_loop.py").read_text()
+    imports = [line.split()[1] for line in source.splitlines() if line.startswith(("import ", "from "))]
+    assert {m.split(".")[0] for m in imports} <= {"__future__", "argparse", "torch", "signdistill"}
+    assert all(m.startswith("signdistill.losses") for m in imports if m.startswith("signdistill"))
+    r = run(EX / "foreign_loop.py", "--steps", "300")
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.strip().splitlines()[-1]
+    teacher, student = _rates(last)
+    assert teacher < 10 and student < 30, last
+
+
+def _rates(line: str) -> tuple[float, float]:
+    words = line.replace("%", "").split()
+    return float(words[words.index("teacher") + 1]), float(words[words.index("student") + 1])
