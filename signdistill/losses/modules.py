@@ -92,8 +92,9 @@ class DistillationLoss(nn.Module):
                 f"DistillationLoss got unknown argument(s) {bad}: the term weights are {term_names()}, the options {sorted(known)}"
             )
         self.options: dict[str, Any] = {**known, **options, "blank": blank}
-        if "hidden" in self.needs and projector is None:
-            raise ValueError("feature > 0 needs a FeatureProjector")
+        hidden = [t.name for t in self.terms if "hidden" in t.needs]
+        if hidden and projector is None:
+            raise ValueError(f"{', '.join(hidden)} > 0 needs a FeatureProjector (the student's layers in the teacher's space)")
         self.projector = projector
         self.blank = blank
 
@@ -110,7 +111,7 @@ class DistillationLoss(nn.Module):
     def forward(
         self,
         student_logits: torch.Tensor,
-        teacher: torch.Tensor | Sequence[torch.Tensor] | TeacherTargets | None,
+        teacher_logits: torch.Tensor | Sequence[torch.Tensor] | TeacherTargets | None,
         lengths: torch.Tensor,
         targets: torch.Tensor,
         target_lengths: torch.Tensor,
@@ -126,12 +127,13 @@ class DistillationLoss(nn.Module):
     ) -> LossOutput:
         """Weighted sum of the terms; ``kd_scale`` multiplies the KD terms (warm-up/ramps).
 
-        ``teacher`` is a :class:`~signdistill.losses.terms.TeacherTargets` built once per batch, or
-        the teacher's logits ``(B, T, V)`` (a list: an ensemble mixed with ``teacher_weights``), which
+        ``teacher_logits`` is a :class:`~signdistill.losses.terms.TeacherTargets` built once per batch,
+        or the teacher's logits ``(B, T, V)`` (a list: an ensemble mixed with ``teacher_weights``), which
         with ``teacher_hidden``, ``teacher_topk`` and ``sequence_targets`` make one.
         ``target_weights`` ``(B,)``: each utterance's weight in the CTC term (pseudo-labelled or
         unlabeled utterances, :func:`weighted_ctc_loss`); ``None``: every utterance weighs 1.
         """
+        teacher = teacher_logits
         if not isinstance(teacher, TeacherTargets):
             teacher = TeacherTargets(teacher, teacher_weights, teacher_topk, teacher_hidden, sequence_targets)
         elif teacher_hidden or teacher_topk is not None or teacher_weights is not None or sequence_targets is not None:
@@ -144,9 +146,9 @@ class DistillationLoss(nn.Module):
             teacher,
             temperature,
             self.options,
-            student_hidden,
-            target_weights,
-            self.projector,
+            student_hidden=student_hidden,
+            target_weights=target_weights,
+            projector=self.projector,
         )
         total = student_logits.new_zeros((), dtype=torch.float32)
         parts: dict[str, float] = {}
