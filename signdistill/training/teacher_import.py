@@ -152,6 +152,34 @@ def _write_shard(out: Path, number: int, tensors: dict[str, torch.Tensor]) -> st
     return name
 
 
+def _cache_tensors(
+    utts: list[Any],
+    folder: Path,
+    manifest: str,
+    teacher_tokens: list[str],
+    target: torch.Tensor,
+    n_vocab: int,
+    stride: int,
+    kind: Kind,
+    k: int,
+) -> tuple[dict[str, torch.Tensor], int, set[str]]:
+    """Per utterance: the teacher's outputs at the input's frame rate as top-k values, indices and greedy transcript."""
+    tensors: dict[str, torch.Tensor] = {}
+    frames, kinds = 0, set()
+    for u in utts:
+        t_input = load_features(u.features, context=f"utterance {u.id!r} of {manifest}").shape[0]
+        arr = _load_outputs(folder / f"{u.id}.npy", u.id, len(teacher_tokens), t_input, stride)
+        lp, found = _to_student(arr, kind, target, n_vocab)
+        kinds.add(found)
+        lp = resample_log_probs(lp[None], torch.tensor([lp.shape[0]]), torch.tensor([t_input]))[0]  # (T, V)
+        vals, inds = lp.float().topk(k, dim=-1)
+        tensors[f"{u.id}/values"] = vals.half().contiguous()
+        tensors[f"{u.id}/indices"] = inds.to(torch.int16 if n_vocab < 2**15 else torch.int32).contiguous()
+        tensors[f"{u.id}/sequence"] = torch.tensor(greedy_decode(lp[None].float(), torch.tensor([t_input]))[0], dtype=torch.int32)
+        frames += t_input
+    return tensors, frames, kinds
+
+
 def import_teacher_outputs(
     folder: str | os.PathLike[str],
     vocab_file: str | os.PathLike[str],
@@ -189,19 +217,7 @@ def import_teacher_outputs(
     out.mkdir(parents=True, exist_ok=True)
     (out / CACHE_INDEX).unlink(missing_ok=True)  # an interrupted rewrite is never read as a cache
     k = min(topk, len(vocab))
-    tensors: dict[str, torch.Tensor] = {}
-    frames, kinds = 0, set()
-    for u in utts:
-        t_input = load_features(u.features, context=f"utterance {u.id!r} of {manifest}").shape[0]
-        arr = _load_outputs(folder / f"{u.id}.npy", u.id, len(teacher_tokens), t_input, stride)
-        lp, found = _to_student(arr, kind, target, len(vocab))
-        kinds.add(found)
-        lp = resample_log_probs(lp[None], torch.tensor([lp.shape[0]]), torch.tensor([t_input]))[0]  # (T, V)
-        vals, inds = lp.float().topk(k, dim=-1)
-        tensors[f"{u.id}/values"] = vals.half().contiguous()
-        tensors[f"{u.id}/indices"] = inds.to(torch.int16 if len(vocab) < 2**15 else torch.int32).contiguous()
-        tensors[f"{u.id}/sequence"] = torch.tensor(greedy_decode(lp[None].float(), torch.tensor([t_input]))[0], dtype=torch.int32)
-        frames += t_input
+    tensors, frames, kinds = _cache_tensors(utts, folder, str(manifest), teacher_tokens, target, len(vocab), stride, kind, k)
     found_kind = "+".join(sorted(kinds))
     info = {
         "topk": k,
