@@ -14,7 +14,7 @@ messages in :mod:`~signdistill.config.messages`, the generated reference in
 
 from __future__ import annotations
 
-from signdistill.config.compare import CompareConfig, CompareLM, CompareRecipe, CompareTeacher, CompareTrain
+from signdistill.config.compare import CompareConfig, CompareExecutor, CompareLM, CompareRecipe, CompareTeacher, CompareTrain
 from signdistill.config.distill import DistillRunConfig, DistillSection, LossWeights, ScheduleConfig, TeacherRef
 from signdistill.config.loading import _apply_override, dump_config, load_config
 from signdistill.config.reference import reference_markdown
@@ -23,6 +23,7 @@ from signdistill.config.sections import AugmentConfig, DataConfig, GuideConfig, 
 __all__ = [
     "AugmentConfig",
     "CompareConfig",
+    "CompareExecutor",
     "CompareLM",
     "CompareRecipe",
     "CompareTeacher",

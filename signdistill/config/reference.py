@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel
 
-from signdistill.config.compare import CompareConfig, CompareLM, CompareRecipe, CompareTeacher, CompareTrain
+from signdistill.config.compare import CompareConfig, CompareExecutor, CompareLM, CompareRecipe, CompareTeacher, CompareTrain
 from signdistill.config.distill import DistillSection, LossWeights, ScheduleConfig, TeacherRef
 from signdistill.config.sections import AugmentConfig, DataConfig, GuideConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 
@@ -41,6 +41,7 @@ def reference_markdown() -> str:
         ("compare: recipes[] (inline)", CompareRecipe),
         ("compare: train", CompareTrain),
         ("compare: lm", CompareLM),
+        ("compare: executor", CompareExecutor),
     ]
     for title, schema in sections:
         lines += [
