@@ -89,25 +89,13 @@ def _batches(
         model.train(was_training)
 
 
-def predict(
-    model: CTCModel,
-    dataset: SignDataset,
-    batch_size: int,
-    device: torch.device | str = "cpu",
-    *,
-    keep_logits: bool = False,
-) -> tuple[list[list[int]], list[torch.Tensor] | None]:
-    """Greedy label ids for every utterance of ``dataset`` (dataset order), and with
-    ``keep_logits`` its logits ``(T, V)`` (fp32, on the CPU)."""
+def predict(model: CTCModel, dataset: SignDataset, batch_size: int, device: torch.device | str = "cpu") -> list[list[int]]:
+    """Greedy label ids for every utterance of ``dataset``, in dataset order (:func:`predict_logits` gives the logits)."""
     hyps: list[list[int]] = [[] for _ in range(len(dataset))]
-    logits_out: list[torch.Tensor] | None = [torch.empty(0)] * len(dataset) if keep_logits else None
     for batch, logits, lengths in _batches(model, dataset, batch_size, device):
         for k, ids in zip(batch.indices, greedy_decode(logits, lengths)):
             hyps[k] = ids
-        if logits_out is not None:
-            for b, k in enumerate(batch.indices):
-                logits_out[k] = logits[b, : int(lengths[b])].float().cpu()
-    return hyps, logits_out
+    return hyps
 
 
 def predict_logits(model: CTCModel, dataset: SignDataset, batch_size: int, device: torch.device | str = "cpu") -> list[torch.Tensor]:

@@ -38,16 +38,15 @@ def data_synth(
         raise SignDistillError(f"--size {size!r} is not one of {sorted(SIZES)}.")
     import signal
 
+    from signdistill.signals import handling
+
     def _term(signum: int, frame: object) -> None:  # SIGTERM cleans up like Ctrl-C (the temporary folder goes)
         err = SignDistillError("data synth: stopped by SIGTERM; nothing was written.")
         err.exit_code = 128 + signum  # type: ignore[attr-defined]
         raise err
 
-    previous = signal.signal(signal.SIGTERM, _term)
-    try:
+    with handling(_term, signal.SIGTERM):
         manifests = generate(out, seed=seed, size=size, overwrite=overwrite, unlabeled=unlabeled)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     render.manifests(manifests)
     if overwrite and (kept := kept_files(out)):
         render.note(f"kept in {out} (not written by data synth): {', '.join(kept)}; anything built from the data before is stale.")

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from signdistill.errors import SignDistillError
 from signdistill.pipelines.compare_plan import Job
+from signdistill.signals import handling
 
 Event = Callable[[str, str, dict[str, Any]], None]
 
@@ -137,34 +138,24 @@ def _submit_ready(
 
 @contextmanager
 def _stopping(engine: Engine, flying: dict[Any, Task]) -> Iterator[None]:
-    """Ctrl-C or SIGTERM to `compare` stops (or cancels) its runs too, and says how to resume."""
-    previous_term = _raise_on_sigterm()
-    try:
-        yield
-    except BaseException as exc:
-        engine.stop(list(flying))
-        if isinstance(exc, KeyboardInterrupt):
-            _say_stopped("Ctrl-C")
-        raise
-    finally:
-        if previous_term is not None:
-            signal.signal(signal.SIGTERM, previous_term)
+    """Ctrl-C or SIGTERM to `compare` stops (or cancels) its runs too, and says how to resume.
+
+    Without its own SIGTERM handler the parent would die at once and its runs train on, orphaned;
+    with it they save their position and resume on the next call."""
+    with handling(_term, signal.SIGTERM):
+        try:
+            yield
+        except BaseException as exc:
+            engine.stop(list(flying))
+            if isinstance(exc, KeyboardInterrupt):
+                _say_stopped("Ctrl-C")
+            raise
 
 
-def _raise_on_sigterm() -> Any:
-    """SIGTERM to `compare` stops its runs too (they save their position and resume on the next
-    call): without this the parent dies at once and its runs train on, orphaned.
-    Returns the previous handler (None off the main thread, where signals cannot be handled)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def _term(signum: int, frame: Any) -> None:
-        _say_stopped("SIGTERM")
-        raise SystemExit(128 + signum)
-
-    return signal.signal(signal.SIGTERM, _term)
+def _term(signum: int, frame: Any) -> None:
+    """SIGTERM to `compare`: say so and exit with 128 + the signal (``_stopping`` then stops the runs)."""
+    _say_stopped("SIGTERM")
+    raise SystemExit(128 + signum)
 
 
 def _say_stopped(how: str) -> None:

@@ -1,11 +1,13 @@
 """Watching a run: when it first decodes something, whether it collapsed to blank, when to stop early.
 
-Pure checks the Trainer calls once per step or epoch; their state (``blank_streak``,
-``bad_epochs``, ``first_nonblank_step``) stays on the Trainer, which saves it for exact resume.
+Checks the Trainer calls once per step or epoch; their state (``blank_streak``, ``bad_epochs``,
+``best_wer``, ``first_nonblank_step``) lives in the Trainer's :class:`~signdistill.training.state.LoopState`,
+which a checkpoint saves for exact resume.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,10 @@ import torch
 
 from signdistill.decoding import greedy_decode
 from signdistill.errors import SignDistillError
+from signdistill.training.state import LoopState
+
+# The Trainer's logger: the CLI's log lines name it, as before these checks were split off.
+log = logging.getLogger("signdistill.training.trainer")
 
 NONBLANK_CHECK_EVERY = 10
 
@@ -70,3 +76,25 @@ def check_collapse(streak: int, patience: int, blank_rate: float, epoch: int, ru
 def early_stop(bad_epochs: int, patience: int) -> bool:
     """Whether ``patience`` epochs (0: off) passed without a dev WER gain."""
     return bool(patience) and bad_epochs >= patience
+
+
+def track_dev(loop: LoopState, wer: float, blank_rate: float, epochs: int) -> bool:
+    """Update ``loop``'s best dev WER, epochs without a gain and blank streak after an evaluation; returns whether dev WER improved."""
+    improved = wer < loop.best_wer
+    if improved:
+        loop.best_wer, loop.best_epoch, loop.bad_epochs = wer, loop.epoch, 0
+    else:
+        loop.bad_epochs += 1
+    loop.blank_streak = next_blank_streak(loop.blank_streak, blank_rate, loop.epoch, epochs, loop.best_wer)
+    if loop.blank_streak:
+        log.warning("epoch %d: %.0f%% of dev utterances decode to blank only", loop.epoch, 100 * blank_rate)
+    return improved
+
+
+def stop_after_epoch(loop: LoopState, collapse_patience: int, early_stopping_patience: int, blank_rate: float, run_dir: Path) -> bool:
+    """Raise :class:`CollapseError` on a lasting all-blank dev set; True when early stopping ends the run."""
+    check_collapse(loop.blank_streak, collapse_patience, blank_rate, loop.epoch, run_dir)
+    if early_stop(loop.bad_epochs, early_stopping_patience):
+        log.info("early stopping at epoch %d (best %.2f at epoch %d)", loop.epoch, loop.best_wer, loop.best_epoch)
+        return True
+    return False

@@ -9,9 +9,13 @@ stops at once (``KeyboardInterrupt``).
 from __future__ import annotations
 
 import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from signdistill.errors import SignDistillError
+from signdistill.signals import handling
 
 # The Trainer's logger: the CLI's log lines name it, as before this module was split off.
 log = logging.getLogger("signdistill.training.trainer")
@@ -33,14 +37,9 @@ class TrainingInterrupted(SignDistillError):
     exit_code = 130
 
 
-def install_stop_handlers(trainer: Stoppable) -> dict[int, Any]:
-    """SIGINT/SIGTERM ask the trainer to stop at the next safe point and save (main thread only)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous: dict[int, Any] = {}
+@contextmanager
+def stopping_on_signals(trainer: Stoppable) -> Iterator[None]:
+    """While the block runs, SIGINT/SIGTERM ask the trainer to stop at the next safe point and save (main thread only)."""
 
     def handler(signum: int, frame: Any) -> None:
         if trainer.stop_signal is not None:  # a second signal: stop now
@@ -48,14 +47,5 @@ def install_stop_handlers(trainer: Stoppable) -> dict[int, Any]:
         trainer.stop_signal = signal.Signals(signum).name
         log.warning("%s received: saving a checkpoint at the next batch boundary", trainer.stop_signal)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, handler)
-    return previous
-
-
-def restore_stop_handlers(previous: dict[int, Any]) -> None:
-    """Put back the handlers :func:`install_stop_handlers` replaced."""
-    import signal
-
-    for sig, h in previous.items():
-        signal.signal(sig, h)
+    with handling(handler, signal.SIGINT, signal.SIGTERM):
+        yield

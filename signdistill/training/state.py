@@ -1,21 +1,72 @@
-"""What a run saves to resume exactly: optimizer, schedule, GradScaler, objective, every RNG, the loop's counters.
+"""What a run saves to resume exactly: the loop's counters (:class:`LoopState`), optimizer, schedule,
+GradScaler, objective and every RNG.
 
 :meth:`Trainer.state_dict <signdistill.training.trainer.Trainer.state_dict>` and
-:meth:`~signdistill.training.trainer.Trainer.load_state_dict` call these; a checkpoint's
-``training_state`` holds the result.
+:meth:`~signdistill.training.trainer.Trainer.load_state_dict` call :func:`training_state` and
+:func:`restore_training_state`; a checkpoint's ``training_state`` holds the result. This module
+knows nothing of the Trainer: it takes the stateful parts by name and the counters as one value.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from typing import TYPE_CHECKING, Any, cast
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from signdistill.training.trainer import Trainer
+COUNTERS = ("epoch", "step", "best_wer", "best_epoch", "bad_epochs", "blank_streak")
+
+
+class Stateful(Protocol):
+    """An optimizer, scheduler, GradScaler or module: whatever has ``state_dict``/``load_state_dict``."""
+
+    def state_dict(self) -> Any: ...
+    def load_state_dict(self, state: Any, /) -> Any: ...
+
+
+@dataclass
+class LoopState:
+    """The Trainer's counters, one value: where the loop is and how it has gone so far.
+
+    ``to_dict``/``from_dict`` are its fields of a checkpoint's ``training_state`` (the format of
+    every run saved before this class existed); ``history`` is not saved there: a resume rebuilds
+    it from ``metrics.jsonl``.
+    """
+
+    epoch: int = 0  # the epoch under way (or last finished); 0 before the first
+    step: int = 0  # optimizer steps taken
+    best_wer: float = float("inf")
+    best_epoch: int = 0
+    bad_epochs: int = 0  # epochs since dev WER last improved (early stopping)
+    blank_streak: int = 0  # epochs in a row whose dev set decodes mostly to blank (collapse guard)
+    first_nonblank_step: int = -1  # first optimizer step whose batch decodes 10 % of its glosses (-1: not yet)
+    partial: dict[str, Any] | None = None  # position inside an interrupted epoch: batch, sums, count, skipped, frames
+    history: list[dict[str, Any]] = field(default_factory=list)  # the epochs' metrics
+
+    @property
+    def first_nonblank(self) -> int | None:
+        """:attr:`first_nonblank_step`, None until there is one."""
+        return self.first_nonblank_step if self.first_nonblank_step >= 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counters as checkpoint fields (``partial`` as JSON text)."""
+        return {
+            **{key: getattr(self, key) for key in COUNTERS},
+            "first_nonblank_step": self.first_nonblank_step,
+            "partial": json.dumps(self.partial),
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> LoopState:
+        """The counters of a checkpoint's ``training_state`` (older ones lack ``partial`` and ``first_nonblank_step``)."""
+        return cls(
+            **{key: state[key] for key in COUNTERS},
+            first_nonblank_step=int(state.get("first_nonblank_step", -1)),
+            partial=json.loads(state.get("partial", "null")),
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -45,33 +96,14 @@ def restore_rng(state: dict[str, Any]) -> None:
     random.setstate((py[0], tuple(py[1]), py[2]))
 
 
-def trainer_state(t: Trainer) -> dict[str, Any]:
-    """The training state of ``t`` (a checkpoint's ``training_state``)."""
-    return {
-        "optimizer": t.optimizer.state_dict(),
-        "scheduler": t.scheduler.state_dict(),
-        "scaler": t.scaler.state_dict(),
-        "objective": t.objective.state_dict(),
-        **rng_state(),
-        "epoch": t.epoch,
-        "step": t.step,
-        "best_wer": t.best_wer,
-        "best_epoch": t.best_epoch,
-        "bad_epochs": t.bad_epochs,
-        "blank_streak": t.blank_streak,
-        "first_nonblank_step": t.first_nonblank_step,
-        "partial": json.dumps(t.partial),
-    }
+def training_state(parts: dict[str, Stateful], loop: LoopState) -> dict[str, Any]:
+    """A checkpoint's ``training_state``: each part's state by name, every RNG, the loop's counters."""
+    return {**{name: part.state_dict() for name, part in parts.items()}, **rng_state(), **loop.to_dict()}
 
 
-def load_trainer_state(t: Trainer, state: dict[str, Any]) -> None:
-    """Put ``state`` (from :func:`trainer_state`) back into ``t`` and the global RNGs."""
-    t.optimizer.load_state_dict(state["optimizer"])
-    t.scheduler.load_state_dict(state["scheduler"])
-    t.scaler.load_state_dict(state["scaler"])
-    t.objective.load_state_dict(state["objective"])
+def restore_training_state(parts: dict[str, Stateful], state: dict[str, Any]) -> LoopState:
+    """Put ``state`` (from :func:`training_state`) back into ``parts`` and the global RNGs; returns the loop's counters."""
+    for name, part in parts.items():
+        part.load_state_dict(state[name])
     restore_rng(state)
-    for key in ("epoch", "step", "best_wer", "best_epoch", "bad_epochs", "blank_streak"):
-        setattr(t, key, state[key])
-    t.partial = json.loads(state.get("partial", "null"))
-    t.first_nonblank_step = int(state.get("first_nonblank_step", -1))
+    return LoopState.from_dict(state)

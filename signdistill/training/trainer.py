@@ -1,10 +1,11 @@
 """The Trainer: AdamW + warm-up/decay, AMP, accumulation, clipping, checkpoints, resume.
 
 The Trainer owns the loop. Its collaborators live beside it in ``signdistill.training``:
-``run_dir`` (the run folder), ``metrics_log`` (metrics.jsonl, TensorBoard), ``state`` (what a
-resume restores), ``optim`` (AdamW and its schedule), ``signals`` (stopping cleanly on
-SIGINT/SIGTERM), ``monitors`` (collapse guard, early stopping, first non-blank step),
-``reporting`` (progress) and ``distributed`` (torchrun).
+``run_dir`` (the run folder), ``metrics_log`` (metrics.jsonl, TensorBoard), ``state`` (the loop's
+counters as one :class:`~signdistill.training.state.LoopState`, and what a resume restores),
+``optim`` (AdamW and its schedule), ``signals`` (stopping cleanly on SIGINT/SIGTERM), ``monitors``
+(collapse guard, early stopping, first non-blank step), ``reporting`` (progress) and
+``distributed`` (torchrun).
 """
 
 from __future__ import annotations
@@ -42,15 +43,15 @@ from signdistill.training.distributed import (
     wrap_model,
 )
 from signdistill.training.metrics_log import MetricsLog
-from signdistill.training.monitors import NONBLANK_CHECK_EVERY, check_collapse, decodes_something, early_stop, next_blank_streak
+from signdistill.training.monitors import NONBLANK_CHECK_EVERY, decodes_something, stop_after_epoch, track_dev
 from signdistill.training.monitors import CollapseError as CollapseError  # importable from here as before
 from signdistill.training.objectives import Objective
 from signdistill.training.optim import build_optimizer
 from signdistill.training.optim import lr_lambda as lr_lambda  # importable from here as before
 from signdistill.training.reporting import LogReporter, Reporter, SilentReporter, call_hook
 from signdistill.training.run_dir import check_run_dir, metrics_to_keep
-from signdistill.training.signals import StopRequested, TrainingInterrupted, install_stop_handlers, restore_stop_handlers
-from signdistill.training.state import load_trainer_state, seed_everything, trainer_state
+from signdistill.training.signals import StopRequested, TrainingInterrupted, stopping_on_signals
+from signdistill.training.state import LoopState, restore_training_state, seed_everything, training_state
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class TrainResult:
 
 def score_dataset(model: CTCModel, dataset: SignDataset, batch_size: int, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Greedy-decode and score a dataset: WER breakdown, blank rate, hypotheses."""
-    hyps, _ = predict(model, dataset, batch_size, device)
+    hyps = predict(model, dataset, batch_size, device)
     utts = dataset.utterances
     refs = [list(u.glosses) for u in utts]
     hyp_words = [dataset.vocab.decode(h) for h in hyps]
@@ -130,25 +131,23 @@ class Trainer:
         self.optimizer, self.scheduler = build_optimizer(params, cfg.optim, self.total_steps)
         self.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.train.precision]
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.precision == "fp16")
-        self.epoch = 0
-        self.step = 0
-        self.best_wer = float("inf")
-        self.best_epoch = 0
-        self.bad_epochs = 0
-        self.blank_streak = 0
-        self.first_nonblank_step = -1  # first optimizer step whose batch decodes 10 % of its glosses (-1: not yet)
-        self.history: list[dict[str, Any]] = []
+        self.loop = LoopState()  # the counters: epoch, step, best dev WER, early stopping, position in an epoch, ...
         self.metrics_log = MetricsLog(self.run_dir, main=self.dist.is_main)
-        self.partial: dict[str, Any] | None = None  # position inside an interrupted epoch
         self.stop_signal: str | None = None
 
     # -- state -------------------------------------------------------------------------
+    def _stateful_parts(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler, "objective": self.objective}
+
     def state_dict(self) -> dict[str, Any]:
         """Everything :meth:`load_state_dict` needs to continue this run exactly (:mod:`~signdistill.training.state`)."""
-        return trainer_state(self)
+        return training_state(self._stateful_parts(), self.loop)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        load_trainer_state(self, state)
+        """Put back a :meth:`state_dict` (the global RNGs too); the epochs' history stays as it is."""
+        history = self.loop.history
+        self.loop = restore_training_state(self._stateful_parts(), state)
+        self.loop.history = history
 
     def _save(self, name: str, metrics: dict[str, Any], with_state: bool) -> None:
         if not self.dist.is_main:
@@ -159,7 +158,7 @@ class Trainer:
             self.vocab,
             self.normalizer,
             config=self.config_dict,
-            meta={"epoch": self.epoch, "step": self.step, "metrics": metrics, **self.extra_meta},
+            meta={"epoch": self.loop.epoch, "step": self.loop.step, "metrics": metrics, **self.extra_meta},
             training_state=self.state_dict() if with_state else None,
         )
 
@@ -172,14 +171,15 @@ class Trainer:
         ckpt = load_checkpoint(last)
         self.model.load_state_dict(ckpt.model.state_dict())
         self.load_state_dict(state)
+        loop = self.loop
         hist = self.metrics_log.path
         if hist.exists():
-            kept = metrics_to_keep(hist, self.epoch - (1 if self.partial else 0), self.step)
+            kept = metrics_to_keep(hist, loop.epoch - (1 if loop.partial else 0), loop.step)
             if self.dist.is_main:
                 write_text_atomic(hist, "".join(json.dumps(r) + "\n" for r in kept))
-            self.history = [h for h in kept if h.get("kind") == "epoch"]
-        where = f"epoch {self.epoch}, batch {self.partial['batch']}" if self.partial else f"the end of epoch {self.epoch}"
-        log.info("resumed from %s at %s (step %d)", last, where, self.step)
+            loop.history = [h for h in kept if h.get("kind") == "epoch"]
+        where = f"epoch {loop.epoch}, batch {loop.partial['batch']}" if loop.partial else f"the end of epoch {loop.epoch}"
+        log.info("resumed from %s at %s (step %d)", last, where, loop.step)
         return True
 
     # -- loop --------------------------------------------------------------------------
@@ -191,13 +191,13 @@ class Trainer:
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
         self.objective.train()
-        self.sampler.set_epoch(self.epoch)
-        self.train_set.set_epoch(self.epoch)
+        self.sampler.set_epoch(self.loop.epoch)
+        self.train_set.set_epoch(self.loop.epoch)
         acc = self.cfg.optim.accumulate
         # A run stopped mid-epoch (SIGINT/SIGTERM) resumes at the batch where it stopped,
         # with the sums of the batches already done.
-        part = self.partial or {"batch": 0, "sums": {}, "count": 0, "skipped": 0, "frames": 0}
-        self.partial = None
+        part = self.loop.partial or {"batch": 0, "sums": {}, "count": 0, "skipped": 0, "frames": 0}
+        self.loop.partial = None
         sums: dict[str, float] = dict(part["sums"])
         count, skipped, frames = part["count"], part["skipped"], part["frames"]
         t0 = time.perf_counter()
@@ -207,7 +207,7 @@ class Trainer:
             if i < part["batch"]:
                 continue
             if i % acc == 0 and self._stop_requested():
-                self.partial = {"batch": i, "sums": sums, "count": count, "skipped": skipped, "frames": frames}
+                self.loop.partial = {"batch": i, "sums": sums, "count": count, "skipped": skipped, "frames": frames}
                 raise StopRequested
             batch = batch.to(self.device)
             stepping = (i + 1) % acc == 0 or i + 1 == n_batches
@@ -226,10 +226,10 @@ class Trainer:
             frames += batch.num_frames
             for k, v in out.parts.items():
                 sums[k] = sums.get(k, 0.0) + v
-            if self.step % self.cfg.train.log_every_steps == 0 and (i + 1) % acc == 0:
+            if self.loop.step % self.cfg.train.log_every_steps == 0 and (i + 1) % acc == 0:
                 parts = {f"train/{k}": v for k, v in out.parts.items()}
-                record = {"kind": "step", "epoch": self.epoch, "step": self.step, "lr": self.scheduler.get_last_lr()[0], **parts}
-                self.metrics_log.write(record, self.step)
+                record = {"kind": "step", "epoch": self.loop.epoch, "step": self.loop.step, "lr": self.scheduler.get_last_lr()[0], **parts}
+                self.metrics_log.write(record, self.loop.step)
             self.reporter.step({"loss": out.parts["total"], "frames_per_s": frames / max(time.perf_counter() - t0, 1e-9)})
         return self._epoch_metrics(sums, count, frames, skipped, time.perf_counter() - t0)
 
@@ -242,7 +242,7 @@ class Trainer:
         metrics["train/skipped_batches"] = skipped
         if count == 0:
             raise SignDistillError(
-                f"Every batch of epoch {self.epoch} had a non-finite loss. Lower optim.lr, use "
+                f"Every batch of epoch {self.loop.epoch} had a non-finite loss. Lower optim.lr, use "
                 "train.precision fp32, or check the features for extreme values."
             )
         return metrics
@@ -265,10 +265,10 @@ class Trainer:
         """
         finite = bool(torch.isfinite(loss))
         if not finite:
-            log.warning("epoch %d batch %d: non-finite loss %s, batch skipped", self.epoch, i, float(loss.detach()))
+            log.warning("epoch %d batch %d: non-finite loss %s, batch skipped", self.loop.epoch, i, float(loss.detach()))
         if any_rank(not finite, self.dist):
             if finite:
-                log.warning("epoch %d batch %d: non-finite loss on another rank, batch skipped on every rank", self.epoch, i)
+                log.warning("epoch %d batch %d: non-finite loss on another rank, batch skipped on every rank", self.loop.epoch, i)
             return False
         return finite
 
@@ -283,32 +283,32 @@ class Trainer:
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        self.step += 1
-        if self.first_nonblank_step < 0 and self.step % NONBLANK_CHECK_EVERY == 0 and decodes_something(self.model, batch):
-            self.first_nonblank_step = self.step
+        loop = self.loop
+        loop.step += 1
+        if loop.first_nonblank_step < 0 and loop.step % NONBLANK_CHECK_EVERY == 0 and decodes_something(self.model, batch):
+            loop.first_nonblank_step = loop.step
 
     def fit(self, *, resume: bool = True, on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
         """Train until ``train.epochs`` or early stopping; returns the best dev WER."""
         epochs = self.cfg.train.epochs
         self._start_run(resume, epochs)
-        previous = install_stop_handlers(self)
         try:
-            while self.epoch < epochs or self.partial:
-                if not self.partial:
-                    self.epoch += 1
-                metrics, dev = self._train_and_evaluate(epochs)
-                improved = self._track_progress(metrics, dev, epochs)
-                self._record_epoch(metrics, improved, on_epoch_end)
-                check_collapse(self.blank_streak, self.cfg.train.collapse_patience, dev["blank_rate"], self.epoch, self.run_dir)
-                if early_stop(self.bad_epochs, self.cfg.train.early_stopping_patience):
-                    log.info("early stopping at epoch %d (best %.2f at epoch %d)", self.epoch, self.best_wer, self.best_epoch)
-                    break
+            with stopping_on_signals(self):
+                while self.loop.epoch < epochs or self.loop.partial:
+                    if not self.loop.partial:
+                        self.loop.epoch += 1
+                    metrics, dev = self._train_and_evaluate(epochs)
+                    improved = track_dev(self.loop, dev["wer"], dev["blank_rate"], epochs)
+                    metrics["collapse_warning"] = self.loop.blank_streak > 0
+                    self._record_epoch(metrics, improved, on_epoch_end)
+                    train = self.cfg.train
+                    if stop_after_epoch(self.loop, train.collapse_patience, train.early_stopping_patience, dev["blank_rate"], self.run_dir):
+                        break
         finally:
-            restore_stop_handlers(previous)
             self.metrics_log.close()
         self._end_run(epochs)
-        first = self.first_nonblank_step if self.first_nonblank_step >= 0 else None
-        return TrainResult(self.best_wer, self.best_epoch, self.epoch, self.run_dir, self.history, first)
+        loop = self.loop
+        return TrainResult(loop.best_wer, loop.best_epoch, loop.epoch, self.run_dir, loop.history, loop.first_nonblank)
 
     def _start_run(self, resume: bool, epochs: int) -> None:
         """Check the run folder, resume or seed, open TensorBoard and announce the run."""
@@ -324,31 +324,31 @@ class Trainer:
             "threads": torch.get_num_threads(),
             "device": str(self.device),
             "epochs": epochs,
-            "resumed_at_epoch": self.epoch,
+            "resumed_at_epoch": self.loop.epoch,
         }
         log.info("model: %(parameters)d parameters (%(size_bytes)d bytes fp32), %(threads)d torch threads on %(device)s", start_info)
         call_hook(self.reporter, "run_start", start_info)
 
     def _train_and_evaluate(self, epochs: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """One epoch of training (saving and raising :class:`TrainingInterrupted` on a stop signal), then dev scoring."""
-        extra = self.objective.on_epoch_start(self.epoch)
-        self.reporter.epoch_start(self.epoch, epochs, len(self.sampler))
+        extra = self.objective.on_epoch_start(self.loop.epoch)
+        self.reporter.epoch_start(self.loop.epoch, epochs, len(self.sampler))
         try:
             train_metrics = self.train_epoch()
         except StopRequested:
             self._save("last", {"interrupted": self.stop_signal}, with_state=True)
-            at = self.partial["batch"] if self.partial else 0
+            at = self.loop.partial["batch"] if self.loop.partial else 0
             raise TrainingInterrupted(
-                f"Training stopped by {self.stop_signal} at epoch {self.epoch}, batch {at}; "
+                f"Training stopped by {self.stop_signal} at epoch {self.loop.epoch}, batch {at}; "
                 f"the state was saved to {self.run_dir / 'last'}. Run the same command again to resume "
                 "(the run folder is resumed automatically)."
             ) from None
-        metrics: dict[str, Any] = {"kind": "epoch", "epoch": self.epoch, **extra, **train_metrics}
-        metrics["first_nonblank_step"] = self.first_nonblank_step if self.first_nonblank_step >= 0 else None
+        metrics: dict[str, Any] = {"kind": "epoch", "epoch": self.loop.epoch, **extra, **train_metrics}
+        metrics["first_nonblank_step"] = self.loop.first_nonblank
         dev = score_dataset(self.model, self.dev_set, self.cfg.data.eval_batch_size, self.device)
         metrics.update(
             {
-                "step": self.step,
+                "step": self.loop.step,
                 "lr": self.scheduler.get_last_lr()[0],
                 "dev/wer": dev["wer"],
                 "dev/blank_rate": dev["blank_rate"],
@@ -357,23 +357,10 @@ class Trainer:
         )
         return metrics, dev
 
-    def _track_progress(self, metrics: dict[str, Any], dev: dict[str, Any], epochs: int) -> bool:
-        """Update the best dev WER, the epochs without a gain and the blank streak; returns whether dev WER improved."""
-        improved = dev["wer"] < self.best_wer
-        if improved:
-            self.best_wer, self.best_epoch, self.bad_epochs = dev["wer"], self.epoch, 0
-        else:
-            self.bad_epochs += 1
-        self.blank_streak = next_blank_streak(self.blank_streak, dev["blank_rate"], self.epoch, epochs, self.best_wer)
-        metrics["collapse_warning"] = self.blank_streak > 0
-        if self.blank_streak:
-            log.warning("epoch %d: %.0f%% of dev utterances decode to blank only", self.epoch, 100 * dev["blank_rate"])
-        return improved
-
     def _record_epoch(self, metrics: dict[str, Any], improved: bool, on_epoch_end: Callable[[dict[str, Any]], None] | None) -> None:
         """Log the epoch, save best/ and last/, wait for every rank, report."""
-        self.history.append(metrics)
-        self.metrics_log.write(metrics, self.step)
+        self.loop.history.append(metrics)
+        self.metrics_log.write(metrics, self.loop.step)
         if improved:
             self._save("best", metrics, with_state=False)
         self._save("last", metrics, with_state=True)
@@ -384,15 +371,16 @@ class Trainer:
 
     def _end_run(self, epochs: int) -> None:
         """Tell the reporter how the run ended; warn when dev WER was still falling."""
+        loop = self.loop
         end_info = {
-            "best_epoch": self.best_epoch,
-            "best_dev_wer": self.best_wer,
-            "epochs_run": self.epoch,
+            "best_epoch": loop.best_epoch,
+            "best_dev_wer": loop.best_wer,
+            "epochs_run": loop.epoch,
             "epochs": epochs,
-            "first_nonblank_step": self.first_nonblank_step if self.first_nonblank_step >= 0 else None,
+            "first_nonblank_step": loop.first_nonblank,
         }
         # A best epoch that is the last one means dev WER was still falling: more epochs would likely help.
-        end_info["still_improving"] = self.best_epoch == self.epoch and self.epoch >= epochs and epochs > 1
+        end_info["still_improving"] = loop.best_epoch == loop.epoch and loop.epoch >= epochs and epochs > 1
         if end_info["still_improving"]:
-            log.warning("dev WER was still falling at the last epoch (%d): training longer would likely help", self.epoch)
+            log.warning("dev WER was still falling at the last epoch (%d): training longer would likely help", loop.epoch)
         call_hook(self.reporter, "run_end", end_info)
