@@ -90,3 +90,34 @@ def test_utterances_too_short_for_the_stride_are_named(synth, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="signdistill.pipelines.training"):
         pipelines.load_splits(load_config(None, [], data=c))
     assert "too few frames" not in caplog.text
+
+
+@pytest.mark.parametrize(("teacher_stride", "student_stride"), [(1, 4), (4, 1), (2, 2)])
+def test_distilling_across_frame_rates_trains(synth, tmp_path, teacher_stride, student_stride):
+    from signdistill.config import DistillRunConfig
+
+    t = make_run_config(tmp_path / "teacher", synth, epochs=1, layers=2, hidden=16)
+    t["model"]["temporal_stride"] = teacher_stride
+    pipelines.train(load_config(None, [], data=t))
+    s = make_run_config(tmp_path / "student", synth, epochs=1)
+    s["model"]["temporal_stride"] = student_stride
+    s["distill"] = {"teachers": [{"checkpoint": str(tmp_path / "teacher" / "best")}]}  # the default: FitNets + factorized + CTC
+    s["distill"]["loss"] = {"ctc": 0.5, "feature": 1.0, "factorized": 0.5, "kl": 0.5}
+    result, _ = pipelines.distill(load_config(None, [], DistillRunConfig, data=s))
+    last = result.history[-1]
+    assert all(torch.isfinite(torch.tensor(last[f"train/{k}"])) for k in ("ctc", "feature", "factorized", "kl"))
+
+
+def test_teacher_targets_at_the_same_rate_are_untouched_and_a_cache_becomes_dense():
+    from signdistill.losses.terms import TeacherTargets
+
+    logits = torch.randn(2, 8, 5)
+    lengths = torch.tensor([8, 5])
+    t = TeacherTargets(logits, lengths=lengths)
+    assert t.at_rate(lengths, lengths, 8, 5) is t
+    values, indices = torch.log_softmax(logits, -1).topk(3, -1)
+    cached = TeacherTargets(topk=(values.half(), indices.short()), lengths=lengths).at_rate(lengths, torch.tensor([16, 10]), 16, 5)
+    lp = cached.logits
+    assert lp.shape == (2, 16, 5) and torch.allclose(lp[0].exp().sum(-1), torch.ones(16), atol=1e-5)
+    renorm = torch.softmax(values[0, 0].float(), -1)
+    assert torch.allclose(lp[0, 0].exp()[indices[0, 0]], renorm, atol=1e-3)  # frame 0 lies inside teacher frame 0

@@ -29,6 +29,7 @@ from signdistill.losses.alignment import aligned_kd_loss
 from signdistill.losses.common import ctc_loss, weighted_ctc_loss
 from signdistill.losses.ctc_kd import factorized_kd_loss, sampled_sequence_kd_loss, shift_tolerant_kd_loss
 from signdistill.losses.functional import feature_mse_loss, kd_kl_loss, teacher_log_probs
+from signdistill.losses.rates import resample_frames, resample_log_probs
 
 # What a term may read of the teacher: "probs" its posteriors (full or a cache's top-k), "full" its
 # full posteriors (an online teacher), "hidden" its per-layer states, "sequences" its transcripts.
@@ -47,6 +48,7 @@ class TeacherTargets:
             best classes.
         hidden: the (first) teacher's per-layer states ``(B, T, D_l)``.
         sequences: the teacher's transcripts as CTC targets ``(concatenated targets, lengths (B,))``.
+        lengths: ``(B,)`` the teacher's valid frames (its output's, or the input's for a cache).
     """
 
     logits: torch.Tensor | Sequence[torch.Tensor] | None = None
@@ -54,6 +56,37 @@ class TeacherTargets:
     topk: tuple[torch.Tensor, torch.Tensor] | None = None
     hidden: Sequence[torch.Tensor] = ()
     sequences: tuple[torch.Tensor, torch.Tensor] | None = None
+    lengths: torch.Tensor | None = None  # (B,) the teacher's frames, when known (for at_rate)
+
+    def at_rate(self, lengths: torch.Tensor, target_lengths: torch.Tensor, frames: int, classes: int) -> TeacherTargets:
+        """These targets at another frame rate: ``lengths`` (the teacher's frames) onto ``target_lengths``
+        (``frames`` padded), over ``classes`` output classes.
+
+        Posteriors are area-averaged in probability space (:func:`~signdistill.losses.rates.resample_log_probs`;
+        the result is the ensemble mixture's log-probs, or a cache's renormalized top-k made dense), hidden
+        states area-averaged as they are; transcripts need no frame rate. Equal lengths return ``self``.
+        """
+        if frames == self._frames() and torch.equal(lengths, target_lengths):
+            return self
+        probs: torch.Tensor | None = None
+        if self.topk is not None:  # the cache's top-k, renormalized, as a dense distribution
+            values, indices = self.topk
+            dense = values.new_full((*values.shape[:2], classes), -1e4, dtype=torch.float32)
+            probs = torch.log_softmax(dense.scatter(-1, indices.long(), values.float()), -1)
+        elif self.logits is not None:
+            probs = torch.log_softmax(self.full.float(), -1) if self.full is not None else None
+        return TeacherTargets(
+            logits=resample_log_probs(probs, lengths, target_lengths, frames) if probs is not None else None,
+            hidden=[resample_frames(h, lengths, target_lengths, frames) for h in self.hidden],
+            sequences=self.sequences,
+        )
+
+    def _frames(self) -> int:
+        if self.topk is not None:
+            return self.topk[0].shape[1]
+        if self.logits is not None:
+            return (self.logits if isinstance(self.logits, torch.Tensor) else self.logits[0]).shape[1]
+        return self.hidden[0].shape[1] if self.hidden else -1
 
     @cached_property
     def full(self) -> torch.Tensor | None:

@@ -270,10 +270,13 @@ class DistillObjective(Objective):
                 c = weighted_ctc_loss(out.logits, out.lengths, batch.targets, batch.target_lengths, batch.label_weights)
             return LossOutput(c, {"ctc": float(c.detach()), "total": float(c.detach())})
         student = model(batch.features, batch.lengths, return_hidden="hidden" in self.loss.needs)
+        teacher = self.teacher_targets(batch)
+        if teacher.lengths is not None:  # another frame rate (a model that subsamples time): the student's
+            teacher = teacher.at_rate(teacher.lengths, student.lengths, student.logits.shape[1], student.logits.shape[-1])
         return self.loss(
             student.logits,
-            self.teacher_targets(batch),
-            batch.lengths,
+            teacher,
+            student.lengths,
             batch.targets,
             batch.target_lengths,
             temperature=self.temperature,
@@ -287,12 +290,19 @@ class DistillObjective(Objective):
         needs = self.loss.needs
         if self.cache is not None:
             seqs = [self.cache.sequences[i] for i in batch.ids] if "sequences" in needs else None
-            return TeacherTargets(topk=self.cache.batch(batch), sequences=self._sequence_targets(seqs, batch) if seqs is not None else None)
+            targets = TeacherTargets(
+                topk=self.cache.batch(batch), sequences=self._sequence_targets(seqs, batch) if seqs is not None else None
+            )
+            targets.lengths = batch.lengths  # a cache is at the input's frame rate
+            return targets
         with torch.inference_mode():  # frozen teacher: no autograd bookkeeping at all
             outs = [t(batch.features, batch.lengths, return_hidden="hidden" in needs) for t in self._teachers]
+        if len({o.logits.shape[1] for o in outs}) > 1:
+            raise ValueError("teachers of an ensemble must share a frame rate (model.temporal_stride)")
         ensemble = len(outs) > 1
         logits = [o.logits for o in outs] if ensemble else outs[0].logits
         targets = TeacherTargets(logits, self.teacher_weights if ensemble else None, hidden=outs[0].hidden)
+        targets.lengths = outs[0].lengths
         if "sequences" in needs:  # greedy transcripts of the T = 1 (mixed) posteriors
             mixed = teacher_log_probs(logits, 1.0, weights=targets.weights)
             targets.sequences = self._sequence_targets(greedy_decode(mixed, batch.lengths), batch)

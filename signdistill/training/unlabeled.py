@@ -93,11 +93,13 @@ def teacher_transcripts(
             {"index": i, "id": data.utterances[i].id, "signer": None, "features": data.features(i), "targets": data.targets[i]} for i in idx
         ]
         batch = collate(items).to(device)
-        logits = [t(batch.features, batch.lengths).logits for t in teachers]
+        outs = [t(batch.features, batch.lengths) for t in teachers]
+        logits = [o.logits for o in outs]
+        lengths = outs[0].lengths  # the teacher's frames (fewer for one that subsamples time)
         lp = teacher_log_probs(logits if len(logits) > 1 else logits[0], 1.0, weights=weights if len(logits) > 1 else None)
-        mask = torch.arange(lp.shape[1], device=lp.device)[None, :] < batch.lengths[:, None]
+        mask = torch.arange(lp.shape[1], device=lp.device)[None, :] < lengths[:, None]
         best, arg = lp.max(dim=-1)  # (B, T)
-        for b, (i, seq) in enumerate(zip(idx, greedy_decode(lp, batch.lengths))):
+        for b, (i, seq) in enumerate(zip(idx, greedy_decode(lp, lengths))):
             out[i] = (list(seq), emission_confidence(best[b][mask[b]], arg[b][mask[b]]))
     return out
 
