@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from signdistill.cli import handle_errors, render
+from signdistill.defaults import BEAM_BACKEND, BEAM_WIDTH
 from signdistill.errors import SignDistillError
 
 lm_app: typer.Typer = typer.Typer(help="Gloss n-gram language models.", no_args_is_help=True)
@@ -87,8 +88,8 @@ def tune_decoder(
     out: Annotated[Path, typer.Option("--out", "-o", help="Decoder settings (JSON) for evaluate --decoder-config.")],
     alpha: Annotated[str, typer.Option("--alpha", help="Range start:stop:step or list a,b,c.")] = "0:2:0.25",
     beta: Annotated[str, typer.Option("--beta", help="Range start:stop:step or list a,b,c.")] = "-1:2:1",
-    beam_width: Annotated[int, typer.Option("--beam-width", min=1)] = 10,
-    backend: Annotated[str, typer.Option("--backend", help="pyctcdecode or flashlight.")] = "pyctcdecode",
+    beam_width: Annotated[int, typer.Option("--beam-width", min=1)] = BEAM_WIDTH,
+    backend: Annotated[str, typer.Option("--backend", help="pyctcdecode or flashlight.")] = BEAM_BACKEND,
     search: Annotated[str, typer.Option("--search", help="grid, or random within the ranges.")] = "grid",
     trials: Annotated[int, typer.Option("--trials", min=1, help="Settings tried by random search.")] = 20,
     phoenix_cleanup: Annotated[bool, typer.Option("--phoenix-cleanup")] = False,

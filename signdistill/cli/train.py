@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from signdistill.cli import ConfigOpt, OverwriteOpt, SetOpt, handle_errors, render
+from signdistill.defaults import TEACHER_TOPK
 
 
 @handle_errors
@@ -39,7 +40,7 @@ def distill(config: ConfigOpt, set_: SetOpt = None, overwrite: OverwriteOpt = Fa
 def cache_teacher(
     config: ConfigOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Cache folder to write.")],
-    topk: Annotated[int, typer.Option(help="Classes kept per frame.")] = 16,
+    topk: Annotated[int, typer.Option(help="Classes kept per frame.")] = TEACHER_TOPK,
     set_: SetOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous teacher cache (only that).")] = False,
 ) -> None:
@@ -63,7 +64,7 @@ def import_teacher(
     out: Annotated[Path, typer.Option("--out", "-o", help="Teacher cache folder to write (distill.teacher_cache).")],
     stride: Annotated[int, typer.Option(help="Input frames per teacher frame (4 for two K5-P2 blocks).", min=1)] = 1,
     kind: Annotated[str, typer.Option(help="auto, logits or log-probs.")] = "auto",
-    topk: Annotated[int, typer.Option(help="Classes kept per frame.", min=1)] = 16,
+    topk: Annotated[int, typer.Option(help="Classes kept per frame.", min=1)] = TEACHER_TOPK,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous teacher cache (only that).")] = False,
 ) -> None:
     """Import a teacher's outputs from another code base (any frame rate) as a teacher cache for distill."""

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from signdistill.config.sections import DataConfig, ModelConfig, OptimConfig, _Section
+from signdistill.defaults import BEAM_WIDTH
 
 
 class CompareTeacher(_Section):
@@ -62,7 +63,7 @@ class CompareLM(_Section):
     path: Path = Field(description="ARPA (or KenLM binary) gloss language model.")
     alphas: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], description="LM weights tried on dev.")
     betas: list[float] = Field(default_factory=lambda: [0.0, 1.0, 2.0, 3.0], description="Word insertion bonuses tried on dev.")
-    beam_width: int = Field(10, ge=1, description="Beam width.")
+    beam_width: int = Field(BEAM_WIDTH, ge=1, description="Beam width.")
 
 
 class CompareTrain(_Section):

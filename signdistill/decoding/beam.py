@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from signdistill.decoding.collapse import collapse_ids
+from signdistill.defaults import BEAM_BACKEND, BEAM_WIDTH
 from signdistill.errors import SignDistillError
 
 BACKENDS = ("pyctcdecode", "flashlight")
@@ -33,11 +34,11 @@ BACKENDS = ("pyctcdecode", "flashlight")
 class DecoderConfig:
     """Beam search settings; ``signdistill tune-decoder`` writes these as JSON."""
 
-    beam_width: int = 10
+    beam_width: int = BEAM_WIDTH
     alpha: float = 0.5
     beta: float = 0.0
     lm: str | None = None
-    backend: str = "pyctcdecode"
+    backend: str = BEAM_BACKEND
     hotwords: list[str] = field(default_factory=list)
     hotword_weight: float = 10.0
     token_min_logp: float = -10.0

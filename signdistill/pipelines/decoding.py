@@ -15,6 +15,7 @@ import numpy as np
 
 from signdistill.data import SignDataset, read_manifest
 from signdistill.decoding import decode_log_probs
+from signdistill.defaults import BEAM_BACKEND, BEAM_WIDTH
 from signdistill.errors import ConfigError, SignDistillError
 from signdistill.evaluation.scoring import score
 from signdistill.formats import load_model, model_kind
@@ -169,8 +170,8 @@ def tune_decoder(
     *,
     alphas: list[float],
     betas: list[float],
-    beam_width: int = 10,
-    backend: str = "pyctcdecode",
+    beam_width: int = BEAM_WIDTH,
+    backend: str = BEAM_BACKEND,
     search: str = "grid",
     trials: int = 20,
     seed: int = 0,

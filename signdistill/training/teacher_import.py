@@ -37,6 +37,7 @@ from safetensors.torch import save_file
 
 from signdistill.data import Vocabulary, load_features, read_manifest
 from signdistill.decoding import greedy_decode
+from signdistill.defaults import TEACHER_TOPK
 from signdistill.errors import DataError
 from signdistill.io import check_output_path, default_mode, refuse_output_clashes
 from signdistill.losses.rates import resample_log_probs
@@ -189,7 +190,7 @@ def import_teacher_outputs(
     blank: int,
     stride: int = 1,
     kind: Kind = "auto",
-    topk: int = 16,
+    topk: int = TEACHER_TOPK,
     overwrite: bool = False,
 ) -> ImportReport:
     """Turn a folder of foreign teacher outputs into a teacher cache for the utterances of ``manifest``."""
