@@ -829,8 +829,8 @@ def test_tune_decoder_reports_progress(world, tmp_path, monkeypatch):
         on_progress=lambda done, total, best: events.append((done, total, dict(best))),
     )  # fmt: skip
     assert [(d, t) for d, t, _ in events] == [(0, 3), (1, 3), (2, 3), (3, 3)]
-    assert events[0][2] == {} and events[-1][2] == res["best"]
-    assert all(e[2]["wer"] == min(r["wer"] for r in res["table"][: e[0]]) for e in events[1:])
+    assert events[0][2] == {} and events[-1][2] == res.best.to_dict()
+    assert all(e[2]["wer"] == min(r.wer for r in res.table[: e[0]]) for e in events[1:])
     buf = io.StringIO()
     monkeypatch.setattr(console_mod, "console", Console(file=buf, force_terminal=True, width=200))
     args = ["tune-decoder", "--checkpoint", str(teacher), "--manifest", str(data / "dev.jsonl"), "--lm", str(lm)]

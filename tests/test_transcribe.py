@@ -61,7 +61,7 @@ def reference(models, synth):
     """Greedy transcripts of the test set, as `evaluate` decodes them from the checkpoint."""
     from signdistill import pipelines
 
-    return pipelines.evaluate(models["checkpoint"], synth / "test.jsonl")["hypotheses"]
+    return pipelines.evaluate(models["checkpoint"], synth / "test.jsonl").hypotheses
 
 
 @pytest.mark.parametrize("fmt", ["checkpoint", "onnx", "fp16", "int8"])
@@ -250,7 +250,7 @@ def test_beam_search_with_lm_matches_evaluate(models, synth, tmp_path):
     pipelines.build_lm(synth / "train.jsonl", tmp_path / "lm.arpa", order=2)
     cfg = DecoderConfig(lm=str(tmp_path / "lm.arpa"), alpha=0.5, beta=1.0, beam_width=8)
     (tmp_path / "decoder.json").write_text(json.dumps(cfg.to_dict()))
-    expected = pipelines.evaluate(models["checkpoint"], synth / "test.jsonl", decoder=cfg)["hypotheses"]
+    expected = pipelines.evaluate(models["checkpoint"], synth / "test.jsonl", decoder=cfg).hypotheses
     r = transcribe("--model", models["checkpoint"], synth / "test.jsonl", "--decoder-config", tmp_path / "decoder.json", "-f", "jsonl")
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in r.stdout.splitlines()]

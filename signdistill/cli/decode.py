@@ -58,10 +58,10 @@ def evaluate(
     }
     result = pipelines.evaluate(checkpoint, manifest, stm=stm, ctm=ctm, **kwargs)
     if teacher is not None:
-        result["teacher"] = pipelines.evaluate(teacher, manifest, **kwargs)
+        result.teacher = pipelines.evaluate(teacher, manifest, **kwargs)
     render.evaluation(manifest, checkpoint, teacher, result, cleanup=phoenix_cleanup)
     if json_out:
-        write_json_atomic(json_out, result)
+        write_json_atomic(json_out, result.to_dict())
 
 
 @lm_app.command("build")
@@ -77,7 +77,7 @@ def lm_build(
     from signdistill import pipelines
 
     info = pipelines.build_lm(manifest, out, order=order, cleanup=phoenix_cleanup, overwrite=overwrite)
-    render.line(f"{info['order']}-gram LM from {info['sentences']} transcripts ({info['vocabulary']} glosses) -> {out}")
+    render.line(f"{info.order}-gram LM from {info.sentences} transcripts ({info.vocabulary} glosses) -> {out}")
 
 
 @handle_errors

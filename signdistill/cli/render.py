@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from signdistill.data.check import CheckReport
-    from signdistill.pipelines import BenchmarkReport, ParityVerdict
+    from signdistill.pipelines import BenchmarkReport, DecodingScore, EvalResult, ParityVerdict, ReportResult, TuningResult
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -99,23 +99,23 @@ def corpus_import(report: Mapping[str, dict[str, Any]], annotations: Path, featu
 # -- decoding ----------------------------------------------------------------------------------
 
 
-def evaluation(manifest: Path, checkpoint: Path, teacher: Path | None, result: Mapping[str, Any], *, cleanup: bool) -> None:
+def evaluation(manifest: Path, checkpoint: Path, teacher: Path | None, result: EvalResult, *, cleanup: bool) -> None:
     """The WER table (the model's decoders, then the teacher's), and WER per signer when the manifest names signers."""
     rows = _decoder_rows(checkpoint, result)
-    if teacher is not None:
-        rows.update(_decoder_rows(teacher, result["teacher"]))
-    wer_results(f"{manifest}" + (" (PHOENIX clean-up)" if cleanup else ""), rows)
-    if result["per_signer"]:
+    if teacher is not None and result.teacher is not None:
+        rows.update(_decoder_rows(teacher, result.teacher))
+    wer_results(f"{manifest}" + (" (PHOENIX clean-up)" if cleanup else ""), {k: v.to_dict() for k, v in rows.items()})
+    if result.per_signer:
         t = Table(title="per signer")
         t.add_column("signer")
         t.add_column("WER %", justify="right")
-        for sg, w in result["per_signer"].items():
+        for sg, w in result.per_signer.items():
             t.add_row(sg, f"{w:.2f}")
         consoles.out.print(t)
 
 
-def _decoder_rows(checkpoint: Path, result: Mapping[str, Any]) -> dict[str, Any]:
-    return {f"{checkpoint.parent.name}/{checkpoint.name} {k}": result[k] for k in ("greedy", "beam") if k in result}
+def _decoder_rows(checkpoint: Path, result: EvalResult) -> dict[str, DecodingScore]:
+    return {f"{checkpoint.parent.name}/{checkpoint.name} {k}": result.scores[k] for k in ("greedy", "beam") if k in result.scores}
 
 
 @contextlib.contextmanager
@@ -132,24 +132,24 @@ def grid_progress() -> Iterator[Callable[[int, int, dict[str, Any]], None]]:
         yield on_progress
 
 
-def tuning(manifest: Path, res: Mapping[str, Any], out: Path) -> None:
+def tuning(manifest: Path, res: TuningResult, out: Path) -> None:
     """The 15 best decoder settings (the chosen one starred) and where they were written."""
-    t = Table(title=f"tune-decoder on {manifest} (greedy WER {res['greedy_wer']:.2f})")
+    t = Table(title=f"tune-decoder on {manifest} (greedy WER {res.greedy_wer:.2f})")
     for c in ("alpha", "beta", "WER %"):
         t.add_column(c, justify="right")
-    for r in sorted(res["table"], key=lambda r: r["wer"])[:15]:
-        t.add_row(f"{r['alpha']:g}", f"{r['beta']:g}", f"{r['wer']:.2f}" + (" *" if r is res["best"] else ""))
+    for r in sorted(res.table, key=lambda r: r.wer)[:15]:
+        t.add_row(f"{r.alpha:g}", f"{r.beta:g}", f"{r.wer:.2f}" + (" *" if r is res.best else ""))
     consoles.out.print(t)
-    consoles.out.print(f"best: alpha {res['best']['alpha']:g}, beta {res['best']['beta']:g}, WER {res['best']['wer']:.2f} -> {out}")
+    consoles.out.print(f"best: alpha {res.best.alpha:g}, beta {res.best.beta:g}, WER {res.best.wer:.2f} -> {out}")
 
 
-def report(out: Path, res: Mapping[str, Any]) -> None:
+def report(out: Path, res: ReportResult) -> None:
     """``report.md`` as written, the plots, and why plots were skipped."""
     consoles.out.print((out / "report.md").read_text(), markup=False)
-    for p in res["plots"]:
+    for p in res.plots:
         consoles.out.print(f"plot: {p}", markup=False)
-    if res.get("plots_skipped"):
-        note(res["plots_skipped"])
+    if res.plots_skipped:
+        note(res.plots_skipped)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,29 @@ def is_report(path: str | Path) -> bool:
     return isinstance(info, dict) and {"manifest", "rows", "plots"} <= set(info)
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
+@dataclass
+class ReportRow:
+    """One row of a report's table: a model under one decoder (``greedy`` or ``beam``), its WER breakdown."""
+
+    model: str
+    decoder: str
+    parameters: int
+    wer: float
+    substitutions: int
+    deletions: int
+    insertions: int
+    sentence_error_rate: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def markdown_table(rows: list[ReportRow]) -> str:
+    """The report's Markdown table, one line per row."""
     head = "| model | decoder | params | WER % | sub | del | ins | SER % |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     body = "".join(
-        f"| {r['model']} | {r['decoder']} | {r['parameters']:,} | {r['wer']:.2f} | {r['substitutions']} | "
-        f"{r['deletions']} | {r['insertions']} | {r['sentence_error_rate']:.1f} |\n"
+        f"| {r.model} | {r.decoder} | {r.parameters:,} | {r.wer:.2f} | {r.substitutions} | "
+        f"{r.deletions} | {r.insertions} | {r.sentence_error_rate:.1f} |\n"
         for r in rows
     )
     return head + body
@@ -56,7 +75,7 @@ def plots_available() -> bool:
 
 
 def plot_all(
-    rows: list[dict[str, Any]], runs: dict[str, Path], posteriors: dict[str, np.ndarray], utterance: dict[str, Any], out: Path
+    rows: list[ReportRow], runs: dict[str, Path], posteriors: dict[str, np.ndarray], utterance: dict[str, Any], out: Path
 ) -> list[Path]:
     """Write the PNG plots; returns their paths ([] without matplotlib). ``posteriors``: per model, one
     utterance's log-probs ``(T, V)``."""
@@ -70,8 +89,8 @@ def plot_all(
         return []
     written = []
     fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows)), 3.5))
-    labels = [f"{r['model']}\n{r['decoder']}" for r in rows]
-    ax.bar(labels, [r["wer"] for r in rows], color=["#4477aa" if r["decoder"] == "greedy" else "#ee6677" for r in rows])
+    labels = [f"{r.model}\n{r.decoder}" for r in rows]
+    ax.bar(labels, [r.wer for r in rows], color=["#4477aa" if r.decoder == "greedy" else "#ee6677" for r in rows])
     ax.set_ylabel("WER %")
     ax.set_title("WER per model and decoder")
     fig.tight_layout()

@@ -10,9 +10,11 @@ the function; the module is ``signdistill.pipelines.quickstart`` in ``sys.module
 from signdistill.benchmark import INT8_BASELINES, ONNX_INT8_STATIC, BenchmarkReport, benchmark_models
 from signdistill.decoding import decode_logits
 from signdistill.decoding.beam import decoder_from_options
+from signdistill.evaluation.scoring import DecodingScore
 from signdistill.export import export
 from signdistill.parity import ParityVerdict, read_check_manifest, verify_export
 from signdistill.pipelines.decoding import ModelOutputs, build_lm, evaluate, model_outputs, parse_grid, report, tune_decoder
+from signdistill.pipelines.decoding_results import EvalResult, LmBuildResult, ReportResult, TuningResult, TuningRow
 from signdistill.pipelines.quickstart import (
     QUICKSTART_MARKER,
     QUICKSTART_OUTPUTS,
@@ -40,6 +42,12 @@ from signdistill.training.teacher_import import ImportReport, import_teacher_out
 
 __all__ = [
     "BenchmarkReport",
+    "DecodingScore",
+    "EvalResult",
+    "LmBuildResult",
+    "ReportResult",
+    "TuningResult",
+    "TuningRow",
     "INT8_BASELINES",
     "ONNX_INT8_STATIC",
     "ParityVerdict",

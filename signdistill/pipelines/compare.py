@@ -191,11 +191,11 @@ def run_beam_job(job: Job) -> dict[str, Any]:
         run_dir / "best", job.manifests["dev"], lm["path"], decoder_json, alphas=lm["alphas"], betas=lm["betas"],
         beam_width=lm["beam_width"], device="cpu",
     )  # fmt: skip
-    tuned = DecoderConfig(beam_width=lm["beam_width"], alpha=t["best"]["alpha"], beta=t["best"]["beta"], lm=str(lm["path"]))
+    tuned = DecoderConfig(beam_width=lm["beam_width"], alpha=t.best.alpha, beta=t.best.beta, lm=str(lm["path"]))
     out: dict[str, Any] = {"schema": SCHEMA_VERSION, "lm": lm, "alpha": tuned.alpha, "beta": tuned.beta, "fingerprint": fp}
     for split in ("dev", "test"):
         e = evaluate(run_dir / "best", job.manifests[split], decoder=tuned, device="cpu")
-        out[split] = {"wer": e["wer"], "hypotheses": e["hypotheses"]}
+        out[split] = {"wer": e.wer, "hypotheses": e.hypotheses}
     out["seconds"] = round(time.time() - t0, 1)
     write_json_atomic(done, out)
     out["reused"] = False

@@ -60,8 +60,8 @@ def teacher_scores(cfg: CompareConfig, p: Plan, trained: dict[str, Any] | None, 
         res: dict[str, Any] = {"checkpoint": str(p.teacher_checkpoint)}
         for split in ("dev", "test"):
             e = evaluate(p.teacher_checkpoint, getattr(cfg.data, split), device="cpu")
-            res[f"{split}_wer"] = e["wer"]
-            res["parameters"] = e["parameters"]
+            res[f"{split}_wer"] = e.wer
+            res["parameters"] = e.parameters
     else:
         res = {"checkpoint": str(p.teacher_checkpoint), "dev_wer": trained["dev"]["wer"], "test_wer": trained["test"]["wer"]}
         res["parameters"] = trained["parameters"]

@@ -7,9 +7,9 @@ search both decode its outputs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,11 +17,16 @@ from signdistill.data import SignDataset, read_manifest
 from signdistill.decoding import decode_log_probs
 from signdistill.defaults import BEAM_BACKEND, BEAM_WIDTH
 from signdistill.errors import ConfigError, SignDistillError
-from signdistill.evaluation.scoring import score
+from signdistill.evaluation.report import ReportRow
+from signdistill.evaluation.scoring import DecodingScore, score_decoding
 from signdistill.formats import load_model, model_kind
 from signdistill.inference import resolve_device
 from signdistill.io import write_text_atomic
+from signdistill.pipelines.decoding_results import EvalResult, LmBuildResult, ReportResult, TuningResult, TuningRow
 from signdistill.runner import Model, run_all
+
+if TYPE_CHECKING:
+    from signdistill.decoding.beam import DecoderConfig
 
 
 @dataclass
@@ -67,19 +72,23 @@ def evaluate(
     *,
     batch_size: int = 32,
     device: str = "auto",
-    decoder: Any | None = None,
+    decoder: DecoderConfig | None = None,
     compare_greedy: bool = False,
     cleanup: bool = False,
     processes: int = 1,
     stm: str | Path | None = None,
     ctm: str | Path | None = None,
-) -> dict[str, Any]:
+) -> EvalResult:
     """Decode ``manifest`` with a checkpoint and score it (WER, S/D/I, SER, per signer).
 
     The network runs once; greedy and beam search (``decoder``, a
     :class:`~signdistill.decoding.beam.DecoderConfig`) both read its outputs. ``cleanup``
     applies the PHOENIX-2014 evaluation rewrites to references and hypotheses. ``stm`` / ``ctm``
     (sclite references and hypotheses) are refused when they name an input or each other.
+
+    Returns:
+        An :class:`~signdistill.pipelines.decoding_results.EvalResult`; its ``to_dict()`` is
+        what ``evaluate --json`` writes.
     """
     from signdistill.evaluation.sclite import write_ctm, write_stm
     from signdistill.io import refuse_output_clashes
@@ -87,43 +96,39 @@ def evaluate(
     refuse_output_clashes([("--stm", stm), ("--ctm", ctm)], [("--checkpoint", checkpoint), ("--manifest", manifest)])
     outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
     result = score_outputs(outs, decoder=decoder, compare_greedy=compare_greedy, cleanup=cleanup, processes=processes)
-    result = {"checkpoint": str(checkpoint), "manifest": str(manifest), **result}
-    main = result[result["decoding"]]
+    result = replace(result, checkpoint=str(checkpoint), manifest=str(manifest))
     if stm is not None:
         from signdistill.evaluation.phoenix import phoenix_cleanup
 
         write_stm(stm, outs.ids, [phoenix_cleanup(r) if cleanup else r for r in outs.refs], outs.signers)
     if ctm is not None:
-        write_ctm(ctm, outs.ids, [h.split() for h in main["hypotheses"].values()])
+        write_ctm(ctm, outs.ids, [h.split() for h in result.hypotheses.values()])
     return result
 
 
 def score_outputs(
-    outs: ModelOutputs, *, decoder: Any | None = None, compare_greedy: bool = False, cleanup: bool = False, processes: int = 1
-) -> dict[str, Any]:
+    outs: ModelOutputs, *, decoder: DecoderConfig | None = None, compare_greedy: bool = False, cleanup: bool = False, processes: int = 1
+) -> EvalResult:
     """:func:`evaluate`'s figures from outputs already computed: greedy and/or beam search, scored;
-    the top-level keys (``wer``, ...) describe the main decoder (beam when ``decoder`` is given)."""
+    the main decoder is beam search when ``decoder`` is given (the result has no checkpoint or manifest)."""
     tokens = outs.model.vocab.tokens
-    result: dict[str, Any] = {
-        "format": outs.model.kind,  # as deployed: fp32, fp16, int8, onnx, onnx-int8-dynamic, ...
-        "parameters": outs.model.num_parameters(),
-        "cleanup": "phoenix" if cleanup else None,
-    }
     runs: dict[str, list[list[str]]] = {}
     if decoder is None or compare_greedy:
         runs["greedy"] = decode_log_probs(outs.log_probs, tokens, None)
     if decoder is not None:
         runs["beam"] = decode_log_probs(outs.log_probs, tokens, decoder, processes=processes)
-        result["decoder"] = decoder.to_dict()
-    for name, hyps in runs.items():
-        result[name] = score(outs.refs, hyps, outs.ids, outs.signers, cleanup=cleanup)
-    main = result["beam" if decoder is not None else "greedy"]
-    result.update({k: v for k, v in main.items()})  # top-level keys (wer, ...) describe the main decoder
-    result["decoding"] = "beam" if decoder is not None else "greedy"
-    return result
+    scores = {name: score_decoding(outs.refs, hyps, outs.ids, outs.signers, cleanup=cleanup) for name, hyps in runs.items()}
+    return EvalResult(
+        format=outs.model.kind,  # as deployed: fp32, fp16, int8, onnx, onnx-int8-dynamic, ...
+        parameters=outs.model.num_parameters(),
+        cleanup="phoenix" if cleanup else None,
+        scores=scores,
+        decoding="beam" if decoder is not None else "greedy",
+        decoder=decoder,
+    )
 
 
-def build_lm(manifest: str | Path, out: str | Path, *, order: int = 3, cleanup: bool = False, overwrite: bool = False) -> dict[str, Any]:
+def build_lm(manifest: str | Path, out: str | Path, *, order: int = 3, cleanup: bool = False, overwrite: bool = False) -> LmBuildResult:
     """Estimate a gloss n-gram LM (modified Kneser-Ney) from a manifest's transcripts; write ARPA.
 
     An existing ``out`` is replaced only when it is an LM ``lm build`` wrote and ``overwrite`` is set.
@@ -139,13 +144,7 @@ def build_lm(manifest: str | Path, out: str | Path, *, order: int = 3, cleanup: 
     utts = read_manifest(manifest)
     transcripts = [phoenix_cleanup(u.glosses) if cleanup else list(u.glosses) for u in utts]
     build_arpa(transcripts, out, order=order)
-    return {
-        "manifest": str(manifest),
-        "out": str(out),
-        "order": order,
-        "sentences": len(transcripts),
-        "vocabulary": len({g for t in transcripts for g in t}),
-    }
+    return LmBuildResult(str(manifest), str(out), order, len(transcripts), len({g for t in transcripts for g in t}))
 
 
 def parse_grid(spec: str, name: str) -> list[float]:
@@ -181,7 +180,7 @@ def tune_decoder(
     on_progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     json_out: str | Path | None = None,
     overwrite: bool = False,
-) -> dict[str, Any]:
+) -> TuningResult:
     """Search alpha/beta on a (dev) manifest; the network runs once, every setting reuses its outputs.
 
     Writes the best settings as JSON to ``out`` (``evaluate --decoder-config`` reads it) and,
@@ -190,9 +189,11 @@ def tune_decoder(
     tune-decoder wrote them and ``overwrite`` is set; neither may be an input. ``on_progress(done,
     total, best)`` is called once before the search (``done`` 0, ``best`` empty) and after
     every setting tried, with the best row so far (``alpha``, ``beta``, ``wer``).
-    """
-    import random as _random
 
+    Returns:
+        A :class:`~signdistill.pipelines.decoding_results.TuningResult`; its ``to_dict()`` is what
+        ``json_out`` holds.
+    """
     from signdistill.decoding.beam import DecoderConfig
     from signdistill.decoding.lm import check_lm_file
     from signdistill.io import write_json_atomic
@@ -202,34 +203,42 @@ def tune_decoder(
     _check_tuning_outputs(checkpoint, manifest, lm, out, json_out, overwrite)
     check_lm_file(lm)  # before the network runs over the whole manifest
     outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
-    tokens, refs, ids, signers = outs.model.vocab.tokens, outs.refs, outs.ids, outs.signers
-    grid = [(a, b) for a in alphas for b in betas]
-    if search == "random":
-        rng = _random.Random(seed)
-        lo_a, hi_a, lo_b, hi_b = min(alphas), max(alphas), min(betas), max(betas)
-        grid = [(round(rng.uniform(lo_a, hi_a), 4), round(rng.uniform(lo_b, hi_b), 4)) for _ in range(trials)]
-    greedy = score(refs, decode_log_probs(outs.log_probs, tokens, None), ids, signers, cleanup=cleanup, with_jiwer=False)["wer"]
-    table: list[dict[str, Any]] = []
+    grid = _tuning_grid(alphas, betas, search, trials, seed)
 
-    def rank(r: dict[str, Any]) -> tuple[float, float, float]:
-        return (r["wer"], r["alpha"], abs(r["beta"]))
+    def wer_of(cfg: DecoderConfig | None) -> float:
+        hyps = decode_log_probs(outs.log_probs, outs.model.vocab.tokens, cfg)
+        return score_decoding(outs.refs, hyps, outs.ids, outs.signers, cleanup=cleanup, with_jiwer=False).wer
 
+    def rank(r: TuningRow) -> tuple[float, float, float]:
+        return (r.wer, r.alpha, abs(r.beta))
+
+    greedy = wer_of(None)
+    table: list[TuningRow] = []
     if on_progress is not None:
         on_progress(0, len(grid), {})
     for a, b in grid:
-        cfg = DecoderConfig(beam_width=beam_width, alpha=a, beta=b, lm=str(lm), backend=backend)
-        wer = score(refs, decode_log_probs(outs.log_probs, tokens, cfg), ids, signers, cleanup=cleanup, with_jiwer=False)["wer"]
-        table.append({"alpha": a, "beta": b, "wer": wer})
+        table.append(TuningRow(a, b, wer_of(DecoderConfig(beam_width=beam_width, alpha=a, beta=b, lm=str(lm), backend=backend))))
         if on_progress is not None:
-            on_progress(len(table), len(grid), min(table, key=rank))
+            on_progress(len(table), len(grid), min(table, key=rank).to_dict())
     best = min(table, key=rank)
     # The LM path is stored absolute: the decoder config then works from any folder.
-    best_cfg = DecoderConfig(beam_width=beam_width, alpha=best["alpha"], beta=best["beta"], lm=str(Path(lm).absolute()), backend=backend)
+    best_cfg = DecoderConfig(beam_width=beam_width, alpha=best.alpha, beta=best.beta, lm=str(Path(lm).absolute()), backend=backend)
     write_json_atomic(out, best_cfg.to_dict())
-    result = {"greedy_wer": greedy, "table": table, "best": best, "decoder_config": str(out)}
+    result = TuningResult(greedy, table, best, str(out))
     if json_out is not None:
-        write_json_atomic(json_out, result)
+        write_json_atomic(json_out, result.to_dict())
     return result
+
+
+def _tuning_grid(alphas: list[float], betas: list[float], search: str, trials: int, seed: int) -> list[tuple[float, float]]:
+    """Every (alpha, beta) of the grid, or ``trials`` drawn uniformly within its ranges (``search="random"``)."""
+    if search != "random":
+        return [(a, b) for a in alphas for b in betas]
+    import random
+
+    rng = random.Random(seed)
+    lo_a, hi_a, lo_b, hi_b = min(alphas), max(alphas), min(betas), max(betas)
+    return [(round(rng.uniform(lo_a, hi_a), 4), round(rng.uniform(lo_b, hi_b), 4)) for _ in range(trials)]
 
 
 def is_tuning_table(path: str | Path) -> bool:
@@ -262,16 +271,19 @@ def report(
     manifest: str | Path,
     out: str | Path,
     *,
-    decoder: Any | None = None,
+    decoder: DecoderConfig | None = None,
     utterance: str | None = None,
     cleanup: bool = False,
     device: str = "auto",
     overwrite: bool = False,
-) -> dict[str, Any]:
+) -> ReportResult:
     """Compare runs (or checkpoints) on one manifest: Markdown/JSON table and PNG plots.
 
     ``runs`` maps a display name to a run folder (its ``best/`` is used) or a checkpoint folder.
     An existing ``out`` is refused unless it is empty or a previous report (replaced with ``overwrite``).
+
+    Returns:
+        A :class:`~signdistill.pipelines.decoding_results.ReportResult`; its ``to_dict()`` is ``report.json``.
     """
     from signdistill.evaluation.report import PLOTS_SKIPPED, is_report, markdown_table, plot_all, plots_available
     from signdistill.io import check_output_path, refuse_output_clashes, write_json_atomic
@@ -280,7 +292,7 @@ def report(
     check_output_path(out, kind="report", overwrite=overwrite, is_ours=is_report)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
+    rows: list[ReportRow] = []
     posteriors: dict[str, np.ndarray] = {}
     utt_info: dict[str, Any] = {}
     run_dirs: dict[str, Path] = {}
@@ -290,10 +302,7 @@ def report(
         run_dirs[name] = path if (path / "best").is_dir() else path.parent
         outs = model_outputs(ckpt_dir, manifest, device=device)  # the network runs once per model
         res = score_outputs(outs, decoder=decoder, compare_greedy=True, cleanup=cleanup)
-        for dec in ("greedy", "beam"):
-            if dec in res:
-                figures = {k: res[dec][k] for k in ("wer", "substitutions", "deletions", "insertions", "sentence_error_rate")}
-                rows.append({"model": name, "decoder": dec, "parameters": res["parameters"], **figures})
+        rows += [_report_row(name, dec, res.parameters, sc) for dec, sc in res.scores.items()]
         idx = 0
         if utterance is not None:
             if utterance not in outs.ids:
@@ -306,8 +315,12 @@ def report(
     table = markdown_table(rows)
     write_text_atomic(out / "report.md", f"# signdistill report\n\nmanifest: `{manifest}`\n\n{table}")
     plots = plot_all(rows, run_dirs, posteriors, utt_info, out)
-    result = {"manifest": str(manifest), "rows": rows, "plots": [str(p) for p in plots], "utterance": utt_info.get("id")}
-    if not plots_available():
-        result["plots_skipped"] = PLOTS_SKIPPED
-    write_json_atomic(out / "report.json", result)
+    skipped = None if plots_available() else PLOTS_SKIPPED
+    result = ReportResult(str(manifest), rows, [str(p) for p in plots], utt_info.get("id"), skipped)
+    write_json_atomic(out / "report.json", result.to_dict())
     return result
+
+
+def _report_row(model: str, decoder: str, parameters: int, sc: DecodingScore) -> ReportRow:
+    """One row of the report's table."""
+    return ReportRow(model, decoder, parameters, sc.wer, sc.substitutions, sc.deletions, sc.insertions, sc.sentence_error_rate)
