@@ -671,7 +671,7 @@ def test_constraint_messages_in_our_words(schema, path, op, limit, is_int):
         (["distill.temperature=warm"], "distill.temperature must be a valid number, or a mapping of ScheduleConfig fields (got 'warm')"),
         (["train.epochs=many"], "train.epochs must be a valid integer (got 'many')"),
         (["train.precision=fp8"], "train.precision must be 'fp32', 'bf16' or 'fp16' (got 'fp8')"),
-        (["distill.teachers=[]"], "distill.teachers needs at least 1 entry (got [])"),
+        (["distill.teachers=[]"], "give distill.teachers (checkpoint folders) or distill.teacher_cache"),
         (["distill.loss.kl=0", "distill.loss.ctc=0"], "distill.loss: all loss weights are zero"),
     ],
 )

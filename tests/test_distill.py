@@ -215,8 +215,32 @@ def test_guided_teacher_and_aligned_kd(synth, trained_teacher, tmp_path):
     data = distill_cfg(tmp_path, synth, tmp_path / "guided" / "best", loss={"kl": 0.0, "ctc": 0.5, "aligned": 0.5}, blank_mode="keep")
     result, _ = pipelines.distill(load_config(None, [], DistillRunConfig, data=data))
     assert "train/aligned" in result.history[0]
-    with pytest.raises(Exception, match="top-k outputs only"):
-        load_config(None, [f"distill.teacher_cache={tmp_path}"], DistillRunConfig, data=data)
+    feature = distill_cfg(tmp_path, synth, tmp_path / "guided" / "best", loss={"ctc": 0.5, "feature": 1.0})
+    with pytest.raises(Exception, match="not its hidden states"):
+        load_config(None, [f"distill.teacher_cache={tmp_path}"], DistillRunConfig, data=feature)
+
+
+def test_a_cache_with_every_class_serves_the_full_posterior_terms_like_the_online_teacher(synth, trained_teacher, tmp_path):
+    data = distill_cfg(tmp_path, synth, trained_teacher, loss={"ctc": 0.5, "factorized": 0.5, "shift": 0.5})
+    cfg_file = tmp_path / "d.yaml"
+    cfg_file.write_text(yaml.safe_dump(data))
+    v = len(load_checkpoint(trained_teacher).vocab)
+    r = runner.invoke(app, ["cache-teacher", "--config", str(cfg_file), "--out", str(tmp_path / "cache"), "--topk", str(v)])
+    assert r.exit_code == 0, r.output
+    online = load_config(None, [], DistillRunConfig, data=data)
+    cached = load_config(None, [f"distill.teacher_cache={tmp_path / 'cache'}"], DistillRunConfig, data=data)
+    splits = pipelines.load_splits(online)
+    from signdistill.data import collate
+
+    batch = collate([splits.train[i] for i in range(5)])
+    student = load_checkpoint(trained_teacher).model.eval()
+    parts = []
+    for cfg in (online, cached):
+        obj = pipelines.build_distill_objective(cfg, splits, torch.device("cpu"))
+        obj.on_epoch_start(1)
+        parts.append(obj(student, batch).parts)
+    for term in ("factorized", "shift"):
+        assert parts[0][term] == pytest.approx(parts[1][term], rel=5e-3, abs=1e-4)  # fp16 rounding of the cache
 
 
 def test_kd_last_epoch_switches_to_ctc_only(synth, trained_teacher, tmp_path):

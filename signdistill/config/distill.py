@@ -112,7 +112,10 @@ class UnlabeledConfig(_Section):
 class DistillSection(_Section):
     """How the student learns from its teacher(s)."""
 
-    teachers: list[TeacherRef] = Field(min_length=1, description="One or more frozen teachers.")
+    teachers: list[TeacherRef] = Field(
+        default_factory=list,
+        description="One or more frozen teachers (checkpoints); may be left out with a teacher_cache (e.g. from import-teacher).",
+    )
     # The defaults are the package's default recipe (signdistill.recipes.RECOMMENDED_DISTILL; a test keeps them equal).
     loss: LossWeights = Field(
         default_factory=lambda: LossWeights(kl=0.0, ctc=0.5, feature=1.0, factorized=0.5),
@@ -137,7 +140,9 @@ class DistillSection(_Section):
     kd_last_epoch: int | None = Field(
         None, ge=1, description="Last epoch with KD terms; CTC only afterwards (the student re-settles its own alignment)."
     )
-    teacher_cache: Path | None = Field(None, description="Folder written by `signdistill cache-teacher`.")
+    teacher_cache: Path | None = Field(
+        None, description="Folder written by `signdistill cache-teacher`, or by `signdistill import-teacher` (another code base's teacher)."
+    )
     unlabeled: UnlabeledConfig = Field(
         default_factory=UnlabeledConfig, description="Learning from data.unlabeled: ratio per epoch, pseudo-labels, confidence."
     )
@@ -152,13 +157,17 @@ class DistillSection(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> DistillSection:
+        if not self.teachers and self.teacher_cache is None:
+            raise ValueError(
+                "give distill.teachers (checkpoint folders) or distill.teacher_cache (a folder from `signdistill cache-teacher` "
+                "or `signdistill import-teacher`)"
+            )
         if self.loss.feature > 0 and not self.feature_layers:
             raise ValueError("loss.feature > 0 needs feature_layers, e.g. [[2, 2], [4, 3]]")
-        full = self.loss.needing_full_teacher()
-        if self.teacher_cache is not None and full:
+        if self.teacher_cache is not None and self.loss.feature > 0:
             raise ValueError(
-                "a teacher cache holds top-k outputs only, not hidden states or full posteriors: "
-                f"set loss.{', loss.'.join(full)} to 0 or remove teacher_cache"
+                "a teacher cache holds the teacher's top-k posteriors and transcripts, not its hidden states: set "
+                "loss.feature to 0 (FitNets needs the online teacher) or remove teacher_cache"
             )
         return self
 

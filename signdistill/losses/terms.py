@@ -49,6 +49,8 @@ class TeacherTargets:
         hidden: the (first) teacher's per-layer states ``(B, T, D_l)``.
         sequences: the teacher's transcripts as CTC targets ``(concatenated targets, lengths (B,))``.
         lengths: ``(B,)`` the teacher's valid frames (its output's, or the input's for a cache).
+        classes: a cache's vocabulary size; with it, the terms that read full posteriors read the cache's
+            renormalized top-k (:func:`dense_topk`).
     """
 
     logits: torch.Tensor | Sequence[torch.Tensor] | None = None
@@ -57,6 +59,7 @@ class TeacherTargets:
     hidden: Sequence[torch.Tensor] = ()
     sequences: tuple[torch.Tensor, torch.Tensor] | None = None
     lengths: torch.Tensor | None = None  # (B,) the teacher's frames, when known (for at_rate)
+    classes: int | None = None  # a cache's vocabulary size: its top-k can stand in for full posteriors
 
     def at_rate(self, lengths: torch.Tensor, target_lengths: torch.Tensor, frames: int, classes: int) -> TeacherTargets:
         """These targets at another frame rate: ``lengths`` (the teacher's frames) onto ``target_lengths``
@@ -70,11 +73,9 @@ class TeacherTargets:
             return self
         probs: torch.Tensor | None = None
         if self.topk is not None:  # the cache's top-k, renormalized, as a dense distribution
-            values, indices = self.topk
-            dense = values.new_full((*values.shape[:2], classes), -1e4, dtype=torch.float32)
-            probs = torch.log_softmax(dense.scatter(-1, indices.long(), values.float()), -1)
-        elif self.logits is not None:
-            probs = torch.log_softmax(self.full.float(), -1) if self.full is not None else None
+            probs = dense_topk(self.topk, classes)
+        elif self.full is not None:
+            probs = torch.log_softmax(self.full.float(), -1)
         return TeacherTargets(
             logits=resample_log_probs(probs, lengths, target_lengths, frames) if probs is not None else None,
             hidden=[resample_frames(h, lengths, target_lengths, frames) for h in self.hidden],
@@ -90,10 +91,20 @@ class TeacherTargets:
 
     @cached_property
     def full(self) -> torch.Tensor | None:
-        """One teacher's logits at T = 1 ``(B, T, V)``: its raw logits, or an ensemble's mixture log-probs."""
-        if self.logits is None or isinstance(self.logits, torch.Tensor):
+        """One teacher's logits at T = 1 ``(B, T, V)``: its raw logits, an ensemble's mixture log-probs, or a
+        cache's top-k renormalized over the ``classes`` (the rest at probability ~0; exact when k = V)."""
+        if self.logits is None:
+            return dense_topk(self.topk, self.classes) if self.topk is not None and self.classes else None
+        if isinstance(self.logits, torch.Tensor):
             return self.logits
         return teacher_log_probs(self.logits, 1.0, weights=self.weights)
+
+
+def dense_topk(topk: tuple[torch.Tensor, torch.Tensor], classes: int) -> torch.Tensor:
+    """``(values, indices)`` of the top-k log-probs -> ``(B, T, classes)`` log-probs, renormalized over the k."""
+    values, indices = topk
+    dense = values.new_full((*values.shape[:2], classes), -1e4, dtype=torch.float32)
+    return torch.log_softmax(dense.scatter(-1, indices.long(), values.float()), -1)
 
 
 @dataclass(frozen=True)

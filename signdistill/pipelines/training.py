@@ -13,6 +13,7 @@ from typing import Any
 from signdistill.checkpoint import load_checkpoint
 from signdistill.config import DistillRunConfig, RunConfig
 from signdistill.data import Normalizer, SignDataset, Vocabulary, read_manifest
+from signdistill.defaults import TEACHER_TOPK
 from signdistill.errors import ConfigError
 from signdistill.inference import resolve_device
 from signdistill.models import build_model
@@ -247,7 +248,7 @@ def distill(cfg: DistillRunConfig, *, reporter: Reporter | None = None, overwrit
 
 
 def cache_teacher(
-    cfg: DistillRunConfig, out: str | Path, *, topk: int = 16, batch_size: int = 32, overwrite: bool = False
+    cfg: DistillRunConfig, out: str | Path, *, topk: int = TEACHER_TOPK, batch_size: int = 32, overwrite: bool = False
 ) -> dict[str, Any]:
     """Run the config's teacher(s) over its training split (and data.unlabeled) once and store top-k outputs.
 
@@ -259,6 +260,8 @@ def cache_teacher(
 
     if topk < 1:
         raise ConfigError(f"--topk must be >= 1, got {topk}.")
+    if not cfg.distill.teachers:
+        raise ConfigError("cache-teacher runs the config's distill.teachers, and it names none: add their checkpoint folders.")
     inputs = [("data.train", cfg.data.train), *(("distill.teachers", t.checkpoint) for t in cfg.distill.teachers)]
     if cfg.data.unlabeled is not None:
         inputs.append(("data.unlabeled", cfg.data.unlabeled))

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from signdistill.checkpoint import Checkpoint
 from signdistill.data.dataset import Batch, BucketBatchSampler, SignDataset, collate
 from signdistill.decoding import greedy_decode
+from signdistill.defaults import TEACHER_TOPK
 from signdistill.errors import CheckpointError, DataError
 from signdistill.io import default_mode
 from signdistill.losses import (
@@ -144,7 +145,7 @@ def write_teacher_cache(
     data: SignDataset,
     out: str | os.PathLike[str],
     *,
-    topk: int = 16,
+    topk: int = TEACHER_TOPK,
     batch_size: int = 32,
     shard_frames: int = 2_000_000,
     device: torch.device | str = "cpu",
@@ -294,6 +295,7 @@ class DistillObjective(Objective):
                 topk=self.cache.batch(batch), sequences=self._sequence_targets(seqs, batch) if seqs is not None else None
             )
             targets.lengths = batch.lengths  # a cache is at the input's frame rate
+            targets.classes = len(self.cache.info["vocabulary"])  # its top-k can serve the full-posterior terms
             return targets
         with torch.inference_mode():  # frozen teacher: no autograd bookkeeping at all
             outs = [t(batch.features, batch.lengths, return_hidden="hidden" in needs) for t in self._teachers]
