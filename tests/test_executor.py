@@ -114,7 +114,7 @@ def test_a_job_killed_with_sigkill_resumes_when_compare_is_rerun(tmp_path, synth
     first = (run_dir / "metrics.jsonl").read_text().splitlines()[0]
 
     results = compare(load_config(config, ["executor.kind=submitit-local"], CompareConfig), jobs=1)
-    assert results["recipes"]["ctc"]["test_wer"]
+    assert results.recipes["ctc"]["test_wer"]
     records = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert records[0] == first  # the records up to the checkpoint are kept, not rewritten by a fresh start
     epochs = [r["epoch"] for r in map(json.loads, records) if r.get("kind") == "epoch"]

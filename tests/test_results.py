@@ -61,3 +61,34 @@ def test_lm_build_result_keys():
     assert LmBuildResult("m", "lm.arpa", 3, 10, 20).to_dict() == {
         "manifest": "m", "out": "lm.arpa", "order": 3, "sentences": 10, "vocabulary": 20,
     }  # fmt: skip
+
+
+COMPARE_KEYS = [
+    "schema", "warnings", "method", "confidence", "bootstrap", "seeds", "epochs", "tune", "test_utterances",
+    "test_reference_glosses", "dev_reference_glosses", "teacher", "recipes", "seconds", "figures",
+]  # fmt: skip
+
+
+def test_compare_results_round_trip_results_json():
+    from signdistill.pipelines.compare_results import CompareResults, CompareSubmitted
+
+    d = {k: i for i, k in enumerate(COMPARE_KEYS)} | {"teacher": {"dev_wer": 1.0}, "recipes": {"ctc": {"verdict": "baseline"}}}
+    assert list(CompareResults.from_dict(d).to_dict()) == COMPARE_KEYS and CompareResults.from_dict(d).to_dict() == d
+    skipped = d | {"figures": [], "figures_skipped": "no matplotlib"}
+    assert (
+        CompareResults.from_dict(skipped).to_dict() == skipped
+        and list(CompareResults.from_dict(skipped).to_dict())[-1] == "figures_skipped"
+    )
+    assert CompareSubmitted("out", ["1"], ["ctc/seed0"]).to_dict() == {
+        "detached": True, "out": "out", "submitted": ["1"], "waiting": ["ctc/seed0"],
+    }  # fmt: skip
+
+
+def test_quickstart_report_keys():
+    from signdistill.pipelines.compare_results import QuickstartReport
+
+    base = {"size": "small", "seeds": [0], "interval": "95 %", "models": {}, "distilled_vs_student": {}, "compare": "c", "figures": []}
+    full = base | {"figures_skipped": "none", "warning": "did not learn", "criteria": {"size unchanged": {"result": "pass"}}}
+    assert QuickstartReport.from_dict(full).to_dict() == full and list(QuickstartReport.from_dict(full).to_dict()) == list(full)
+    plain = base | {"criteria": {}}
+    assert list(QuickstartReport.from_dict(plain).to_dict()) == [*base, "criteria"]

@@ -34,6 +34,7 @@ def compare(
     from signdistill.io import refuse_output_clashes
     from signdistill.pipelines.compare import compare as run_compare
     from signdistill.pipelines.compare_report import results_tables
+    from signdistill.pipelines.compare_results import CompareResults
 
     if config is None:
         raise SignDistillError("compare needs --config FILE (see docs/compare.md), or --list-recipes.")
@@ -46,14 +47,14 @@ def compare(
     )
     results = run_compare(cfg, out=out, jobs=jobs, on_event=render.run_events({"train": "train", "beam": "LM beam"}), detach=detach)
     where = out or cfg.out
-    if results.get("detached"):
+    if not isinstance(results, CompareResults):  # detached: submitted, not all finished
         render.stdout_line(
-            f"submitted {len(results['submitted'])} jobs ({', '.join(results['submitted']) or 'none'}); "
-            f"{len(results['waiting'])} runs not finished yet. Collect the results with the same command without --detach "
+            f"submitted {len(results.submitted)} jobs ({', '.join(results.submitted) or 'none'}); "
+            f"{len(results.waiting)} runs not finished yet. Collect the results with the same command without --detach "
             f"(it waits for the jobs still running; their logs are in {where / 'submitit'})."
         )
         return
-    render.renderable(results_tables(results))
+    render.renderable(results_tables(results.to_dict()))
     render.stdout_line(f"results: {where / 'results.json'} and {where / 'results.md'}")
 
 
@@ -89,7 +90,7 @@ def quickstart(
     render.line(pipelines.quickstart_plan(size, seeds), highlight=False)
     on_event = render.run_events({"train": "training", "beam": "LM beam tuning"}, {"ctc": "student (CTC only)", "default": "distilled"})
     report = pipelines.quickstart(out, size=size, seed=seed, seeds=seeds, jobs=jobs, overwrite=overwrite, on_event=on_event)
-    render.renderable(pipelines.quickstart_table(report))
+    render.renderable(pipelines.quickstart_table(report.to_dict()))
     render.stdout_line(
         f"everything is in {out}; report: {out / 'report.json'}. For more seeds and recipes: "
         f"signdistill compare -c {out / 'compare.yaml'} --set seeds=5"

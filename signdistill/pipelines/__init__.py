@@ -13,6 +13,7 @@ from signdistill.decoding.beam import decoder_from_options
 from signdistill.evaluation.scoring import DecodingScore
 from signdistill.export import export
 from signdistill.parity import ParityVerdict, read_check_manifest, verify_export
+from signdistill.pipelines.compare_results import CompareResults, CompareSubmitted, QuickstartReport
 from signdistill.pipelines.decoding import ModelOutputs, build_lm, evaluate, model_outputs, parse_grid, report, tune_decoder
 from signdistill.pipelines.decoding_results import EvalResult, LmBuildResult, ReportResult, TuningResult, TuningRow
 from signdistill.pipelines.quickstart import (
@@ -42,6 +43,9 @@ from signdistill.training.teacher_import import ImportReport, import_teacher_out
 
 __all__ = [
     "BenchmarkReport",
+    "CompareResults",
+    "CompareSubmitted",
+    "QuickstartReport",
     "DecodingScore",
     "EvalResult",
     "LmBuildResult",

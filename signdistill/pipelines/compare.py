@@ -32,6 +32,7 @@ from signdistill.pipelines.compare_plan import tuning_points as tuning_points
 from signdistill.pipelines.compare_report import SCHEMA_VERSION, choose_points, summarize, teacher_scores, write_results
 from signdistill.pipelines.compare_report import results_markdown as results_markdown  # importable from here as before
 from signdistill.pipelines.compare_report import results_tables as results_tables
+from signdistill.pipelines.compare_results import CompareResults, CompareSubmitted
 from signdistill.pipelines.executor import Engine, Task, exclusive, run_tasks
 from signdistill.pipelines.executor import Event as Event  # importable from here as before
 
@@ -207,13 +208,18 @@ def run_beam_job(job: Job) -> dict[str, Any]:
 
 def compare(
     cfg: CompareConfig, *, out: str | Path | None = None, jobs: int | None = None, on_event: Event | None = None, detach: bool = False
-) -> dict[str, Any]:
-    """Run the comparison a :class:`~signdistill.config.CompareConfig` describes; return ``results.json``'s content.
+) -> CompareResults | CompareSubmitted:
+    """Run the comparison a :class:`~signdistill.config.CompareConfig` describes.
 
     ``cfg.executor.kind`` picks where the runs execute (``local`` processes, ``jobs`` at a time, or one
     submitit job per run: ``submitit-local`` or ``slurm``). With ``detach`` (submitit only) the call
-    returns once the runs are submitted: ``{"detached": True, "submitted": [job ids], ...}``; the same
-    call without ``detach`` later waits for them and collects the results.
+    returns once the runs are submitted, a :class:`~signdistill.pipelines.compare_results.CompareSubmitted`
+    (its ``to_dict()``: ``{"detached": True, "submitted": [job ids], ...}``); the same call without
+    ``detach`` later waits for them and collects the results.
+
+    Returns:
+        :class:`~signdistill.pipelines.compare_results.CompareResults` (its ``to_dict()`` is ``results.json``),
+        or :class:`~signdistill.pipelines.compare_results.CompareSubmitted` with ``detach``.
     """
     _check_inputs(cfg)
     if cfg.executor.kind != "local":
@@ -297,14 +303,16 @@ def _engine(cfg: CompareConfig, out_dir: Path, workers: int) -> Engine | None:
     return SubmititEngine(cfg.executor, out_dir / "submitit", workers)
 
 
-def _detached(out_dir: Path, engine: Engine | None, done: dict[str, Any], tasks: list[Task]) -> dict[str, Any]:
+def _detached(out_dir: Path, engine: Engine | None, done: dict[str, Any], tasks: list[Task]) -> CompareSubmitted:
     submitted = list(getattr(engine, "submitted", []))
     waiting = [t.job.name for t in tasks if t.key not in done]
     log.info("compare: %d jobs submitted; %d runs not finished yet", len(submitted), len(waiting))
-    return {"detached": True, "out": str(out_dir), "submitted": submitted, "waiting": waiting}
+    return CompareSubmitted(str(out_dir), submitted, waiting)
 
 
-def _compare(cfg: CompareConfig, p: Plan, out_dir: Path, workers: int, on_event: Event | None, detach: bool) -> dict[str, Any]:
+def _compare(
+    cfg: CompareConfig, p: Plan, out_dir: Path, workers: int, on_event: Event | None, detach: bool
+) -> CompareResults | CompareSubmitted:
     t0 = time.time()
     # The CTC-only runs need no teacher: they train beside it; the distilled runs follow it.
     # Without a tuning grid a model's beam search starts as soon as the model is trained;
@@ -335,4 +343,4 @@ def _compare(cfg: CompareConfig, p: Plan, out_dir: Path, workers: int, on_event:
     results = summarize(cfg, p, runs, chosen, tuning, beams, teacher)
     results["seconds"] = round(time.time() - t0, 1)
     write_results(out_dir, results)
-    return results
+    return CompareResults.from_dict(results)

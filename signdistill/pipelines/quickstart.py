@@ -9,8 +9,9 @@ from typing import Any
 import yaml
 
 from signdistill.checkpoint import load_checkpoint
-from signdistill.errors import ConfigError
+from signdistill.errors import ConfigError, SignDistillError
 from signdistill.io import write_text_atomic
+from signdistill.pipelines.compare_results import CompareResults, QuickstartReport
 
 # Small models for the embedded dataset (the plan's 5x384 / 4x256 are examples/configs/teacher.yaml
 # and student.yaml). docs/benchmarks.md measures them with `signdistill compare`.
@@ -167,13 +168,16 @@ def quickstart(
     overwrite: bool = False,
     on_event: Any = None,
     distill_recipe: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> QuickstartReport:
     """Synthesize data; train a teacher, CTC-only and distilled students; compare them honestly.
 
     Runs a small :mod:`signdistill.pipelines.compare` (recipes ``ctc`` and ``default``, ``seeds``
     seeds from ``seed``) and reads the plan's success criteria off its intervals. Writes ``data/``,
     ``compare.yaml`` (rerun it with more seeds: ``signdistill compare -c OUT/compare.yaml``),
     ``compare/`` and ``report.json`` under ``out``. An earlier quickstart in ``out`` is resumed.
+
+    Returns:
+        A :class:`~signdistill.pipelines.compare_results.QuickstartReport`; its ``to_dict()`` is ``report.json``.
     """
     from signdistill.data.synth import generate
     from signdistill.io import write_json_atomic
@@ -195,13 +199,16 @@ def quickstart(
     beam = _beam_available()
     cfg = _compare_config(out, spec, seed=seed, seeds=seeds, distill_recipe=distill_recipe, beam=beam)
     write_text_atomic(out / "compare.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    results = compare(cfg, jobs=jobs, on_event=on_event)
+    compared = compare(cfg, jobs=jobs, on_event=on_event)
+    if not isinstance(compared, CompareResults):  # only a detached comparison returns before its results
+        raise SignDistillError(f"quickstart: the comparison in {out / 'compare'} did not finish; run quickstart again.")
+    results = compared.to_dict()
     name = "distilled" if distill_recipe else "default"
     rows = {"teacher": results["teacher"], "student": results["recipes"]["ctc"], "distilled": results["recipes"][name]}
     models = _model_rows(out, rows, name, seed=seed, beam=beam)
     report = _report(out, size, seeds, results, models, rows["distilled"], beam=beam)
     write_json_atomic(out / "report.json", report)
-    return report
+    return QuickstartReport.from_dict(report)
 
 
 def _compare_config(out: Path, spec: dict[str, Any], *, seed: int, seeds: int, distill_recipe: dict[str, Any] | None, beam: bool) -> Any:
