@@ -291,3 +291,25 @@ def test_ensemble_cache_and_online_teachers_agree_at_t2(synth, trained_teacher, 
         obj.on_epoch_start(1)
         kl.append(obj(student, batch).parts["kl"])
     assert kl[0] == pytest.approx(kl[1], rel=2e-3)
+
+
+@pytest.mark.parametrize("precision", ["int8", "bf16"])
+def test_a_cheaper_teacher_precision_trains_and_stays_close_to_fp32(synth, trained_teacher, tmp_path, precision):
+    data = distill_cfg(tmp_path, synth, trained_teacher, loss={"ctc": 0.5, "factorized": 0.5, "feature": 1.0})
+    data["distill"]["teacher_precision"] = precision
+    cfg = load_config(None, [], DistillRunConfig, data=data)
+    splits = pipelines.load_splits(cfg)
+    from signdistill.data import collate
+
+    batch = collate([splits.train[i] for i in range(4)])
+    student = pipelines.build_student_model(cfg, splits).eval()
+    parts = []
+    for c in (load_config(None, ["distill.teacher_precision=fp32"], DistillRunConfig, data=data), cfg):
+        torch.manual_seed(0)  # the same FitNets regressor
+        obj = pipelines.build_distill_objective(c, splits, torch.device("cpu"))
+        obj.on_epoch_start(1)
+        parts.append(obj(student, batch).parts)
+    assert parts[0]["factorized"] != parts[1]["factorized"]  # another teacher arithmetic ...
+    assert parts[1]["factorized"] == pytest.approx(parts[0]["factorized"], rel=0.1, abs=0.02)  # ... close to fp32
+    result, _ = pipelines.distill(cfg)
+    assert result.epochs_run == 2

@@ -140,6 +140,11 @@ class DistillSection(_Section):
     kd_last_epoch: int | None = Field(
         None, ge=1, description="Last epoch with KD terms; CTC only afterwards (the student re-settles its own alignment)."
     )
+    teacher_precision: Literal["fp32", "bf16", "int8"] = Field(
+        "fp32",
+        description="The online teacher's arithmetic: fp32; bf16 weights; int8 dynamic quantization of its LSTM and "
+        "linear layers (CPU only; cheaper steps, docs/benchmarks.md).",
+    )
     teacher_cache: Path | None = Field(
         None, description="Folder written by `signdistill cache-teacher`, or by `signdistill import-teacher` (another code base's teacher)."
     )

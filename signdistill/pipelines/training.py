@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from signdistill.checkpoint import load_checkpoint
 from signdistill.config import DistillRunConfig, RunConfig
 from signdistill.data import Normalizer, SignDataset, Vocabulary, read_manifest
@@ -142,9 +144,20 @@ def _load_teachers(cfg: DistillRunConfig, splits: Splits, device: Any) -> tuple[
     for ref in cfg.distill.teachers:
         ckpt = load_checkpoint(ref.checkpoint, device=device)
         check_teacher_compatible(ckpt, splits.train, str(ref.checkpoint))
-        teachers.append(ckpt.model)
+        teachers.append(_at_precision(ckpt.model, cfg.distill.teacher_precision, device))
         weights.append(ref.weight)
     return teachers, weights
+
+
+def _at_precision(model: Any, precision: str, device: Any) -> Any:
+    """The frozen teacher in ``distill.teacher_precision``: fp32 as is, bf16 weights, or int8 dynamic quantization (CPU)."""
+    if precision == "int8":
+        if str(device).startswith("cuda"):
+            raise ConfigError("distill.teacher_precision int8 runs on the CPU only; on a GPU use bf16 or fp32.")
+        from signdistill.inference import quantize_int8
+
+        return quantize_int8(model)
+    return model.to(torch.bfloat16) if precision == "bf16" else model
 
 
 def build_distill_objective(cfg: DistillRunConfig, splits: Splits, device: Any) -> Any:

@@ -298,7 +298,11 @@ class DistillObjective(Objective):
             targets.classes = len(self.cache.info["vocabulary"])  # its top-k can serve the full-posterior terms
             return targets
         with torch.inference_mode():  # frozen teacher: no autograd bookkeeping at all
-            outs = [t(batch.features, batch.lengths, return_hidden="hidden" in needs) for t in self._teachers]
+            dtype = next(iter(self._teachers[0].parameters()), batch.features).dtype  # bf16 weights take bf16 input
+            feats = batch.features if dtype == torch.float32 else batch.features.to(dtype)
+            outs = [t(feats, batch.lengths, return_hidden="hidden" in needs) for t in self._teachers]
+            if feats is not batch.features:  # the loss computes in float32
+                outs = [type(o)(o.logits.float(), o.lengths, [h.float() for h in o.hidden]) for o in outs]
         if len({o.logits.shape[1] for o in outs}) > 1:
             raise ValueError("teachers of an ensemble must share a frame rate (model.temporal_stride)")
         ensemble = len(outs) > 1

@@ -93,8 +93,10 @@ def teacher_transcripts(
             {"index": i, "id": data.utterances[i].id, "signer": None, "features": data.features(i), "targets": data.targets[i]} for i in idx
         ]
         batch = collate(items).to(device)
-        outs = [t(batch.features, batch.lengths) for t in teachers]
-        logits = [o.logits for o in outs]
+        dtype = next(iter(teachers[0].parameters()), batch.features).dtype  # a bf16 teacher takes bf16 input
+        feats = batch.features if dtype == torch.float32 else batch.features.to(dtype)
+        outs = [t(feats, batch.lengths) for t in teachers]
+        logits = [o.logits.float() for o in outs]
         lengths = outs[0].lengths  # the teacher's frames (fewer for one that subsamples time)
         lp = teacher_log_probs(logits if len(logits) > 1 else logits[0], 1.0, weights=weights if len(logits) > 1 else None)
         mask = torch.arange(lp.shape[1], device=lp.device)[None, :] < lengths[:, None]
