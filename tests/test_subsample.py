@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -121,3 +122,37 @@ def test_teacher_targets_at_the_same_rate_are_untouched_and_a_cache_becomes_dens
     assert lp.shape == (2, 16, 5) and torch.allclose(lp[0].exp().sum(-1), torch.ones(16), atol=1e-5)
     renorm = torch.softmax(values[0, 0].float(), -1)
     assert torch.allclose(lp[0, 0].exp()[indices[0, 0]], renorm, atol=1e-3)  # frame 0 lies inside teacher frame 0
+
+
+def test_transcribe_times_of_a_strided_model_are_in_input_frames_for_checkpoint_and_onnx(synth, tmp_path):
+    import shutil
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    from typer.testing import CliRunner
+
+    from signdistill.checkpoint import save_weights
+    from signdistill.cli import app
+
+    c = make_run_config(tmp_path / "run", synth, epochs=1)
+    c["model"]["temporal_stride"] = 4
+    pipelines.train(load_config(None, [], data=c))
+    best = tmp_path / "talking"
+    shutil.copytree(tmp_path / "run" / "best", best)
+    weights = load_file(str(best / "model.safetensors"))
+    with safe_open(str(best / "model.safetensors"), "pt") as f:
+        meta = f.metadata()
+    weights["classifier.bias"][0] -= 30.0  # never blank: every output frame is a gloss
+    save_weights(weights, best / "model.safetensors", meta)
+    runner = CliRunner()
+    assert runner.invoke(app, ["export", "--checkpoint", str(best), "--out", str(tmp_path / "onnx"), "--format", "onnx"]).exit_code == 0
+    first = json.loads((synth / "dev.jsonl").read_text().splitlines()[0])
+    frames = np.load(synth / first["features"]).shape[0]
+    for model in (best, tmp_path / "onnx"):
+        out = tmp_path / f"{model.name}.ctm"
+        r = runner.invoke(app, ["transcribe", str(synth / "dev.jsonl"), "--model", str(model), "--format", "ctm", "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        rows = [x.split() for x in out.read_text().splitlines() if x.startswith(first["id"] + " ")]
+        last_end = max(float(row[2]) + float(row[3]) for row in rows)  # seconds at 25 frames/s
+        assert last_end * 25 == pytest.approx(frames, abs=0.05), (last_end, frames)  # the input's last frame, not ~frames / 4
+    assert (tmp_path / "talking.ctm").read_text() == (tmp_path / "onnx.ctm").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from signdistill.errors import DataError
 from signdistill.runner import Model, run_all
 from signdistill.transcribe.inputs import Failure, InputFile, _read
-from signdistill.transcribe.segments import Transcript, aligned_segments, greedy_segments
+from signdistill.transcribe.segments import GlossSegment, Transcript, aligned_segments, greedy_segments
 
 _SCALE_HINT = "Check that the features were extracted like the model's training features (same units and scale)."
 
@@ -50,6 +51,7 @@ def transcribe(
 
         beam = BeamSearchDecoder(model.vocab.tokens, decoder)
     tokens = model.vocab.tokens
+    stride = int(model.spec.get("temporal_stride", 1))  # output frames are this many input frames
     for start in range(0, len(inputs), batch_size):
         chunk = inputs[start : start + batch_size]
         loaded: dict[int, np.ndarray] = {}
@@ -73,4 +75,11 @@ def transcribe(
                 segments = greedy_segments(lp, tokens)
             else:
                 segments = aligned_segments(lp, model.vocab.encode(beam.decode_one(lp)), tokens)
-            yield Transcript(item.id, item.path, segments, lp.shape[0])
+            yield Transcript(item.id, item.path, _in_input_frames(segments, stride, len(loaded[i])), len(loaded[i]))
+
+
+def _in_input_frames(segments: list[GlossSegment], stride: int, frames: int) -> list[GlossSegment]:
+    """Segments of a model that subsamples time (``temporal_stride``), in the input's frames (CTM times)."""
+    if stride == 1:
+        return segments
+    return [replace(s, start=s.start * stride, end=min(s.end * stride, frames)) for s in segments]
