@@ -13,10 +13,15 @@ from signdistill.defaults import BEAM_WIDTH
 
 
 class CompareTeacher(_Section):
-    """The teacher of a comparison: a checkpoint folder, or a model that `compare` trains once."""
+    """The teacher of a comparison: a checkpoint folder, a model that `compare` trains once, or a teacher cache."""
 
     checkpoint: Path | None = Field(None, description="A trained teacher checkpoint folder (e.g. runs/teacher/best).")
     model: ModelConfig | None = Field(None, description="Or: the teacher's model, trained once under OUT/teacher and reused.")
+    cache: Path | None = Field(
+        None,
+        description="Or: a teacher cache (`signdistill import-teacher`: a teacher from another code base, or `cache-teacher`); "
+        "it holds the training split only, so the teacher is not scored, and FitNets recipes and data.augment cannot use it.",
+    )
     epochs: int | None = Field(None, ge=1, description="Epochs for the teacher `compare` trains (default: the comparison's epochs).")
     seed: int = Field(0, ge=0, description="Seed of the teacher `compare` trains.")
     optim: dict[str, Any] = Field(
@@ -42,10 +47,15 @@ class CompareTeacher(_Section):
 
     @model_validator(mode="after")
     def _one_source(self) -> CompareTeacher:
-        if (self.checkpoint is None) == (self.model is None):
-            raise ValueError("give the teacher a checkpoint folder (teacher.checkpoint) or a model to train (teacher.model), not both")
+        if sum(x is not None for x in (self.checkpoint, self.model, self.cache)) != 1:
+            raise ValueError(
+                "give the teacher exactly one of: a checkpoint folder (teacher.checkpoint), a model to train (teacher.model) "
+                "or a teacher cache (teacher.cache, e.g. from `signdistill import-teacher`)"
+            )
         if self.optim and self.model is None:
-            raise ValueError("teacher.optim applies to a teacher that `compare` trains (teacher.model); a checkpoint is already trained")
+            raise ValueError(
+                "teacher.optim applies to a teacher that `compare` trains (teacher.model); a checkpoint or a cache is already trained"
+            )
         return self
 
 
@@ -153,6 +163,17 @@ class CompareConfig(_Section):
                     "model.output_bias, data.batch_size, data.augment), never the student's size"
                 )
         return v
+
+    @model_validator(mode="after")
+    def _cache_needs_original_frames(self) -> CompareConfig:
+        augment = self.data.augment is not None or any(k.startswith("data.augment") for k in self.tune)
+        if self.teacher.cache is not None and augment:
+            raise ValueError(
+                "teacher.cache holds the teacher's outputs for the original frames; with data.augment (or tune: data.augment...) "
+                "the students would see other frames. Remove data.augment from the comparison, or use a teacher checkpoint "
+                "(teacher.checkpoint), whose outputs follow the augmented frames"
+            )
+        return self
 
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)

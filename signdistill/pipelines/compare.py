@@ -26,7 +26,7 @@ import yaml
 from signdistill.config import CompareConfig, DistillRunConfig, RunConfig, load_config
 from signdistill.errors import ConfigError, SignDistillError
 from signdistill.io import write_json_atomic, write_text_atomic
-from signdistill.pipelines.compare_plan import Job, Plan, _same_run, checkpoint_job, plan
+from signdistill.pipelines.compare_plan import Job, Plan, _same_run, check_teacher_cache, checkpoint_job, plan
 from signdistill.pipelines.compare_plan import point_label as point_label  # importable from here as before
 from signdistill.pipelines.compare_plan import tuning_points as tuning_points
 from signdistill.pipelines.compare_report import SCHEMA_VERSION, choose_points, summarize, teacher_scores, write_results
@@ -72,14 +72,34 @@ def _sha256(path: str | Path) -> str | None:
     return h.hexdigest()
 
 
+def _cache_sha256(cache: str | Path) -> str | None:
+    """A teacher cache's content: its index.json and every shard it names (a re-import keeps the index's bytes)."""
+    import hashlib
+
+    index = Path(cache) / "index.json"
+    if not index.is_file():
+        return None
+    text = index.read_text(encoding="utf-8")
+    try:
+        shards = json.loads(text).get("shards", [])
+    except ValueError:  # unreadable: its bytes are all there is to compare
+        shards = []
+    parts = [_sha256(index) or ""] + [f"{s}:{_sha256(Path(cache) / s)}" for s in shards]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def fingerprint(job: Job, *, lm: bool = False) -> dict[str, str | None]:
-    """What a run's result depends on beyond its config: manifests, teacher weights, LM file."""
+    """What a run's result depends on beyond its config: manifests, teacher weights (or cache), LM file."""
     data = job.config.get("data", {})
     fp = {f"data.{k}": _sha256(data[k]) for k in ("train", "dev", "test") if data.get(k)}
     for k, path in job.manifests.items():
         fp.setdefault(f"data.{k}", _sha256(path))
     if job.distill:
-        fp["teacher"] = _sha256(Path(job.config["distill"]["teachers"][0]["checkpoint"]) / "model.safetensors")
+        d = job.config["distill"]
+        if d.get("teachers"):
+            fp["teacher"] = _sha256(Path(d["teachers"][0]["checkpoint"]) / "model.safetensors")
+        else:
+            fp["teacher"] = _cache_sha256(d["teacher_cache"])
     if lm and job.lm is not None:
         fp["lm"] = _sha256(job.lm["path"])
     return fp
@@ -284,6 +304,8 @@ def _check_inputs(cfg: CompareConfig) -> None:
             "teacher's best/ folder (signdistill train-teacher), or replace it with teacher.model (and teacher.epochs) "
             "to let compare train one."
         )
+    if cfg.teacher.cache is not None:
+        check_teacher_cache(cfg)
 
 
 MARKER = ".signdistill-compare.json"
@@ -321,7 +343,7 @@ def _compare(
     tasks = [Task("teacher", run_job, p.teacher_job, "train", (), finished_run)] if p.teacher_job is not None else []
     for i, job in enumerate(p.jobs):
         tasks.append(Task(f"run{i}", run_job, job, "train", (teacher_key,) if job.distill and teacher_key else (), finished_run))
-    if cfg.lm is not None:
+    if cfg.lm is not None and p.teacher_cache is None:  # a cache holds the training split only: no teacher to score
         teacher_beam_job = copy.copy(p.teacher_job) if p.teacher_job is not None else checkpoint_job(p, cfg)
         tasks.append(Task("beam-teacher", run_beam_job, teacher_beam_job, "beam", (teacher_key,) if teacher_key else (), finished_beam))
         if len(p.points) == 1:

@@ -111,8 +111,10 @@ def forest_figure(results: dict[str, Any]) -> Any:
         axes[0][col].set_title(f"{title}: test WER % per seed", fontsize=10)
         _difference_panel(axes[1][col], results, names, suffix)
         axes[1][col].set_title(f"{title}: recipe - {BASELINE}, {pct} % interval", fontsize=10)
+    cache = "cache" in results.get("teacher", {})  # an imported teacher: no WER (it holds the training split only)
+    labels = [f"{TEACHER} (not scored)" if cache else TEACHER, *names[1:]]
     for row in axes:
-        row[0].set_yticks(range(len(names)), names)
+        row[0].set_yticks(range(len(names)), labels)
         row[0].set_ylim(len(names) - 0.5, -0.5)  # first recipe on top
     seeds = results.get("seeds", [])
     fig.suptitle(f"signdistill compare: test WER, seeds {seeds} (negative difference: fewer errors than {BASELINE})", fontsize=11)

@@ -140,20 +140,75 @@ def _layers(model: dict[str, Any]) -> int:
 def _teacher_layers(cfg: CompareConfig) -> int:
     if cfg.teacher.model is not None:
         return _layers(cfg.teacher.model.model_dump())
+    if cfg.teacher.cache is not None:  # no hidden layers to map (FitNets recipes are refused with a cache)
+        return _layers(cfg.student.model_dump())
     from signdistill.checkpoint import load_checkpoint
 
     return len(load_checkpoint(cfg.teacher.checkpoint).model.hidden_sizes)  # type: ignore[arg-type]
+
+
+def _refuse_online_recipes(recipes: dict[str, dict[str, Any] | None], cache: Path) -> None:
+    """With a teacher cache, a recipe that needs the online teacher (FitNets: its hidden states) is refused up front."""
+    from pydantic import ValidationError
+
+    from signdistill.config.distill import DistillSection, LossWeights
+
+    for name, section in recipes.items():
+        if section is None:
+            continue
+        try:
+            default = DistillSection.model_fields["loss"].get_default(call_default_factory=True)
+            loss = LossWeights.model_validate(section["loss"]) if "loss" in section else default
+        except ValidationError:
+            continue  # a mistake of the recipe's own: the run's validation names it
+        if loss.feature > 0:
+            raise ConfigError(
+                f"compare: the recipe {name!r} needs the online teacher (loss.feature {loss.feature:g}: FitNets reads the "
+                f"teacher's hidden states), and teacher.cache {cache} holds only its outputs. Use a recipe without FitNets, "
+                "e.g. `factorized`, `frame-kl-keep` or an inline one such as {name: mine, distill: {loss: {ctc: 0.5, "
+                "factorized: 0.5}}} (`signdistill compare --list-recipes`), or give the teacher as a checkpoint."
+            )
 
 
 @dataclass
 class Plan:
     out: Path
     teacher_job: Job | None
-    teacher_checkpoint: Path
+    teacher_checkpoint: Path | None  # None: the teacher is a cache (teacher_cache)
     recipes: dict[str, dict[str, Any] | None]
     points: list[dict[str, Any]]
     seeds: list[int]
     jobs: list[Job]
+    teacher_cache: Path | None = None
+
+
+def _validate_job(job: Job) -> None:
+    """Validate a run's config in place; refuse a run folder that holds other settings."""
+    schema = DistillRunConfig if job.distill else RunConfig
+    try:
+        validated = load_config(None, [], schema, data=job.config)
+    except ConfigError as exc:
+        why = str(exc).replace("<config>: invalid configuration: ", "")
+        raise ConfigError(
+            f"compare: the run {job.name!r} would not validate: {why} (check `tune:`, the recipe's `distill:` and "
+            "`student:` in the comparison config)"
+        ) from None
+    job.config = validated.model_dump(mode="json")
+    saved = Path(job.config["run_dir"]) / "config.yaml"
+    if saved.is_file() and saved.read_text(encoding="utf-8") != dump_config(validated):
+        previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        from signdistill.training.run_dir import differing_settings
+
+        try:
+            changed = differing_settings(schema.model_validate(previous).model_dump(mode="json"), job.config, resuming=False)
+        except Exception:  # noqa: BLE001 - unreadable: different
+            changed = ["(its config.yaml does not validate)"]
+        if changed:
+            shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            raise ConfigError(
+                f"compare: {saved.parent} holds a run with other settings than this comparison now asks for "
+                f"({job.name}: {shown} differ). Nothing was changed. Use a new --out folder, or delete {saved.parent} yourself."
+            )
 
 
 def plan(cfg: CompareConfig, out: Path) -> Plan:
@@ -163,7 +218,10 @@ def plan(cfg: CompareConfig, out: Path) -> Plan:
     points = tuning_points(cfg.tune)
     lm = cfg.lm.model_dump(mode="json") if cfg.lm is not None else None
     manifests = {"dev": str(cfg.data.dev), "test": str(cfg.data.test)}
+    if cfg.teacher.cache is not None:
+        _refuse_online_recipes(recipes, cfg.teacher.cache)
     teacher_job = None
+    teacher_ckpt: Path | None = None
     if cfg.teacher.model is not None:
         t_dir = out / "teacher"
         # One thread, like every run: two threads on a core another process holds run 10-20x slower.
@@ -172,8 +230,11 @@ def plan(cfg: CompareConfig, out: Path) -> Plan:
         t_cfg["data"].pop("unlabeled", None)  # recordings without glosses teach only through a teacher
         teacher_job = Job("teacher", "teacher", cfg.teacher.seed, 0, t_cfg, False, 1, lm, manifests)
         teacher_ckpt = t_dir / "best"
-    else:
-        teacher_ckpt = Path(cfg.teacher.checkpoint)  # type: ignore[arg-type]
+    elif cfg.teacher.checkpoint is not None:
+        teacher_ckpt = Path(cfg.teacher.checkpoint)
+    # Every distilling run reads the same teacher: the checkpoint (online) or the cache (its stored outputs).
+    online = {"teachers": [{"checkpoint": str(teacher_ckpt)}]}
+    source = {"teacher_cache": str(cfg.teacher.cache)} if cfg.teacher.cache is not None else online
     job_list: list[Job] = []
     for name, section in recipes.items():
         for seed in cfg.seed_list():
@@ -182,7 +243,7 @@ def plan(cfg: CompareConfig, out: Path) -> Plan:
                 run_dir = out / "runs" / _slug(name) / f"seed{seed}{suffix}"
                 c = _base_run(cfg, run_dir, student, cfg.epochs, seed, 1)
                 if section is not None:
-                    c["distill"] = {"teachers": [{"checkpoint": str(teacher_ckpt)}], **section}
+                    c["distill"] = {**copy.deepcopy(source), **section}
                 else:
                     c["data"].pop("unlabeled", None)  # the CTC-only baseline cannot use recordings without glosses
                 for key, value in point.items():
@@ -190,32 +251,8 @@ def plan(cfg: CompareConfig, out: Path) -> Plan:
                 label = f" [{point_label(point)}]" if point else ""
                 job_list.append(Job(f"{name} seed {seed}{label}", name, seed, i, c, section is not None, 1, lm, manifests))
     for job in ([teacher_job] if teacher_job else []) + job_list:
-        schema = DistillRunConfig if job.distill else RunConfig
-        try:
-            validated = load_config(None, [], schema, data=job.config)
-        except ConfigError as exc:
-            why = str(exc).replace("<config>: invalid configuration: ", "")
-            raise ConfigError(
-                f"compare: the run {job.name!r} would not validate: {why} (check `tune:`, the recipe's `distill:` and "
-                "`student:` in the comparison config)"
-            ) from None
-        job.config = validated.model_dump(mode="json")
-        saved = Path(job.config["run_dir"]) / "config.yaml"
-        if saved.is_file() and saved.read_text(encoding="utf-8") != dump_config(validated):
-            previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
-            from signdistill.training.run_dir import differing_settings
-
-            try:
-                changed = differing_settings(schema.model_validate(previous).model_dump(mode="json"), job.config, resuming=False)
-            except Exception:  # noqa: BLE001 - unreadable: different
-                changed = ["(its config.yaml does not validate)"]
-            if changed:
-                shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
-                raise ConfigError(
-                    f"compare: {saved.parent} holds a run with other settings than this comparison now asks for "
-                    f"({job.name}: {shown} differ). Nothing was changed. Use a new --out folder, or delete {saved.parent} yourself."
-                )
-    return Plan(out, teacher_job, teacher_ckpt, recipes, points, cfg.seed_list(), job_list)
+        _validate_job(job)
+    return Plan(out, teacher_job, teacher_ckpt, recipes, points, cfg.seed_list(), job_list, cfg.teacher.cache)
 
 
 def checkpoint_job(p: Plan, cfg: CompareConfig) -> Job:
@@ -223,6 +260,7 @@ def checkpoint_job(p: Plan, cfg: CompareConfig) -> Job:
     run_dir = p.out / "teacher-eval"
     run_dir.mkdir(parents=True, exist_ok=True)
     best = run_dir / "best"
+    assert p.teacher_checkpoint is not None, "a teacher cache has no model to score"
     target = Path(p.teacher_checkpoint).resolve()
     if best.is_symlink() and best.resolve() != target:
         best.unlink()  # our own link, to a teacher this comparison no longer uses
@@ -230,3 +268,33 @@ def checkpoint_job(p: Plan, cfg: CompareConfig) -> Job:
         best.symlink_to(target, target_is_directory=True)
     lm = cfg.lm.model_dump(mode="json") if cfg.lm else None
     return Job("teacher", "teacher", 0, 0, {"run_dir": str(run_dir)}, False, 1, lm, {"dev": str(cfg.data.dev), "test": str(cfg.data.test)})
+
+
+def check_teacher_cache(cfg: CompareConfig) -> None:
+    """teacher.cache is a teacher cache for this comparison's training split (vocabulary and utterances), before anything trains."""
+    from safetensors import safe_open
+
+    from signdistill.data import Vocabulary, read_manifest
+    from signdistill.training.distill import CACHE_INDEX, is_teacher_cache
+
+    cache = Path(cfg.teacher.cache)  # type: ignore[arg-type]
+    make = f"Make one with `signdistill import-teacher ... --manifest {cfg.data.train} --out {cache}` (docs/teachers.md)"
+    if not is_teacher_cache(cache):
+        raise ConfigError(f"compare: teacher.cache {cache} is not a teacher cache (no readable {CACHE_INDEX}). {make}.")
+    info = json.loads((cache / CACHE_INDEX).read_text(encoding="utf-8"))
+    utts = read_manifest(cfg.data.train)
+    if info["vocabulary"] != Vocabulary.build(u.glosses for u in utts).tokens:
+        raise ConfigError(f"compare: teacher.cache {cache} was made for another vocabulary than data.train {cfg.data.train}'s. {make}.")
+    cached: set[str] = set()
+    for shard in info["shards"]:
+        try:
+            with safe_open(str(cache / shard), framework="pt") as f:
+                cached |= {key.rsplit("/", 1)[0] for key in f.keys()}
+        except Exception as exc:  # noqa: BLE001 - a missing or damaged shard: say which
+            raise ConfigError(f"compare: teacher.cache {cache}: shard {shard} cannot be read ({exc}). {make}.") from None
+    missing = [u.id for u in utts if u.id not in cached]
+    if missing:
+        raise ConfigError(
+            f"compare: teacher.cache {cache} has no entry for {len(missing)} utterance(s) of data.train {cfg.data.train}, "
+            f"e.g. {missing[:3]}. {make}."
+        )

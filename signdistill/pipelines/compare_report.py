@@ -53,7 +53,13 @@ def write_results(out_dir: Path, results: dict[str, Any]) -> None:
 
 
 def teacher_scores(cfg: CompareConfig, p: Plan, trained: dict[str, Any] | None, beam: dict[str, Any] | None) -> dict[str, Any]:
-    """results.json's teacher: WER of the trained (or given) teacher, greedy and, when scored, LM beam."""
+    """results.json's teacher: WER of the trained (or given) teacher, greedy and, when scored, LM beam.
+
+    A teacher cache (an imported teacher) holds the training split only: it is recorded as ``{"cache": DIR}``, not scored.
+    """
+    if p.teacher_cache is not None:
+        return {"cache": str(p.teacher_cache)}
+    assert p.teacher_checkpoint is not None
     if trained is None:
         from signdistill.pipelines.decoding import evaluate
 
@@ -239,12 +245,22 @@ def _fmt_pd(d: dict[str, Any]) -> str:
     return f"{d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]"
 
 
+NOT_SCORED = "not scored"  # a teacher cache's row: it holds the training split only
+
+
+def _teacher_row(t: dict[str, Any], suffix: str) -> list[str]:
+    if f"test_wer{suffix}" not in t:  # a teacher cache (results.json: {"cache": DIR})
+        return ["teacher (cache)", "", NOT_SCORED, NOT_SCORED, "", "", "", ""]
+    return ["teacher", f"{t['parameters']:,}", f"{t[f'dev_wer{suffix}']:.2f}", f"{t[f'test_wer{suffix}']:.2f}", "", "", "", ""]
+
+
 def _rows(results: dict[str, Any], suffix: str = "") -> tuple[list[str], list[list[str]]]:
     """Columns and rows of one decoder's table (``suffix`` "" for greedy, "_beam" for tuned LM beam)."""
     pct = int(round(100 * results["confidence"]))
     cols = ["recipe", "params", "dev WER", "test WER", f"test diff vs ctc ({pct}% CI)", "gap recovered", "verdict", "dev agrees"]
     t = results["teacher"]
-    rows = [["teacher", f"{t['parameters']:,}", f"{t[f'dev_wer{suffix}']:.2f}", f"{t[f'test_wer{suffix}']:.2f}", "", "", "", ""]]
+    rows = [_teacher_row(t, suffix)]
+    no_gap = "n/a: teacher no better" if f"test_wer{suffix}" in t else f"n/a: teacher {NOT_SCORED}"
     for name, r in results["recipes"].items():
         base = name == "ctc"
         gap = r[f"gap_recovered{suffix}"]
@@ -255,7 +271,7 @@ def _rows(results: dict[str, Any], suffix: str = "") -> tuple[list[str], list[li
                 f"{r[f'dev_wer{suffix}_mean']:.2f} ± {r[f'dev_wer{suffix}_std']:.2f}",
                 f"{r[f'test_wer{suffix}_mean']:.2f} ± {r[f'test_wer{suffix}_std']:.2f}",
                 "" if base else _fmt_pd(r[f"paired_test{suffix}"]),
-                "" if base else "n/a: teacher no better" if gap is None else f"{100 * gap:.0f}%",
+                "" if base else no_gap if gap is None else f"{100 * gap:.0f}%",
                 r[f"verdict{suffix}"],
                 "" if base else ("yes" if r[f"consistent{suffix}"] else "no"),
             ]
@@ -281,6 +297,12 @@ def results_markdown(results: dict[str, Any]) -> str:
         '"dev agrees": the dev split gives the same '
         'verdict (and it is not "within noise").',
     ]
+    if "cache" in results["teacher"]:
+        lines += [
+            "",
+            f"The teacher is a teacher cache ({results['teacher']['cache']}, e.g. from `signdistill import-teacher`): it holds "
+            f"the teacher's outputs on the training split only, so the teacher is {NOT_SCORED} and no gap recovered is computed.",
+        ]
     lines += [f"\n**Warning:** {w}." for w in results.get("warnings", [])]
     for suffix, title in _decoders(results):
         cols, rows = _rows(results, suffix)

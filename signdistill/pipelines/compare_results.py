@@ -28,7 +28,8 @@ class CompareResults:
         method, confidence, bootstrap: how the intervals were computed.
         seeds, epochs, tune: the training settings compared.
         test_utterances, test_reference_glosses, dev_reference_glosses: the size of the test and dev sets.
-        teacher: ``checkpoint``, ``parameters``, ``dev_wer``, ``test_wer`` (and ``*_beam``, ``decoder``).
+        teacher: ``checkpoint``, ``parameters``, ``dev_wer``, ``test_wer`` (and ``*_beam``, ``decoder``); a teacher
+            cache (an imported teacher) is ``{"cache": DIR}``, not scored (it holds the training split only).
         recipes: per recipe: ``test_wer`` per seed, ``test_wer_mean``/``_std``, ``paired_test``, ``verdict``, ...
         seconds: wall time of the comparison.
         figures: the figure files written beside ``results.md``.
