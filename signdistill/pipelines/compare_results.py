@@ -37,7 +37,8 @@ class CompareResults:
 
     Example:
         >>> res = compare(load_config("compare.yaml", [], CompareConfig))  # doctest: +SKIP
-        >>> res.recipes["default"]["verdict"]  # doctest: +SKIP
+        >>> row = res.recipes["default"]  # doctest: +SKIP
+        >>> row.get("verdict")  # doctest: +SKIP
         'helps'
     """
 
