@@ -76,3 +76,21 @@ def test_bad_shapes_are_value_errors():
     with pytest.raises(ValueError, match="exceeds"):
         resample_frames(torch.zeros(1, 3, 2), torch.tensor([4]), torch.tensor([3]))
     assert math.isfinite(float(resample_log_probs(torch.full((1, 2, 3), -math.inf), torch.tensor([2]), torch.tensor([5])).max()))
+
+
+def test_the_loss_takes_a_teacher_at_another_frame_rate():
+    from signdistill.losses import DistillationLoss, TeacherTargets
+
+    torch.manual_seed(0)
+    student = torch.randn(2, 12, 5, requires_grad=True)
+    s_lengths = torch.tensor([12, 8])
+    teacher = torch.randn(2, 3, 5)  # a stride-4 teacher: ceil(12 / 4), ceil(8 / 4) frames
+    t_lengths = torch.tensor([3, 2])
+    loss = DistillationLoss(ctc=0.0, kl=0.5, factorized=0.5)
+    out = loss(student, TeacherTargets(teacher, lengths=t_lengths), s_lengths, torch.tensor([1, 2, 3]), torch.tensor([2, 1]))
+    up = resample_log_probs(torch.log_softmax(teacher, -1), t_lengths, s_lengths)  # the same, by hand
+    ref = loss(student, up, s_lengths, torch.tensor([1, 2, 3]), torch.tensor([2, 1]))
+    assert out.parts["kl"] == pytest.approx(ref.parts["kl"], rel=1e-5)
+    assert out.parts["factorized"] == pytest.approx(ref.parts["factorized"], rel=1e-5)
+    out.total.backward()
+    assert student.grad is not None and torch.all(student.grad[1, 8:] == 0)

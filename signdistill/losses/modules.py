@@ -129,7 +129,9 @@ class DistillationLoss(nn.Module):
 
         ``teacher_logits`` is a :class:`~signdistill.losses.terms.TeacherTargets` built once per batch,
         or the teacher's logits ``(B, T, V)`` (a list: an ensemble mixed with ``teacher_weights``), which
-        with ``teacher_hidden``, ``teacher_topk`` and ``sequence_targets`` make one.
+        with ``teacher_hidden``, ``teacher_topk`` and ``sequence_targets`` make one. A ``TeacherTargets``
+        whose ``lengths`` differ from ``lengths`` (a teacher at another frame rate) is first brought to the
+        student's frames (area averaging in probability space; :mod:`signdistill.losses.rates`).
         ``target_weights`` ``(B,)``: each utterance's weight in the CTC term (pseudo-labelled or
         unlabeled utterances, :func:`weighted_ctc_loss`); ``None``: every utterance weighs 1.
         """
@@ -138,6 +140,8 @@ class DistillationLoss(nn.Module):
             teacher = TeacherTargets(teacher, teacher_weights, teacher_topk, teacher_hidden, sequence_targets)
         elif teacher_hidden or teacher_topk is not None or teacher_weights is not None or sequence_targets is not None:
             raise ValueError("give the teacher's hidden states, top-k, weights and transcripts inside TeacherTargets, not beside it")
+        if teacher.lengths is not None:  # the teacher at its own frame rate: brought to the student's (TeacherTargets.at_rate)
+            teacher = teacher.at_rate(teacher.lengths, lengths, student_logits.shape[1], student_logits.shape[-1])
         x = TermInputs(
             student_logits,
             lengths,

@@ -271,12 +271,9 @@ class DistillObjective(Objective):
                 c = weighted_ctc_loss(out.logits, out.lengths, batch.targets, batch.target_lengths, batch.label_weights)
             return LossOutput(c, {"ctc": float(c.detach()), "total": float(c.detach())})
         student = model(batch.features, batch.lengths, return_hidden="hidden" in self.loss.needs)
-        teacher = self.teacher_targets(batch)
-        if teacher.lengths is not None:  # another frame rate (a model that subsamples time): the student's
-            teacher = teacher.at_rate(teacher.lengths, student.lengths, student.logits.shape[1], student.logits.shape[-1])
-        return self.loss(
+        return self.loss(  # at the student's output frames: the loss brings a teacher at another rate to them
             student.logits,
-            teacher,
+            self.teacher_targets(batch),
             student.lengths,
             batch.targets,
             batch.target_lengths,
