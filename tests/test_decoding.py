@@ -60,11 +60,11 @@ def test_gloss_level_lm_changes_the_result():
     from signdistill.decoding.beam import BeamSearchDecoder, DecoderConfig
 
     no_lm = BeamSearchDecoder(TOKENS, DecoderConfig(beam_width=8))
-    assert no_lm.decode_one(AMBIGUOUS) == ["A", "C", "B"]
+    assert no_lm.decode_one(AMBIGUOUS).words == ("A", "C", "B")
     weak = BeamSearchDecoder(TOKENS, DecoderConfig(beam_width=8, alpha=0.0, lm=str(FIX / "abc.arpa")))
     strong = BeamSearchDecoder(TOKENS, DecoderConfig(beam_width=8, alpha=1.0, lm=str(FIX / "abc.arpa")))
-    assert weak.decode_one(AMBIGUOUS) == ["A", "C", "B"]
-    assert strong.decode_one(AMBIGUOUS) == ["A", "B", "C"]
+    assert weak.decode_one(AMBIGUOUS).words == ("A", "C", "B")
+    assert strong.decode_one(AMBIGUOUS).words == ("A", "B", "C")
 
 
 @needs_lm
@@ -72,11 +72,11 @@ def test_beam_handles_empty_and_single_frame_and_hotwords():
     from signdistill.decoding.beam import BeamSearchDecoder, DecoderConfig
 
     d = BeamSearchDecoder(TOKENS, DecoderConfig(beam_width=4, lm=str(FIX / "abc.arpa")))
-    assert d.decode_one(np.zeros((0, 5), np.float32)) == []
-    assert d.decode_one(frame({3: 0.9})[None]) == ["B"]
-    assert BeamSearchDecoder(TOKENS, DecoderConfig(beam_width=4)).decode_one(frame({0: 0.99})[None]) == []
+    assert d.decode_one(np.zeros((0, 5), np.float32)).words == ()
+    assert d.decode_one(frame({3: 0.9})[None]).words == ("B",)
+    assert BeamSearchDecoder(TOKENS, DecoderConfig(beam_width=4)).decode_one(frame({0: 0.99})[None]).words == ()
     h = BeamSearchDecoder(TOKENS, DecoderConfig(beam_width=8, hotwords=["B"], hotword_weight=1.0))
-    assert h.decode_one(AMBIGUOUS) == ["A", "B", "B"]  # without the hotword: A C B
+    assert h.decode_one(AMBIGUOUS).words == ("A", "B", "B")  # without the hotword: A C B
     with pytest.raises(ValueError):
         d.decode_one(np.zeros((3, 4), np.float32))
 
@@ -89,7 +89,7 @@ def test_beam_without_lm_equals_greedy_on_peaky_input(path):
 
     lp = np.stack([frame({k: 0.999}) for k in path])
     d = BeamSearchDecoder(TOKENS, DecoderConfig(beam_width=4))
-    assert d.decode_one(lp) == [TOKENS[i] for i in reference_greedy(path)]
+    assert d.decode_one(lp).words == tuple(TOKENS[i] for i in reference_greedy(path))
 
 
 @pytest.mark.skipif(not (HAS_LM and HAS_FL), reason="needs pyctcdecode, kenlm and flashlight-text")
@@ -99,7 +99,7 @@ def test_flashlight_backend_agrees():
     for alpha in (0.0, 1.0):
         a = BeamSearchDecoder(TOKENS, DecoderConfig(beam_width=8, alpha=alpha, lm=str(FIX / "abc.arpa")))
         b = BeamSearchDecoder(TOKENS, DecoderConfig(beam_width=8, alpha=alpha, lm=str(FIX / "abc.arpa"), backend="flashlight"))
-        assert a.decode_one(AMBIGUOUS) == b.decode_one(AMBIGUOUS)
+        assert a.decode_one(AMBIGUOUS).words == b.decode_one(AMBIGUOUS).words
 
 
 def test_missing_backend_names_the_extra(monkeypatch):

@@ -6,28 +6,30 @@ the labels are passed as ``""`` (blank) and ``"▁GLOSS"``: each emitted gloss i
 LM word. A second backend, flashlight-text's lexicon-free decoder (what torchaudio's
 ``ctc_decoder`` wraps), sits behind the same interface; its LM weight is
 ``alpha * ln(10)`` so that ``alpha`` means the same for both (KenLM scores are log10).
+Each backend is one adapter (``signdistill.decoding.backends``), chosen once when the
+decoder is built; both return a :class:`~signdistill.decoding.hypothesis.CTCHypothesis`.
 
 Both backends are optional (``pip install signdistill[lm]``) and imported lazily.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from signdistill.decoding.collapse import collapse_ids
+from signdistill.decoding.backends import BeamBackend, FlashlightBackend, PyctcdecodeBackend
+from signdistill.decoding.hypothesis import CTCHypothesis, empty_hypothesis
 from signdistill.defaults import BEAM_BACKEND, BEAM_WIDTH
 from signdistill.errors import SignDistillError
 
-BACKENDS = ("pyctcdecode", "flashlight")
+# One adapter per backend; the decoder picks one when it is built.
+ADAPTERS: dict[str, type[BeamBackend]] = {"pyctcdecode": PyctcdecodeBackend, "flashlight": FlashlightBackend}
+BACKENDS = tuple(ADAPTERS)
 
 
 @dataclass
@@ -66,43 +68,17 @@ class DecoderConfig:
             check_lm_file(self.lm, source)
 
 
-@contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """KenLM prints a progress bar from C++ while loading an ARPA file; keep it off the console."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, ValueError, OSError):
-        yield
-        return
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "w") as devnull:
-            sys.stderr.flush()
-            os.dup2(devnull.fileno(), fd)
-            yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-
-
-def _require(module: str, extra: str = "lm") -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise SignDistillError(
-            f"Beam search with this backend needs the optional package {module.split('.')[0]!r}: "
-            f"pip install 'signdistill[{extra}]'" + (" (or: pip install flashlight-text)" if "flashlight" in module else "")
-        ) from None
-
-
 class BeamSearchDecoder:
-    """Beam search over per-utterance log-probabilities ``(T, V)`` -> gloss lists.
+    """Beam search over per-utterance log-probabilities ``(T, V)`` -> :class:`CTCHypothesis`.
 
     Args:
         tokens: the vocabulary (index 0 is the blank).
         config: beam width, LM path, alpha (LM weight), beta (word insertion bonus), backend.
+
+    Example:
+        >>> hyp = BeamSearchDecoder(vocab.tokens, DecoderConfig(lm="lm.arpa")).decode_one(log_probs)  # doctest: +SKIP
+        >>> hyp.words, hyp.score, hyp.frames  # doctest: +SKIP
+        (('A', 'B'), -3.2, ((4, 6), (9, 10)))
     """
 
     def __init__(self, tokens: Sequence[str], config: DecoderConfig):
@@ -110,83 +86,22 @@ class BeamSearchDecoder:
         self.tokens = list(tokens)
         self.config = config
         try:
-            if config.backend == "pyctcdecode":
-                self._init_pyctcdecode()
-            else:
-                self._init_flashlight()
+            # The backend is chosen here, once: decode_one only calls the adapter.
+            self._backend: BeamBackend = ADAPTERS[config.backend](self.tokens, config)
         except OSError as exc:  # KenLM's own parser found a fault past the header validate() checked
             if config.lm is None:
                 raise
             raise SignDistillError(f"KenLM cannot load the language model {config.lm}: {exc}") from None
 
-    def _init_pyctcdecode(self) -> None:
-        pyctc = _require("pyctcdecode")
-        labels = [""] + ["▁" + t for t in self.tokens[1:]]
-        if self.config.lm is not None:
-            _require("kenlm")
-        import logging
-
-        logging.getLogger("pyctcdecode").setLevel(logging.ERROR)
-        with _quiet_native_stderr():
-            self._decoder = pyctc.build_ctcdecoder(
-                labels,
-                kenlm_model_path=str(self.config.lm) if self.config.lm else None,
-                alpha=self.config.alpha,
-                beta=self.config.beta,
-            )
-
-    def _init_flashlight(self) -> None:
-        if self.config.beta != 0:
-            # The lexicon-free decoder scores a silence token, not emitted words; with the
-            # blank as its word boundary there is no per-gloss bonus to map beta onto.
-            raise SignDistillError(
-                f"The flashlight backend has no per-gloss insertion bonus: beta must be 0 (got {self.config.beta}). "
-                "Use --beta 0, or the pyctcdecode backend."
-            )
-        dec = _require("flashlight.lib.text.decoder")
-        dictionary = _require("flashlight.lib.text.dictionary")
-        token_dict = dictionary.Dictionary()
-        for t in self.tokens:
-            token_dict.add_entry(t)
-        if self.config.lm is not None:
-            with _quiet_native_stderr():
-                lm = dec.KenLM(str(self.config.lm), token_dict)
-        else:
-            lm = dec.ZeroLM()
-        opts = dec.LexiconFreeDecoderOptions(
-            beam_size=self.config.beam_width,
-            beam_size_token=min(len(self.tokens), 16),
-            beam_threshold=50.0,
-            lm_weight=self.config.alpha * math.log(10),
-            sil_score=0.0,
-            log_add=False,
-            criterion_type=dec.CriterionType.CTC,
-        )
-        # Every gloss is a word: the blank doubles as the word boundary token.
-        self._decoder = dec.LexiconFreeDecoder(opts, lm, 0, 0, [])
-
-    def decode_one(self, log_probs: np.ndarray) -> list[str]:
+    def decode_one(self, log_probs: np.ndarray) -> CTCHypothesis:
+        """The best hypothesis for one utterance's log-probabilities ``(T, V)`` (none for ``T = 0``)."""
         if log_probs.ndim != 2 or log_probs.shape[1] != len(self.tokens):
             raise ValueError(f"log_probs must be (T, {len(self.tokens)}); got {log_probs.shape}")
         if log_probs.shape[0] == 0:
-            return []
-        lp = np.ascontiguousarray(log_probs, dtype=np.float32)
-        if self.config.backend == "pyctcdecode":
-            beams = self._decoder.decode_beams(
-                lp,
-                beam_width=self.config.beam_width,
-                token_min_logp=self.config.token_min_logp,
-                hotwords=list(self.config.hotwords) or None,
-                hotword_weight=self.config.hotword_weight,
-            )
-            return beams[0][0].split() if beams else []
-        emissions = lp.ctypes.data
-        results = self._decoder.decode(emissions, lp.shape[0], lp.shape[1])
-        if not results:
-            return []
-        return [self.tokens[i] for i in collapse_ids(i for i in results[0].tokens if i >= 0)]
+            return empty_hypothesis()
+        return self._backend.decode(np.ascontiguousarray(log_probs, dtype=np.float32))
 
-    def decode(self, log_probs: Sequence[np.ndarray], *, processes: int = 1) -> list[list[str]]:
+    def decode(self, log_probs: Sequence[np.ndarray], *, processes: int = 1) -> list[CTCHypothesis]:
         """Decode a list of ``(T, V)`` log-probability arrays; ``processes > 1`` uses a fork pool
         whose workers run exactly :meth:`decode_one` (the same results as one process)."""
         if processes > 1 and len(log_probs) > 1:
@@ -205,7 +120,7 @@ class BeamSearchDecoder:
 _WORKER_DECODER: BeamSearchDecoder | None = None
 
 
-def _decode_in_worker(log_probs: np.ndarray) -> list[str]:
+def _decode_in_worker(log_probs: np.ndarray) -> CTCHypothesis:
     assert _WORKER_DECODER is not None
     return _WORKER_DECODER.decode_one(log_probs)
 

@@ -74,7 +74,7 @@ def transcribe(
             if beam is None:
                 segments = greedy_segments(lp, tokens)
             else:
-                segments = aligned_segments(lp, model.vocab.encode(beam.decode_one(lp)), tokens)
+                segments = aligned_segments(lp, beam.decode_one(lp).tokens, tokens)
             yield Transcript(item.id, item.path, _in_input_frames(segments, stride, len(loaded[i])), len(loaded[i]))
 
 

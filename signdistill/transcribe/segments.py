@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from signdistill.decoding.hypothesis import greedy_hypothesis
+
 
 @dataclass(frozen=True)
 class GlossSegment:
@@ -40,18 +42,8 @@ def _segment(log_probs: np.ndarray, label: int, frames: np.ndarray, tokens: Sequ
 
 def greedy_segments(log_probs: np.ndarray, tokens: Sequence[str], *, blank: int = 0) -> list[GlossSegment]:
     """Greedy CTC decoding of ``log_probs (T, V)`` with each gloss's run of argmax frames."""
-    best = log_probs.argmax(-1)  # (T,)
-    out: list[GlossSegment] = []
-    t, n = 0, best.shape[0]
-    while t < n:
-        k = int(best[t])
-        stop = t + 1
-        while stop < n and best[stop] == k:
-            stop += 1
-        if k != blank:
-            out.append(_segment(log_probs, k, np.arange(t, stop), tokens))
-        t = stop
-    return out
+    hyp = greedy_hypothesis(log_probs, tokens, blank=blank)
+    return [_segment(log_probs, k, np.arange(start, end), tokens) for k, (start, end) in zip(hyp.tokens, hyp.frames)]
 
 
 def aligned_segments(log_probs: np.ndarray, labels: Sequence[int], tokens: Sequence[str], *, blank: int = 0) -> list[GlossSegment]:
