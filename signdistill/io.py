@@ -224,6 +224,38 @@ def same_path(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     return Path(a).resolve() == Path(b).resolve()
 
 
+def _manifest_features(manifest: Path) -> list[Path]:
+    """The feature files a JSONL manifest names (resolved against its folder); unreadable lines are skipped."""
+    found = []
+    try:
+        lines = manifest.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("features"), str):
+            f = Path(entry["features"])
+            found.append(f if f.is_absolute() else manifest.parent / f)
+    return found
+
+
+def refuse_inputs_inside(label: str, folder: str | os.PathLike[str], inputs: Named) -> None:
+    """Refuse an output folder that holds one of the command's inputs (``--overwrite`` would delete it)."""
+    root = Path(folder).resolve()
+    for in_label, p in inputs:
+        if p is None:
+            continue
+        q = Path(p).resolve()
+        if q == root or root in q.parents:
+            raise ConfigError(
+                f"{label} {folder} holds {in_label} {p}, which this command reads: writing the run there could replace or delete "
+                f"it, so nothing was changed (--overwrite does not change this). Pick another {label}."
+            )
+
+
 def refuse_output_clashes(outputs: Named, inputs: Named = ()) -> None:
     """Refuse an output that is one of the command's inputs or another of its outputs, ``--overwrite`` or not.
 
@@ -239,6 +271,8 @@ def refuse_output_clashes(outputs: Named, inputs: Named = ()) -> None:
             ins.append((label, p))
             if os.path.isdir(p):
                 ins += [(f"{label} (the file inside)", f) for f in Path(p).iterdir() if f.is_file()]
+            elif str(p).endswith(".jsonl") and os.path.isfile(p):
+                ins += [(f"a feature file of {label}", f) for f in _manifest_features(Path(p))]
     for i, (label, out) in enumerate(outs):
         for in_label, inp in ins:
             if same_path(out, inp):

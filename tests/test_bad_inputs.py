@@ -879,7 +879,7 @@ def _first(utts):
 
 IMPORT_CASES = {
     "missing files": (lambda f, u, r: [(f / _first(u)).unlink(), (f / f"{u[1].id}.npy").unlink()], {}, "no teacher output for 2 of"),
-    "non-finite": (lambda f, u, r: np.save(f / _first(u), np.full(np.load(f / _first(u)).shape, np.inf, np.float32)), {}, "non-finite"),
+    "non-finite": (lambda f, u, r: np.save(f / _first(u), np.full(np.load(f / _first(u)).shape, np.inf, np.float32)), {}, "NaN, +inf"),
     "wrong rank": (lambda f, u, r: np.save(f / _first(u), np.zeros((2, 3, 4), np.float32)), {}, "must be (frames, classes)"),
     "a pickle": (lambda f, u, r: (f / _first(u)).write_bytes(pickle.dumps([1, 2])), {}, "cannot be read as a .npy"),
     "stride off": (None, {"frames_div": 4}, "should give"),
@@ -906,4 +906,4 @@ def test_bad_teacher_import(world, name, tmp_path):
     r = runner.invoke(app, [str(a) for a in args])
     assert r.exit_code == 2, r.output
     assert "Traceback" not in r.output and expected in " ".join(r.output.split()), r.output
-    assert not (tmp_path / "cache" / "index.json").exists()
+    assert not (tmp_path / "cache").exists()  # every file is checked before --out is made

@@ -458,3 +458,27 @@ def test_a_failed_write_outside_training_does_not_speak_of_checkpoints(world, tm
     r = invoke("data", "check", world["synth"] / "dev.jsonl", "--json", tmp_path / "c.json")
     assert r.exit_code == 2 and "No space left" in r.output, r.output
     assert "checkpoint" not in r.output and "training resumes" not in r.output, r.output
+
+
+def test_data_synth_overwrite_keeps_a_users_files_inside_features(tmp_path):
+    d = tmp_path / "d"
+    assert invoke("data", "synth", "--size", "tiny", "--out", str(d)).exit_code == 0
+    (d / "features" / "my-own-recording.npy").write_bytes(b"precious")
+    r = invoke("data", "synth", "--size", "tiny", "--out", str(d), "--overwrite")
+    assert r.exit_code == 2 and "my-own-recording.npy" in r.output
+    assert (d / "features" / "my-own-recording.npy").read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("command", ["evaluate", "data check"])
+def test_an_output_onto_a_feature_file_of_the_manifest_is_refused(world, tmp_path, command):
+    data = tmp_path / "data"
+    shutil.copytree(world["synth"], data)
+    feature = data / json.loads((data / "dev.jsonl").read_text().splitlines()[0])["features"]
+    before = feature.read_bytes()
+    if command == "evaluate":
+        args = ["evaluate", "--checkpoint", str(world["teacher"]), "--manifest", str(data / "dev.jsonl"), "--json", str(feature)]
+    else:
+        args = ["data", "check", str(data / "dev.jsonl"), "--json", str(feature)]
+    r = invoke(*args, "--overwrite")
+    assert r.exit_code == 2 and "feature file" in " ".join(r.output.split()), r.output
+    assert feature.read_bytes() == before

@@ -103,3 +103,34 @@ def test_a_stride_4_teacher_with_its_own_class_order_distills_into_a_stride_1_st
     for frame in (0, 5, 13):
         teacher_top = names[int(lp[frame // 4].argmax())]
         assert vocab.tokens[int(cache.indices[first.id][frame, 0])] == teacher_top
+
+
+def test_an_imported_teacher_covers_unlabeled_recordings_and_labels_them(trained_teacher, tmp_path):
+    from signdistill.data.synth import generate
+
+    data = tmp_path / "data"
+    generate(data, size="tiny", unlabeled=6)
+    folder = export_outputs(trained_teacher, data / "train.jsonl", tmp_path / "foreign")
+    more = export_outputs(trained_teacher, data / "unlabeled_new.jsonl", tmp_path / "more")
+    for f in more.glob("*.npy"):
+        f.rename(folder / f.name)
+    args = ["import-teacher", "--import", str(folder), "--vocab", str(folder / "vocab.txt"), "--blank", "0"]
+    args += ["--manifest", str(data / "train.jsonl"), "--out", str(tmp_path / "cache")]
+    r = runner.invoke(app, [*args, "--unlabeled", str(data / "unlabeled_new.jsonl")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "cache" / "index.json").read_text())["utterances"] == 24 + 6
+    s = make_run_config(tmp_path / "student", data, epochs=1)
+    s["data"]["unlabeled"] = str(data / "unlabeled_new.jsonl")
+    s["distill"] = {"teacher_cache": str(tmp_path / "cache"), "loss": {"ctc": 0.5, "factorized": 0.5}}
+    result, _ = pipelines.distill(load_config(None, [], DistillRunConfig, data=s))
+    meta = json.loads((tmp_path / "student" / "best" / "checkpoint.json").read_text())["meta"]
+    assert result.epochs_run == 1 and meta["unlabeled"]["utterances"] == 6
+    # Without --unlabeled the cache lacks them, and distill says how to make one that has them.
+    r = runner.invoke(app, [*args[:-1], str(tmp_path / "cache2")])
+    assert r.exit_code == 0, r.output
+    s["distill"]["teacher_cache"] = str(tmp_path / "cache2")
+    s["run_dir"] = str(tmp_path / "student2")
+    from signdistill.errors import DataError
+
+    with pytest.raises(DataError, match="import-teacher --manifest TRAIN --unlabeled"):
+        pipelines.distill(load_config(None, [], DistillRunConfig, data=s))

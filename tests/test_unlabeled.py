@@ -278,3 +278,26 @@ def test_cache_teacher_in_the_library_refuses_a_foreign_folder_and_an_input(synt
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
     with pytest.raises(ConfigError, match="data.unlabeled"):
         pipelines.cache_teacher(c, synth_u / "unlabeled_new.jsonl", topk=2, overwrite=True)
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_unlabeled_recordings_of_dev_or_test_are_refused(synth_u, trained_teacher, tmp_path, split):
+    c = _cfg(tmp_path, synth_u, trained_teacher)
+    c["data"]["unlabeled"] = str(synth_u / f"{split}.jsonl")
+    with pytest.raises(DataError, match=f"utterance\\(s\\) of data.{split}"):
+        pipelines.distill(load_config(None, [], DistillRunConfig, data=c))
+    assert not (tmp_path / "student").exists()
+
+
+def test_a_run_folder_holding_an_input_is_refused_even_with_overwrite(synth_u, trained_teacher, tmp_path):
+    import shutil
+
+    teacher = tmp_path / "runs" / "teacher" / "best"
+    shutil.copytree(trained_teacher, teacher)
+    before = (teacher / "model.safetensors").read_bytes()
+    c = _cfg(tmp_path, synth_u, teacher)
+    c["run_dir"] = str(tmp_path / "runs" / "teacher")
+    for overwrite in (False, True):
+        with pytest.raises(ConfigError, match="holds distill.teachers"):
+            pipelines.distill(load_config(None, [], DistillRunConfig, data=c), overwrite=overwrite)
+    assert (teacher / "model.safetensors").read_bytes() == before

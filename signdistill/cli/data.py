@@ -26,7 +26,7 @@ def data_synth(
         int,
         typer.Option(
             help="Also write unlabeled.jsonl (N new sentences by the training signers) and unlabeled_new.jsonl "
-            "(N by new signers) for data.unlabeled (docs/distillation.md).",
+            "(N by new signers) for data.unlabeled (docs/unlabeled.md).",
             min=0,
         ),
     ] = 0,

@@ -66,6 +66,9 @@ def import_teacher(
     kind: Annotated[str, typer.Option(help="auto, logits or log-probs.")] = "auto",
     topk: Annotated[int, typer.Option(help="Classes kept per frame.", min=1)] = TEACHER_TOPK,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous teacher cache (only that).")] = False,
+    unlabeled: Annotated[
+        Path | None, typer.Option("--unlabeled", help="Also import the recordings of this data.unlabeled manifest (docs/unlabeled.md).")
+    ] = None,
 ) -> None:
     """Import a teacher's outputs from another code base (any frame rate) as a teacher cache for distill."""
     from signdistill import pipelines
@@ -80,6 +83,7 @@ def import_teacher(
         kind=kind,  # type: ignore[arg-type]  # checked in the library (an error naming --kind)
         topk=topk,
         overwrite=overwrite,
+        unlabeled=unlabeled,
     )
     merged = f"; {len(r.merged_glosses)} teacher-only class(es) merged into <unk>" if r.merged_glosses else ""
     render.line(f"imported {r.utterances} utterances ({r.kind}, stride {r.stride}){merged} -> {r.out}")

@@ -20,6 +20,7 @@ elbows, and per hand the wrist and five fingertips.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from signdistill.data.synth_motion import (  # noqa: F401 - _sign_key, _signer a
     _smooth,
 )
 from signdistill.errors import DataError
-from signdistill.io import check_output_path
+from signdistill.io import check_output_path, refuse_unexpected
 
 GRAMMAR_WORDS = {
     "TIME": ["HEUTE", "MORGEN", "ABEND", "NACHT", "WOCHENENDE", "MONTAG", "DIENSTAG"],
@@ -213,6 +214,7 @@ def is_synth_dataset(path: str | Path) -> bool:
     return (p / "features").is_dir() and isinstance(first, dict) and re.fullmatch(r"train-s\d{2}-\d{4}", str(first.get("id"))) is not None
 
 
+_OWN_FEATURE = r"(train|dev|test|unlabeled|unlabeled_new)-s\d{2}-\d{4,5}\.npy"  # what _write_dataset names
 OWN_FILES = ("train.jsonl", "dev.jsonl", "test.jsonl", "unlabeled.jsonl", "unlabeled_new.jsonl", "features")
 
 
@@ -251,6 +253,8 @@ def generate(
         if parent.exists() and not parent.is_dir():
             raise DataError(f"{parent} is a file, so {out} cannot be a folder; nothing was written. Pick another output folder.")
     check_output_path(out, kind="synthetic dataset", overwrite=overwrite, is_ours=is_synth_dataset)
+    if (out / "features").is_dir():  # replaced whole: anything a user added inside it would go with it
+        refuse_unexpected(out / "features", lambda rel: re.fullmatch(_OWN_FEATURE, rel) is not None, "synthetic dataset's features/")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".synth-tmp", dir=out.parent))
     try:

@@ -16,8 +16,9 @@ from signdistill.checkpoint import load_checkpoint
 from signdistill.config import DistillRunConfig, RunConfig
 from signdistill.data import Normalizer, SignDataset, Vocabulary, read_manifest
 from signdistill.defaults import TEACHER_TOPK
-from signdistill.errors import ConfigError
+from signdistill.errors import ConfigError, DataError
 from signdistill.inference import resolve_device
+from signdistill.io import refuse_inputs_inside
 from signdistill.models import build_model
 from signdistill.training import CTCObjective, Trainer, TrainResult, score_dataset
 from signdistill.training.run_dir import prepare_run_dir, release_run_dirs, start_run_dir
@@ -62,7 +63,20 @@ def load_splits(cfg: RunConfig, vocab: Vocabulary | None = None, normalizer: Nor
     test = None
     if cfg.data.test is not None:
         test = SignDataset(read_manifest(cfg.data.test), vocab, normalizer, source=str(cfg.data.test))
+    _refuse_held_out_in_unlabeled(train, {"data.dev": dev, "data.test": test}, cfg.data.unlabeled)
     return Splits(train, dev, test, vocab, normalizer)
+
+
+def _refuse_held_out_in_unlabeled(train: SignDataset, held_out: dict[str, SignDataset | None], source: Any) -> None:
+    """Recordings of dev or test among the unlabeled ones would be trained on (dev chooses the best epoch)."""
+    extra = {u.id for u in train.utterances[train.num_labelled :]}
+    for name, data in held_out.items():
+        both = sorted(extra & {u.id for u in data.utterances}) if data is not None else []
+        if both:
+            raise DataError(
+                f"data.unlabeled ({source}) holds {len(both)} utterance(s) of {name}, e.g. {both[:3]}: they would be trained "
+                f"on while {name} measures the model. Remove them from the unlabeled manifest (or point data.unlabeled elsewhere)."
+            )
 
 
 def _warn_too_short(data: SignDataset, stride: int, source: str) -> None:
@@ -106,6 +120,18 @@ def _evaluate_test(trainer: Trainer, splits: Splits, cfg: RunConfig) -> dict[str
     return out
 
 
+def _run_inputs(cfg: RunConfig) -> list[tuple[str, Any]]:
+    """What a training run reads: manifests, and a guide, teachers or a teacher cache."""
+    d = cfg.data
+    found: list[tuple[str, Any]] = [("data.train", d.train), ("data.dev", d.dev), ("data.test", d.test), ("data.unlabeled", d.unlabeled)]
+    if cfg.guide is not None:
+        found.append(("guide.checkpoint", cfg.guide.checkpoint))
+    if isinstance(cfg, DistillRunConfig):
+        found += [("distill.teachers", t.checkpoint) for t in cfg.distill.teachers]
+        found.append(("distill.teacher_cache", cfg.distill.teacher_cache))
+    return found
+
+
 def train(cfg: RunConfig, *, reporter: Reporter | None = None, overwrite: bool = False) -> tuple[TrainResult, dict[str, Any]]:
     """Train a CTC model (teacher or baseline student) from a config.
 
@@ -116,6 +142,7 @@ def train(cfg: RunConfig, *, reporter: Reporter | None = None, overwrite: bool =
             f"data.unlabeled ({cfg.data.unlabeled}): a model trained on its own learns only from glosses, so recordings "
             "without them are used by `signdistill distill` (a teacher labels them). Remove data.unlabeled here."
         )
+    refuse_inputs_inside("run_dir", cfg.run_dir, _run_inputs(cfg))
     resume = prepare_run_dir(cfg, overwrite=overwrite)
     try:
         splits = load_splits(cfg)
@@ -232,6 +259,7 @@ def _label_unlabeled(cfg: DistillRunConfig, splits: Splits, teachers: list[Any],
 
 def distill(cfg: DistillRunConfig, *, reporter: Reporter | None = None, overwrite: bool = False) -> tuple[TrainResult, dict[str, Any]]:
     """Distill teacher(s) (or a teacher cache) into the student the config describes."""
+    refuse_inputs_inside("run_dir", cfg.run_dir, _run_inputs(cfg))
     resume = prepare_run_dir(cfg, overwrite=overwrite)
     try:
         splits = load_splits(cfg)

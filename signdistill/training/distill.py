@@ -112,8 +112,9 @@ class TeacherCache:
         missing = [u.id for u in data.utterances if u.id not in self.values]
         if missing:
             raise DataError(
-                f"Teacher cache {self.path} has no entry for {len(missing)} training utterance(s), e.g. {missing[:3]}. "
-                "Recreate it with `signdistill cache-teacher` on the same training manifest."
+                f"Teacher cache {self.path} has no entry for {len(missing)} utterance(s) the student trains on (data.train and "
+                f"data.unlabeled), e.g. {missing[:3]}. Recreate it on the same manifests: `signdistill cache-teacher` with this "
+                "config, or `signdistill import-teacher --manifest TRAIN --unlabeled UNLABELED` for another code base's teacher."
             )
         for u, n in zip(data.utterances, data.lengths):
             if self.values[u.id].shape[0] != n:

@@ -66,9 +66,10 @@ def check_collapse(streak: int, patience: int, blank_rate: float, epoch: int, ru
     if patience and streak >= patience:
         raise CollapseError(
             f"Training collapsed to blank: {100 * blank_rate:.0f}% of dev utterances decode "
-            f"to nothing for {streak} evaluations in a row (epoch {epoch}). For "
-            "distillation this usually means the KD term overwhelms CTC: lower the temperature, "
-            "use distill.blank_mode 'drop', add distill.ctc_warmup_epochs, or raise loss.ctc. "
+            f"to nothing for {streak} evaluations in a row (epoch {epoch}). If the training loss is still falling, the "
+            "model may only be slow to leave the all-blank stage (small models, small data): train on with "
+            "train.collapse_patience: 0, or raise optim.lr. In distillation it usually means the KD term overwhelms CTC: "
+            "lower the temperature, use distill.blank_mode 'drop', add distill.ctc_warmup_epochs, or raise loss.ctc. "
             f"Checkpoints so far are in {run_dir}."
         )
 

@@ -119,8 +119,11 @@ def _load_outputs(path: Path, uid: str, classes: int, t_input: int, stride: int)
         raise DataError(f"Teacher output {path} has shape {arr.shape}; it must be (frames, classes), one utterance per file.")
     if arr.shape[1] != classes:
         raise DataError(f"Teacher output {path} has {arr.shape[1]} classes; the teacher vocabulary names {classes}.")
-    if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all():
-        raise DataError(f"Teacher output {path} holds non-finite or non-float values; export the teacher's logits as floats.")
+    if not np.issubdtype(arr.dtype, np.floating) or np.isnan(arr).any() or np.isposinf(arr).any() or not np.isfinite(arr.max(axis=1)).all():
+        raise DataError(
+            f"Teacher output {path} holds NaN, +inf, a frame without any finite value, or non-float values; export the "
+            "teacher's logits or log-probs as floats (-inf, a probability of 0, is fine)."
+        )
     if not _frames_ok(arr.shape[0], t_input, stride):
         raise DataError(
             f"Teacher output {path} has {arr.shape[0]} frames, but utterance {uid!r} has {t_input} input frames: at --stride "
@@ -192,6 +195,7 @@ def import_teacher_outputs(
     kind: Kind = "auto",
     topk: int = TEACHER_TOPK,
     overwrite: bool = False,
+    unlabeled: str | os.PathLike[str] | None = None,
 ) -> ImportReport:
     """Turn a folder of foreign teacher outputs into a teacher cache for the utterances of ``manifest``."""
     from signdistill.training.distill import is_teacher_cache
@@ -201,24 +205,31 @@ def import_teacher_outputs(
     if kind not in ("auto", "logits", "log-probs"):
         raise DataError(f"--kind must be auto, logits or log-probs (got {kind!r}).")
     folder, out = Path(folder), Path(out)
-    refuse_output_clashes([("--out", out)], [("--import", folder), ("--vocab", Path(vocab_file)), ("--manifest", Path(manifest))])
+    inputs = [("--import", folder), ("--vocab", Path(vocab_file)), ("--manifest", Path(manifest)), ("--unlabeled", unlabeled)]
+    refuse_output_clashes([("--out", out)], inputs)
     if not folder.is_dir():
         raise DataError(f"--import {folder} is not a folder of <utterance id>.npy teacher outputs.")
     utts = read_manifest(manifest)
     vocab = Vocabulary.build(u.glosses for u in utts)
+    if unlabeled is not None:  # data.unlabeled's recordings: the cache covers them too (vocabulary: the labelled ones')
+        from signdistill.data.unlabeled import read_unlabeled_manifest
+
+        utts = utts + read_unlabeled_manifest(unlabeled, labelled_ids={u.id for u in utts})
     teacher_tokens = read_teacher_vocab(vocab_file, blank)
     target, merged = class_map(teacher_tokens, blank, vocab, str(vocab_file))
     absent = [u.id for u in utts if not (folder / f"{u.id}.npy").is_file()]
     if absent:
         raise DataError(
-            f"--import {folder} has no teacher output for {len(absent)} of the {len(utts)} utterances of {manifest}, e.g. "
+            f"--import {folder} has no teacher output for {len(absent)} of the {len(utts)} utterances of {manifest}"
+            f"{f' and {unlabeled}' if unlabeled is not None else ''}, e.g. "
             f"{[f'{a}.npy' for a in absent[:3]]}. Export the teacher on every training utterance (one <id>.npy each)."
         )
     check_output_path(out, kind="teacher cache", overwrite=overwrite, is_ours=is_teacher_cache)
+    k = min(topk, len(vocab))
+    # Every file is read and checked before anything is written: a bad one leaves --out as it was.
+    tensors, frames, kinds = _cache_tensors(utts, folder, str(manifest), teacher_tokens, target, len(vocab), stride, kind, k)
     out.mkdir(parents=True, exist_ok=True)
     (out / CACHE_INDEX).unlink(missing_ok=True)  # an interrupted rewrite is never read as a cache
-    k = min(topk, len(vocab))
-    tensors, frames, kinds = _cache_tensors(utts, folder, str(manifest), teacher_tokens, target, len(vocab), stride, kind, k)
     found_kind = "+".join(sorted(kinds))
     info = {
         "topk": k,
@@ -228,6 +239,7 @@ def import_teacher_outputs(
         "frames": frames,
         "bytes_per_frame": k * (2 + (2 if len(vocab) < 2**15 else 4)),
         "train_manifest": str(manifest),
+        "unlabeled_manifest": None if unlabeled is None else str(unlabeled),
         "teacher_import": {"folder": str(folder), "vocab": str(vocab_file), "blank": blank, "stride": stride, "kind": found_kind},
         "merged_glosses": merged,
     }
