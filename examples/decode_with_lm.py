@@ -38,7 +38,7 @@ def main() -> None:
     log_probs = [torch.log_softmax(x, -1).numpy() for x in logits]
     for alpha in (0.0, 0.5, 1.0):
         decoder = BeamSearchDecoder(ckpt.vocab.tokens, DecoderConfig(beam_width=10, alpha=alpha, beta=1.0, lm=str(lm)))
-        print(f"beam, alpha {alpha:.1f}   WER {word_error_rate(refs, decoder.decode(log_probs)).wer:6.2f}")
+        print(f"beam, alpha {alpha:.1f}   WER {word_error_rate(refs, [h.words for h in decoder.decode(log_probs)]).wer:6.2f}")
 
 
 if __name__ == "__main__":
