@@ -212,7 +212,7 @@ def test_compare_refuses_a_foreign_out_folder(tmp_path, synth, trained_teacher):
     "name",
     ["compare_2p5x.yaml", "compare_15x.yaml", "compare_small.yaml", "compare_plan_ratio.yaml", "compare_gap.yaml"]
     + [f"compare_unlabeled{x}.yaml" for x in ("", "_same", "_x4", "_15x", "_distinct", "_weather")]
-    + ["compare_stride2.yaml", "compare_stride4.yaml"],
+    + ["compare_stride2.yaml", "compare_stride4.yaml", "compare_stride4_teacher4.yaml"],
 )
 def test_example_compare_configs_validate_and_plan(name, tmp_path):
     """The shipped comparison configs validate and plan every run (nothing is trained here)."""
