@@ -192,11 +192,21 @@ class SubmititEngine:
             ) from None
 
     def stop(self, handles: list[Any]) -> None:
-        """Cancel every job in flight; locally, wait (up to 30 s) until their processes are gone."""
+        """Cancel every job in flight; locally, wait until their processes are gone (SIGKILL after 10 s)."""
+        # Locally, note each job's processes first: a controller that exits leaves its runs to init.
+        trees = [] if self.slurm else [pid for h in handles for pid in _tree(int(h.job_id))]
         for h in handles:
             h.cancel(check=False)
-        deadline = time.time() + 30
-        while not self.slurm and time.time() < deadline and not all(h.done() for h in handles):
+        if self.slurm:
+            return
+        deadline = time.time() + 10
+        while time.time() < deadline and (not all(h.done() for h in handles) or any(_running(p) for p in trees)):
+            time.sleep(0.1)
+        for pid in trees:  # slow to pass SIGINT on (a busy machine): end them
+            if _running(pid):
+                _kill(pid)
+        deadline = time.time() + 10
+        while time.time() < deadline and not all(h.done() for h in handles):
             time.sleep(0.1)
 
     def close(self) -> None:
@@ -212,6 +222,35 @@ def _local_job_alive(job_id: str) -> bool:
     cmdline = Path(f"/proc/{job_id}/cmdline")
     # Not a recycled pid (nor a zombie: its command line is empty).
     return not cmdline.is_file() or b"submitit" in cmdline.read_bytes()
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process below it, children first (through /proc; empty elsewhere)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            pass
+    return [p for c in children for p in _tree(c)] + ([pid] if Path(f"/proc/{pid}").is_dir() else [])
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _kill(pid: int) -> None:
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _signal(job_id: str) -> None:
