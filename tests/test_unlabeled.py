@@ -301,3 +301,13 @@ def test_a_run_folder_holding_an_input_is_refused_even_with_overwrite(synth_u, t
         with pytest.raises(ConfigError, match="holds distill.teachers"):
             pipelines.distill(load_config(None, [], DistillRunConfig, data=c), overwrite=overwrite)
     assert (teacher / "model.safetensors").read_bytes() == before
+
+
+def test_dev_recordings_under_other_ids_are_refused_too(synth_u, trained_teacher, tmp_path):
+    lines = [json.loads(x) for x in (synth_u / "dev.jsonl").read_text().splitlines()]
+    renamed = tmp_path / "renamed.jsonl"
+    renamed.write_text("".join(json.dumps({**x, "id": "x-" + x["id"], "features": str(synth_u / x["features"])}) + "\n" for x in lines))
+    c = _cfg(tmp_path, synth_u, trained_teacher)
+    c["data"]["unlabeled"] = str(renamed)
+    with pytest.raises(DataError, match="utterance\\(s\\) of data.dev"):
+        pipelines.distill(load_config(None, [], DistillRunConfig, data=c))

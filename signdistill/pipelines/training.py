@@ -69,9 +69,10 @@ def load_splits(cfg: RunConfig, vocab: Vocabulary | None = None, normalizer: Nor
 
 def _refuse_held_out_in_unlabeled(train: SignDataset, held_out: dict[str, SignDataset | None], source: Any) -> None:
     """Recordings of dev or test among the unlabeled ones would be trained on (dev chooses the best epoch)."""
-    extra = {u.id for u in train.utterances[train.num_labelled :]}
+    unlabeled = train.utterances[train.num_labelled :]
+    extra = {u.id for u in unlabeled} | {str(Path(u.features).resolve()) for u in unlabeled}  # ids and recordings
     for name, data in held_out.items():
-        both = sorted(extra & {u.id for u in data.utterances}) if data is not None else []
+        both = sorted(u.id for u in data.utterances if {u.id, str(Path(u.features).resolve())} & extra) if data is not None else []
         if both:
             raise DataError(
                 f"data.unlabeled ({source}) holds {len(both)} utterance(s) of {name}, e.g. {both[:3]}: they would be trained "
