@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from signdistill.cli import app
@@ -21,23 +20,7 @@ from signdistill.cli import app
 runner = CliRunner()
 submitit = pytest.importorskip("submitit")
 
-
-def _config(tmp_path: Path, synth: Path, teacher_ckpt: Path, **extra) -> Path:
-    cfg = {
-        "out": str(tmp_path / "cmp"),
-        "data": {"train": str(synth / "train.jsonl"), "dev": str(synth / "dev.jsonl"), "test": str(synth / "test.jsonl"), "batch_size": 8},
-        "teacher": {"checkpoint": str(teacher_ckpt)},
-        "student": {"layers": 1, "hidden": 12, "input_proj": 12},
-        "recipes": ["ctc", "default"],
-        "seeds": 2,
-        "epochs": 1,
-        "optim": {"lr": 3e-3, "warmup_steps": 2},
-        "bootstrap": 200,
-        **extra,
-    }
-    path = tmp_path / "compare.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+from tests.test_compare import _config  # noqa: E402 - the same tiny comparison
 
 
 def _without_timings(obj, out: str):

@@ -24,7 +24,6 @@ base may add or drop a frame; anything further off means another stride or anoth
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -33,16 +32,15 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from signdistill.data import Vocabulary, load_features, read_manifest
 from signdistill.decoding import greedy_decode
 from signdistill.defaults import TEACHER_TOPK
 from signdistill.errors import DataError
-from signdistill.io import check_output_path, default_mode, refuse_output_clashes
+from signdistill.io import check_output_path, refuse_output_clashes, write_json_atomic
 from signdistill.losses.rates import resample_log_probs
+from signdistill.training.distill import CACHE_INDEX, _write_shard, is_teacher_cache  # the same cache format
 
-CACHE_INDEX = "index.json"  # the cache format of signdistill.training.distill
 Kind = Literal["auto", "logits", "log-probs"]
 
 
@@ -147,15 +145,6 @@ def _to_student(arr: np.ndarray, kind: Kind, target: torch.Tensor, n_student: in
     return out.clamp(min=1e-30).log(), found
 
 
-def _write_shard(out: Path, number: int, tensors: dict[str, torch.Tensor]) -> str:
-    name = f"shard-{number:05d}.safetensors"
-    tmp = out / f".{name}.tmp"
-    save_file(tensors, str(tmp))
-    os.chmod(tmp, default_mode())
-    os.replace(tmp, out / name)
-    return name
-
-
 def _cache_tensors(
     utts: list[Any],
     folder: Path,
@@ -198,8 +187,6 @@ def import_teacher_outputs(
     unlabeled: str | os.PathLike[str] | None = None,
 ) -> ImportReport:
     """Turn a folder of foreign teacher outputs into a teacher cache for the utterances of ``manifest``."""
-    from signdistill.training.distill import is_teacher_cache
-
     if stride < 1 or topk < 1:
         raise DataError(f"--stride and --topk must be >= 1 (got {stride} and {topk}).")
     if kind not in ("auto", "logits", "log-probs"):
@@ -243,8 +230,5 @@ def import_teacher_outputs(
         "teacher_import": {"folder": str(folder), "vocab": str(vocab_file), "blank": blank, "stride": stride, "kind": found_kind},
         "merged_glosses": merged,
     }
-    tmp = out / f".{CACHE_INDEX}.tmp"
-    tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    os.chmod(tmp, default_mode())
-    os.replace(tmp, out / CACHE_INDEX)
+    write_json_atomic(out / CACHE_INDEX, info)
     return ImportReport(len(utts), frames, len(teacher_tokens), merged, found_kind, stride, str(out))
