@@ -131,6 +131,19 @@ def test_compare_end_to_end_and_resume(tmp_path, synth, trained_teacher):
     assert run_file.stat().st_mtime_ns == before
     again = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert again["recipes"]["default"]["test_wer"] == d["test_wer"]
+    assert "contrasts" not in again  # only when asked for
+    # Contrasts come from the finished runs (nothing retrains); default against ctc is the table's own row.
+    config = _config(tmp_path, synth, trained_teacher, contrasts=[["default", "ctc"], ["ctc", "default"]])
+    res3 = runner.invoke(app, ["compare", "--config", str(config), "--jobs", "2"])
+    assert res3.exit_code == 0, res3.output
+    assert res3.output.count("(reused)") == 4 and "contrasts" in res3.output
+    third = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    fwd, back = third["contrasts"]
+    assert (fwd["recipe"], fwd["reference"]) == ("default", "ctc")
+    assert fwd["paired_test"] == d["paired_test"] and fwd["verdict"] == d["verdict"]
+    assert back["paired_test"]["mean"] == pytest.approx(-d["paired_test"]["mean"])
+    assert list(third)[-3:] == ["seconds", "contrasts", "figures"]  # CompareResults' field order
+    assert "## Contrasts" in (tmp_path / "cmp" / "results.md").read_text()
 
 
 def test_compare_tuning_grid_is_applied_to_every_recipe(tmp_path, synth, trained_teacher):
@@ -178,6 +191,9 @@ def test_list_recipes():
             "teacher.optim: lr: Input should be greater than 0 (got -1)",
         ),
         ({"lm": {"path": __file__}}, "ARPA"),
+        ({"contrasts": [["default", "defualt"]]}, "contrasts[0]: 'defualt' is not a recipe of this comparison (recipes: ctc, default)"),
+        ({"contrasts": [["default", "default"]]}, "contrasts[0]: a recipe against itself"),
+        ({"contrasts": [["default"]]}, "contrasts"),
     ],
 )
 def test_bad_compare_configs_exit_2(tmp_path, synth, trained_teacher, extra, message):

@@ -130,6 +130,11 @@ class CompareConfig(_Section):
         description="Grid every recipe gets equally, e.g. {optim.lr: [3e-3, 1e-2]}; per recipe the best point on dev (mean) is kept.",
     )
     lm: CompareLM | None = Field(None, description="Also score every model with LM beam search tuned on dev per model.")
+    contrasts: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="Extra paired differences between two recipes, [recipe, reference] (recipe - reference), "
+        "e.g. [[default-int8-teacher, default]]: same seeds, same interval and verdict as against ctc.",
+    )
     bootstrap: int = Field(2000, ge=100, description="Bootstrap replicates for the intervals.")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Interval level.")
     executor: CompareExecutor = Field(
@@ -173,6 +178,17 @@ class CompareConfig(_Section):
                 "the students would see other frames. Remove data.augment from the comparison, or use a teacher checkpoint "
                 "(teacher.checkpoint), whose outputs follow the augmented frames"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _contrasts_name_recipes(self) -> CompareConfig:
+        names = {"ctc"} | {r if isinstance(r, str) else r.name for r in self.recipes}
+        for i, (a, b) in enumerate(self.contrasts):
+            unknown = [n for n in (a, b) if n not in names]
+            if unknown:
+                raise ValueError(f"contrasts[{i}]: {unknown[0]!r} is not a recipe of this comparison (recipes: {', '.join(sorted(names))})")
+            if a == b:
+                raise ValueError(f"contrasts[{i}]: a recipe against itself ({a!r}); name two different recipes")
         return self
 
     def seed_list(self) -> list[int]:

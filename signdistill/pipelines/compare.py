@@ -364,5 +364,7 @@ def _compare(
     teacher = teacher_scores(cfg, p, done.get("teacher"), done.get("beam-teacher"))
     results = summarize(cfg, p, runs, chosen, tuning, beams, teacher)
     results["seconds"] = round(time.time() - t0, 1)
+    if "contrasts" in results:  # results.json in CompareResults' field order
+        results["contrasts"] = results.pop("contrasts")
     write_results(out_dir, results)
     return CompareResults.from_dict(results)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from signdistill.config import CompareConfig
 from signdistill.errors import SignDistillError
 from signdistill.io import write_json_atomic, write_text_atomic
+from signdistill.pipelines.compare_contrasts import contrast_rows, contrasts
 from signdistill.recipes import BASELINE
 
 if TYPE_CHECKING:
@@ -141,6 +142,8 @@ def summarize(
     for name, r in per_recipe.items():
         _add_verdicts(cfg, name, r, per_recipe[BASELINE], teacher, suffixes, errs, lengths)
     _withhold_untrained_verdicts(per_recipe)
+    untrained = {name for name, r in per_recipe.items() if r["dev_wer_mean"] >= UNTRAINED_WER}
+    extra = {"contrasts": contrasts(cfg, errs, lengths, suffixes, untrained)} if cfg.contrasts else {}
     return {
         "schema": SCHEMA_VERSION,
         "warnings": _warnings(per_recipe, teacher),
@@ -155,6 +158,7 @@ def summarize(
         "dev_reference_glosses": int(lengths["dev"].sum()),
         "teacher": teacher,
         "recipes": per_recipe,
+        **extra,
     }
 
 
@@ -308,6 +312,11 @@ def results_markdown(results: dict[str, Any]) -> str:
         cols, rows = _rows(results, suffix)
         lines += ["", f"## {title}", "", "| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
+    cols, rows = contrast_rows(results, _decoders(results))
+    if rows:
+        lines += ["", "## Contrasts", "", "Recipe - reference, paired over the same seeds (negative: the recipe makes fewer errors).", ""]
+        lines += ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines + _figures_markdown(results)) + "\n"
 
 
@@ -345,6 +354,14 @@ def results_tables(results: dict[str, Any]) -> Any:
         t = Table(title=f"compare, {title}: WER % over seeds {results['seeds']} ({results['test_reference_glosses']} test glosses)")
         for c in cols:
             t.add_column(c, justify="left" if c in ("recipe", "verdict") else "right")
+        for row in rows:
+            t.add_row(*[f"[{style[c]}]{c}[/]" if c in style else c for c in row])
+        tables.append(t)
+    cols, rows = contrast_rows(results, _decoders(results))
+    if rows:
+        t = Table(title="contrasts: recipe - reference, paired over the same seeds")
+        for c in cols:
+            t.add_column(c, justify="left" if c in ("recipe", "vs", "decoder", "verdict") else "right")
         for row in rows:
             t.add_row(*[f"[{style[c]}]{c}[/]" if c in style else c for c in row])
         tables.append(t)

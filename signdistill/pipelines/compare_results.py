@@ -31,6 +31,8 @@ class CompareResults:
         teacher: ``checkpoint``, ``parameters``, ``dev_wer``, ``test_wer`` (and ``*_beam``, ``decoder``); a teacher
             cache (an imported teacher) is ``{"cache": DIR}``, not scored (it holds the training split only).
         recipes: per recipe: ``test_wer`` per seed, ``test_wer_mean``/``_std``, ``paired_test``, ``verdict``, ...
+        contrasts: with ``contrasts`` in the config, one entry per pair: ``recipe``, ``reference``,
+            ``paired_test``/``paired_dev`` (recipe - reference), ``verdict``, ``consistent`` (and ``*_beam``); else None.
         seconds: wall time of the comparison.
         figures: the figure files written beside ``results.md``.
         figures_skipped: why no figure was written, else None.
@@ -56,6 +58,7 @@ class CompareResults:
     teacher: dict[str, Any]
     recipes: dict[str, dict[str, Any]]
     seconds: float
+    contrasts: list[dict[str, Any]] | None = None
     figures: list[str] = field(default_factory=list)
     figures_skipped: str | None = None
 
@@ -65,8 +68,8 @@ class CompareResults:
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:
-        """``results.json``: every field in order, ``figures_skipped`` only when figures were skipped."""
-        return _to_dict(self, ("figures_skipped",))
+        """``results.json``: every field in order, ``contrasts`` and ``figures_skipped`` only when set."""
+        return _to_dict(self, ("contrasts", "figures_skipped"))
 
 
 @dataclass
