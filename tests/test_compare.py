@@ -97,7 +97,7 @@ def _config(tmp_path: Path, synth: Path, teacher_ckpt: Path, **extra) -> Path:
     return path
 
 
-def test_compare_end_to_end_and_resume(tmp_path, synth, trained_teacher):
+def test_compare_end_to_end_and_resume(tmp_path, synth, trained_teacher, monkeypatch):
     config = _config(tmp_path, synth, trained_teacher)
     res = runner.invoke(app, ["compare", "--config", str(config), "--jobs", "2"])
     assert res.exit_code == 0, res.output
@@ -144,6 +144,9 @@ def test_compare_end_to_end_and_resume(tmp_path, synth, trained_teacher):
     assert back["paired_test"]["mean"] == pytest.approx(-d["paired_test"]["mean"])
     assert list(third)[-3:] == ["seconds", "contrasts", "figures"]  # CompareResults' field order
     assert "## Contrasts" in (tmp_path / "cmp" / "results.md").read_text()
+    monkeypatch.chdir(tmp_path)  # the same folder spelled relative: the same runs, reused
+    res4 = runner.invoke(app, ["compare", "--config", str(config), "--jobs", "2", "--out", "./cmp"])
+    assert res4.exit_code == 0 and res4.output.count("(reused)") == 4, res4.output
 
 
 def test_compare_tuning_grid_is_applied_to_every_recipe(tmp_path, synth, trained_teacher):

@@ -482,3 +482,46 @@ def test_an_output_onto_a_feature_file_of_the_manifest_is_refused(world, tmp_pat
     r = invoke(*args, "--overwrite")
     assert r.exit_code == 2 and "feature file" in " ".join(r.output.split()), r.output
     assert feature.read_bytes() == before
+
+
+@pytest.mark.parametrize("extra", [[], ["--overwrite"]])
+@pytest.mark.parametrize("command", ["train-teacher", "distill"])
+def test_a_users_config_yaml_in_the_run_folder_is_never_taken_for_a_run(world, tmp_path, command, extra):
+    run_dir = tmp_path / "proj"
+    run_dir.mkdir()
+    mine = run_dir / "config.yaml"  # the user's own file, even the config this command reads
+    cfg = yaml.safe_load(world["distill"].read_text()) if command == "distill" else make_run_config(run_dir, world["synth"], epochs=1)
+    cfg["run_dir"] = str(run_dir)
+    mine.write_text("# my experiment, hand-written\n" + yaml.safe_dump(cfg, default_flow_style=True))
+    before = snapshot(run_dir)
+    r = invoke(command, "--config", mine, *extra)
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "config.yaml that signdistill did not write" in " ".join(r.output.split()), r.output
+    assert snapshot(run_dir) == before
+
+
+def test_a_run_resumes_from_its_own_config_and_wherever_its_folder_moved(world, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    assert invoke("train-teacher", "--config", _train_cfg(tmp_path, world["synth"], run_dir)).exit_code == 0
+    saved = run_dir / "config.yaml"
+    assert saved.read_text().startswith("# signdistill:")  # how signdistill knows the file is its own
+    r = invoke("train-teacher", "--config", saved)  # the run's own resolved config, read from inside the run folder
+    assert r.exit_code == 0, r.output
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    run_dir.rename(moved)
+    monkeypatch.chdir(tmp_path)  # the moved folder, spelled relative: the same run (run_dir never counts as a setting)
+    before = (moved / "metrics.jsonl").read_bytes()
+    r = invoke("train-teacher", "--config", moved / "config.yaml", "--set", "run_dir=elsewhere/run")
+    assert r.exit_code == 0, r.output
+    assert (moved / "metrics.jsonl").read_bytes() == before  # finished: nothing trained again
+
+
+def test_a_config_written_before_the_header_is_still_recognised(tmp_path):
+    from signdistill.training.run_dir import _our_config
+
+    old = tmp_path / "config.yaml"
+    old.write_text(yaml.safe_dump({"seed": 0, "run_dir": "r", "data": {"train": "t.jsonl"}}, sort_keys=False))
+    assert _our_config(old)
+    old.write_text("# mine\n" + old.read_text())
+    assert not _our_config(old)

@@ -40,6 +40,30 @@ _RUN_ENTRY = re.compile(
 )
 
 
+# The first line of the config.yaml a run writes: how a run folder's config.yaml is told from a user's own file.
+CONFIG_HEADER = "# signdistill: the resolved config of the run in this folder (written by signdistill; edit your own config instead)\n"
+
+
+def _our_config(saved: Path) -> bool:
+    """True if ``saved`` (a run folder's config.yaml) was written by signdistill: it starts with :data:`CONFIG_HEADER`,
+    or (written before the header existed) it is a machine dump of a resolved config (no comments, no hand layout)."""
+    text = saved.read_text(encoding="utf-8", errors="replace")
+    if text.startswith(CONFIG_HEADER):
+        return True
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return isinstance(loaded, dict) and {"run_dir", "seed", "data"} <= set(loaded) and yaml.safe_dump(loaded, sort_keys=False) == text
+
+
+def _refuse_foreign_config(run_dir: Path) -> None:
+    raise ConfigError(
+        f"Run folder {run_dir} holds a config.yaml that signdistill did not write (your own config?). Nothing was changed; "
+        "a run writes its resolved config there, so pick a new run_dir (--set run_dir=...) or move your file out."
+    )
+
+
 def is_run_file(rel: str) -> bool:
     """True for a path (relative to a run folder, ``/``-separated) that a training run writes there."""
     return _RUN_FILE.fullmatch(rel) is not None
@@ -56,10 +80,20 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def differing_settings(previous: dict[str, Any], current: dict[str, Any], *, resuming: bool) -> list[str]:
-    """Dotted keys whose values differ, less the settings that cannot change the result."""
-    ignore = set(NO_EFFECT_SETTINGS) | ({"train.device"} if resuming else set())
+    """Dotted keys whose values differ, less the settings that cannot change the result.
+
+    ``run_dir`` never counts (the folder being checked is the run, wherever it now lies or however its path is
+    spelled), and two strings naming the same path (``runs/x`` and ``/home/me/runs/x``) are the same value.
+    """
+    ignore = set(NO_EFFECT_SETTINGS) | {"run_dir"} | ({"train.device"} if resuming else set())
     a, b = _flat(previous), _flat(current)
-    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in ignore)
+    return sorted(k for k in set(a) | set(b) if not _same_value(a.get(k), b.get(k)) and k not in ignore)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if a == b:
+        return True
+    return isinstance(a, str) and isinstance(b, str) and os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
 
 
 def _run_started(run_dir: Path) -> bool:
@@ -106,6 +140,8 @@ def _check_previous_run(cfg: RunConfig, run_dir: Path, overwrite: bool) -> bool:
             f"Run folder {run_dir} exists and is not a signdistill run (no config.yaml). Nothing was changed; pick a new "
             "run_dir (--set run_dir=...). --overwrite only replaces an earlier signdistill run."
         )
+    if not _our_config(saved):
+        _refuse_foreign_config(run_dir)
     if overwrite:
         refuse_unexpected(run_dir, is_run_file, "run")
         return False
@@ -154,6 +190,8 @@ def start_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> None:
     if overwrite and _has_entries(run_dir):
         if not (run_dir / "config.yaml").is_file():  # prepare_run_dir refused this; never delete a foreign folder
             raise ConfigError(f"Run folder {run_dir} is not a signdistill run; refusing to delete it.")
+        if not _our_config(run_dir / "config.yaml"):
+            _refuse_foreign_config(run_dir)
         refuse_unexpected(run_dir, is_run_file, "run")
         for entry in run_dir.iterdir():
             if not _RUN_ENTRY.fullmatch(entry.name):
@@ -162,7 +200,9 @@ def start_run_dir(cfg: RunConfig, *, overwrite: bool = False) -> None:
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
-    write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+    if (run_dir / "config.yaml").is_file() and not _our_config(run_dir / "config.yaml"):
+        _refuse_foreign_config(run_dir)  # written since prepare_run_dir
+    write_text_atomic(run_dir / "config.yaml", CONFIG_HEADER + dump_config(cfg))
 
 
 # Run folders this process holds locked: resolved path -> (descriptor of the folder, its inode).
