@@ -194,9 +194,11 @@ def test_list_recipes():
             "teacher.optim: lr: Input should be greater than 0 (got -1)",
         ),
         ({"lm": {"path": __file__}}, "ARPA"),
-        ({"contrasts": [["default", "defualt"]]}, "contrasts[0]: 'defualt' is not a recipe of this comparison (recipes: ctc, default)"),
+        ({"contrasts": [["default", "defualt"]]}, "configuration: contrasts[0]: 'defualt' is not a recipe of this comparison"),
         ({"contrasts": [["default", "default"]]}, "contrasts[0]: a recipe against itself"),
-        ({"contrasts": [["default"]]}, "contrasts"),
+        ({"contrasts": [["default"]]}, "contrasts: entry 0 must be a pair [recipe, reference] of recipe names (got ['default'])"),
+        ({"contrasts": ["default", "ctc"]}, "contrasts: entry 0 must be a pair [recipe, reference]"),
+        ({"contrasts": [["default", "ctc"], ["default", "ctc"]]}, "contrasts: [default, ctc] is listed twice"),
     ],
 )
 def test_bad_compare_configs_exit_2(tmp_path, synth, trained_teacher, extra, message):

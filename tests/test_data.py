@@ -329,7 +329,7 @@ def test_import_phoenix_cli(tmp_path):
     r = CliRunner().invoke(
         app, ["data", "import-phoenix", "--annotations", str(ann), "--features", str(tmp_path / "nothing"), "--out", str(tmp_path / "m2")]
     )
-    assert r.exit_code == 2 and "No utterance" in r.output
+    assert r.exit_code == 2 and "does not exist (--features)" in r.output and not (tmp_path / "m2").exists()
 
 
 def test_augmentation_is_seeded_and_keeps_ctc_length():

@@ -525,3 +525,41 @@ def test_a_config_written_before_the_header_is_still_recognised(tmp_path):
     assert _our_config(old)
     old.write_text("# mine\n" + old.read_text())
     assert not _our_config(old)
+
+
+@pytest.mark.parametrize("features", ["missing", "empty"])
+def test_import_phoenix_without_usable_features_writes_nothing(world, tmp_path, features):
+    feats = tmp_path / "feats"
+    if features == "empty":
+        feats.mkdir()
+    r = invoke("data", "import-phoenix", "--annotations", world["ann"], "--features", feats, "--out", tmp_path / "ph")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "--features" in r.output and "Nothing was written" in " ".join(r.output.split()), r.output
+    assert not (tmp_path / "ph").exists()
+    assert (
+        invoke("data", "import-phoenix", "--annotations", world["ann"], "--features", world["feats"], "--out", tmp_path / "ph").exit_code
+        == 0
+    )
+
+
+def test_evaluate_and_report_write_nothing_when_a_second_model_is_unusable(world, tmp_path):
+    ev = [tmp_path / f"ev.{x}" for x in ("json", "ctm", "stm")]
+    r = invoke(
+        "evaluate", "--checkpoint", world["teacher"], "--manifest", world["synth"] / "dev.jsonl",
+        "--json", ev[0], "--ctm", ev[1], "--stm", ev[2], "--teacher", tmp_path / "nosuch",
+    )  # fmt: skip
+    assert r.exit_code == 2 and "Traceback" not in r.output and "--checkpoint" not in r.output, r.output
+    assert not any(p.exists() for p in ev)
+    r = invoke(
+        "report",
+        "--run",
+        f"t={world['teacher']}",
+        "--run",
+        f"s={tmp_path / 'nosuch'}",
+        "--manifest",
+        world["synth"] / "dev.jsonl",
+        "--out",
+        tmp_path / "rep",
+    )
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert not (tmp_path / "rep").exists()

@@ -56,9 +56,10 @@ def evaluate(
         "cleanup": phoenix_cleanup,
         "processes": processes,
     }
+    # The teacher first: --stm/--ctm are written with the checkpoint's result, so an unusable teacher leaves nothing behind.
+    teacher_result = pipelines.evaluate(teacher, manifest, **kwargs) if teacher is not None else None
     result = pipelines.evaluate(checkpoint, manifest, stm=stm, ctm=ctm, **kwargs)
-    if teacher is not None:
-        result.teacher = pipelines.evaluate(teacher, manifest, **kwargs)
+    result.teacher = teacher_result
     render.evaluation(manifest, checkpoint, teacher, result, cleanup=phoenix_cleanup)
     if json_out:
         write_json_atomic(json_out, result.to_dict())

@@ -180,9 +180,22 @@ class CompareConfig(_Section):
             )
         return self
 
+    @field_validator("contrasts", mode="before")
+    @classmethod
+    def _contrasts_are_pairs(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            raise ValueError(f"must be a list of [recipe, reference] pairs, e.g. [[default-int8-teacher, default]] (got {v!r})")
+        for i, pair in enumerate(v):
+            if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(n, str) for n in pair)):
+                raise ValueError(f"entry {i} must be a pair [recipe, reference] of recipe names (got {pair!r})")
+        return v
+
     @model_validator(mode="after")
     def _contrasts_name_recipes(self) -> CompareConfig:
         names = {"ctc"} | {r if isinstance(r, str) else r.name for r in self.recipes}
+        if len(set(self.contrasts)) != len(self.contrasts):
+            twice = next(c for i, c in enumerate(self.contrasts) if c in self.contrasts[:i])
+            raise ValueError(f"contrasts: [{twice[0]}, {twice[1]}] is listed twice; name each pair once")
         for i, (a, b) in enumerate(self.contrasts):
             unknown = [n for n in (a, b) if n not in names]
             if unknown:

@@ -79,8 +79,8 @@ def _message(err: dict[str, Any], loc: str) -> str:
     if kind == "too_long":
         n = ctx.get("max_length")
         return f"{subject} takes at most {n} entr{'y' if n == 1 else 'ies'}{_got(err)}."
-    if kind == "value_error":
-        return f"{subject}: {msg.removeprefix('Value error, ')}{_got(err)}."
+    if kind == "value_error":  # a check of the whole configuration names its field itself
+        return f"{subject + ': ' if loc else ''}{msg.removeprefix('Value error, ')}{_got(err)}."
     if kind == "assertion_error":
         return f"{subject}: {msg.removeprefix('Assertion failed, ')}{_got(err)}."
     if msg.startswith("Input should be "):

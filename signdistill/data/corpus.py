@@ -153,12 +153,21 @@ def import_corpus(
             f"No annotation file in {ann} names a split (train, dev or test), e.g. train.corpus.csv or PHOENIX-2014-T.train.corpus.csv."
         )
     feats = Path(features_dir)
+    if not feats.is_dir():
+        raise DataError(f"Features folder {feats} does not exist (--features). Nothing was written; give the folder holding <id>{suffix}.")
     report: dict[str, dict] = {}
     manifests = {}
     for split, f in sorted(by_split.items()):  # every file is read before --out is created: an error leaves nothing behind
         split_dir = feats / split if (feats / split).is_dir() else feats
         manifests[split], skipped = read_corpus(f, split_dir, suffix=suffix)
         report[split] = {"annotations": str(f), "written": len(manifests[split]), "skipped": [{"id": i, "reason": r} for i, r in skipped]}
+    if not any(manifests.values()):
+        first = next((r["skipped"][0] for r in report.values() if r["skipped"]), None)
+        why = f"the first skipped, {first['id']}: {first['reason']}" if first else "the annotation files hold no utterances"
+        raise DataError(
+            f"No utterance of {ann} could be imported ({why}). Nothing was written; "
+            f"check --features ({feats}: features are looked up as <split>/<id>{suffix}, then <id>{suffix}) and --suffix."
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for split, utts in manifests.items():

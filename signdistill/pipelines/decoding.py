@@ -291,7 +291,6 @@ def report(
     refuse_output_clashes([("--out", out)], [("--manifest", manifest), *((f"--run {name}", p) for name, p in runs.items())])
     check_output_path(out, kind="report", overwrite=overwrite, is_ours=is_report)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     rows: list[ReportRow] = []
     posteriors: dict[str, np.ndarray] = {}
     utt_info: dict[str, Any] = {}
@@ -313,6 +312,7 @@ def report(
         ref = outs.refs[idx]
         utt_info = {"id": outs.ids[idx], "reference": ref, "reference_ids": outs.model.vocab.encode(ref), "tokens": tokens}
     table = markdown_table(rows)
+    out.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot be scored leaves no folder behind
     write_text_atomic(out / "report.md", f"# signdistill report\n\nmanifest: `{manifest}`\n\n{table}")
     plots = plot_all(rows, run_dirs, posteriors, utt_info, out)
     skipped = None if plots_available() else PLOTS_SKIPPED
