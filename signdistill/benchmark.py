@@ -177,11 +177,12 @@ def benchmark_models(
     checked against the checkpoint on it (parity and WER). ``json_out`` (refused if it exists,
     unless ``overwrite``) receives ``results``.
     """
-    from signdistill.io import check_file_output, write_json_atomic
+    from signdistill.io import check_file_output, own_json, write_json_atomic
     from signdistill.parity import manifest_data
 
     _check_arguments(checkpoint, model, manifest, calibration)
-    check_file_output(json_out, "--json", overwrite)
+    rows = own_json(check=lambda d: bool(d) and all(isinstance(v, dict) and "frames_per_s_batch1" in v for v in d.values()))
+    check_file_output(json_out, "--json", overwrite, rows, "a benchmark --json table")
     reference = load_model(checkpoint, threads=threads) if checkpoint is not None else None
     data = None
     if manifest is not None and reference is not None:  # read and checked before minutes of exports and timing

@@ -198,8 +198,11 @@ def refuse_unexpected(root: str | os.PathLike[str], own: Callable[[str], bool], 
         )
 
 
-def check_file_output(path: str | os.PathLike[str] | None, option: str, overwrite: bool) -> None:
-    """Refuse to replace an existing file named by ``option`` (e.g. ``--json``) unless ``overwrite``."""
+def check_file_output(
+    path: str | os.PathLike[str] | None, option: str, overwrite: bool, is_ours: Callable[[Path], bool] | None = None, kind: str = ""
+) -> None:
+    """Refuse to replace an existing file named by ``option`` (e.g. ``--json``) unless ``overwrite``, and even then
+    unless ``is_ours`` recognises it as this command's own earlier output (``kind`` names it in the message)."""
     if path is None:
         return
     p = Path(path)
@@ -208,6 +211,43 @@ def check_file_output(path: str | os.PathLike[str] | None, option: str, overwrit
             raise ConfigError(f"{option} {p} is a folder; give a file path. Nothing was changed.")
         if not overwrite:
             raise ConfigError(f"{option} {p} already exists; nothing was changed. Pass --overwrite to replace it, or pick another path.")
+        if is_ours is not None and not (p.is_file() and (p.stat().st_size == 0 or is_ours(p))):
+            raise ConfigError(
+                f"{option} {p} exists and is not {kind or 'an output'} that signdistill wrote; --overwrite replaces only that, "
+                "so nothing was changed. Pick another path, or move the file away."
+            )
+
+
+def own_json(keys: Iterable[str] = (), check: Callable[[Any], bool] | None = None) -> Callable[[Path], bool]:
+    """A recogniser for :func:`check_file_output`: a JSON file holding an object with every one of ``keys``
+    (and for which ``check`` holds)."""
+    wanted = set(keys)
+
+    def recognise(path: Path) -> bool:
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(obj, dict) and wanted <= set(obj) and (check is None or check(obj))
+
+    return recognise
+
+
+def own_lines(*patterns: str) -> Callable[[Path], bool]:
+    """A recogniser for :func:`check_file_output`: a text file whose every non-empty line matches one of the
+    regular expressions ``patterns`` (the line formats the command writes)."""
+    import re
+
+    compiled = [re.compile(p) for p in patterns]
+
+    def recognise(path: Path) -> bool:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, ValueError):
+            return False
+        return all(any(c.fullmatch(ln) for c in compiled) for ln in lines if ln.strip())
+
+    return recognise
 
 
 Named = Iterable[tuple[str, "str | os.PathLike[str] | None"]]

@@ -275,17 +275,40 @@ def test_export_overwrite_keeps_files_the_user_added_to_an_export(world, tmp_pat
         (lambda w, f: ["evaluate", "--checkpoint", w["teacher"], "--manifest", w["synth"] / "dev.jsonl", "--ctm", f], "--ctm"),
         (lambda w, f: ["data", "check", w["synth"] / "dev.jsonl", "--json", f], "--json"),
         (lambda w, f: ["benchmark", "--checkpoint", w["teacher"], "--repeats", "3", "--frames", "20", "--json", f], "--json"),
+        (lambda w, f: ["transcribe", "--model", w["teacher"], _a_feature_file(w), "--out", f], "--out"),
+        (lambda w, f: ["transcribe", "--model", w["teacher"], _a_feature_file(w), "--format", "jsonl", "--out", f], "--out"),
+        (lambda w, f: ["transcribe", "--model", w["teacher"], _a_feature_file(w), "--format", "ctm", "--out", f], "--out"),
     ],
-    ids=["evaluate-json", "evaluate-stm", "evaluate-ctm", "data-check-json", "benchmark-json"],
+    ids=[
+        "evaluate-json",
+        "evaluate-stm",
+        "evaluate-ctm",
+        "data-check-json",
+        "benchmark-json",
+        "transcribe-text",
+        "transcribe-jsonl",
+        "transcribe-ctm",
+    ],
 )
 def test_file_options_never_overwrite_silently(world, tmp_path, args, option):
     target = user_file(tmp_path / "mine.txt")
-    r = invoke(*args(world, target))
-    assert r.exit_code == 2 and option in r.output and "--overwrite" in r.output, r.output
-    assert target.read_bytes() == b"precious user data\x00\xff\n"
-    if option == "--json" and args(world, target)[0] == "evaluate":  # with --overwrite the user asked for it
-        assert invoke(*args(world, target), "--overwrite").exit_code == 0
-        assert json.loads(target.read_text())["manifest"]
+    for extra in ([], ["--overwrite"]):  # --overwrite replaces only the command's own earlier output
+        r = invoke(*args(world, target), *extra)
+        assert r.exit_code == 2 and option in r.output and "--overwrite" in r.output and "Traceback" not in r.output, r.output
+        assert target.read_bytes() == b"precious user data\x00\xff\n"
+    target.unlink()
+    assert invoke(*args(world, target)).exit_code == 0
+    first = target.read_bytes()
+    assert invoke(*args(world, target)).exit_code == 2  # its own output: still only with --overwrite
+    r = invoke(*args(world, target), "--overwrite")
+    assert r.exit_code == 0, r.output
+    if option == "--json" and args(world, target)[0] == "evaluate":
+        assert json.loads(target.read_text())["manifest"] and target.read_bytes() == first
+
+
+def _a_feature_file(w) -> Path:
+    line = json.loads((w["synth"] / "dev.jsonl").read_text().splitlines()[0])
+    return (w["synth"] / line["features"]).resolve()
 
 
 def test_quickstart_overwrite_keeps_files_added_inside_its_folders(tmp_path):

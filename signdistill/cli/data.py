@@ -57,16 +57,16 @@ def data_synth(
 def data_check(
     manifest: Annotated[Path, typer.Argument(help="JSONL manifest to validate.")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --json file.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier --json report of this command (only that).")] = False,
 ) -> None:
     """Validate a dataset (lines, files, NaN/inf, dimensions, CTC lengths) and print statistics; lists every problem."""
     from signdistill.data.check import CheckReport, check_manifest
     from signdistill.data.manifest import manifest_problems
     from signdistill.errors import DataError
-    from signdistill.io import check_file_output, refuse_output_clashes, write_json_atomic
+    from signdistill.io import check_file_output, own_json, refuse_output_clashes, write_json_atomic
 
     refuse_output_clashes([("--json", json_out)], [("manifest", manifest)])
-    check_file_output(json_out, "--json", overwrite)
+    check_file_output(json_out, "--json", overwrite, own_json({"manifest", "ok", "problems", "stats"}), "a data check --json report")
     try:
         report = check_manifest(manifest)
     except DataError:

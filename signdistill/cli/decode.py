@@ -35,16 +35,21 @@ def evaluate(
     stm: Annotated[Path | None, typer.Option("--stm", help="Write references as sclite STM.")] = None,
     ctm: Annotated[Path | None, typer.Option("--ctm", help="Write hypotheses as sclite CTM.")] = None,
     processes: Annotated[int, typer.Option("--processes", min=1, help="Processes for beam search.")] = 1,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files named by --json/--stm/--ctm.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace earlier --json/--stm/--ctm of evaluate (only those).")] = False,
 ) -> None:
     """Decode a manifest (greedy, or beam search with a gloss LM) and report WER, S/D/I, SER, per-signer WER."""
     from signdistill import pipelines
-    from signdistill.io import check_file_output, refuse_output_clashes, write_json_atomic
+    from signdistill.evaluation.sclite import CTM_LINE, STM_LINE
+    from signdistill.io import check_file_output, own_json, own_lines, refuse_output_clashes, write_json_atomic
 
     inputs = [("--checkpoint", checkpoint), ("--manifest", manifest), ("--lm", lm), ("--decoder-config", decoder_config)]
     refuse_output_clashes([("--json", json_out), ("--stm", stm), ("--ctm", ctm)], [*inputs, ("--teacher", teacher)])
-    for option, path in (("--json", json_out), ("--stm", stm), ("--ctm", ctm)):
-        check_file_output(path, option, overwrite)
+    for option, path, ours, kind in (
+        ("--json", json_out, own_json({"format", "parameters", "cleanup", "decoding"}), "an evaluate --json report"),
+        ("--stm", stm, own_lines(STM_LINE), "an STM file"),
+        ("--ctm", ctm, own_lines(CTM_LINE), "a CTM file"),
+    ):
+        check_file_output(path, option, overwrite, ours, kind)
     decoder = pipelines.decoder_from_options(
         lm=lm, alpha=alpha, beta=beta, beam_width=beam_width, backend=backend, decoder_config=decoder_config
     )
@@ -157,7 +162,7 @@ def transcribe(
     decoder_config: Annotated[Path | None, typer.Option("--decoder-config", help="JSON written by tune-decoder.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Inputs per batch.")] = 16,
     fps: Annotated[float, typer.Option("--fps", help="Feature frames per second (CTM times).")] = 25.0,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier transcript at --out (only that).")] = False,
 ) -> None:
     """Transcribe feature files with a checkpoint or any export (greedy, or beam search with an LM); runs without torch for ONNX."""
     from signdistill import transcribe as tr

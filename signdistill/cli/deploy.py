@@ -61,7 +61,7 @@ def benchmark(
         Path | None, typer.Option("--calibration", help="With --checkpoint: add a static ONNX int8 export calibrated on this manifest.")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the table as JSON.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --json file.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier --json report of this command (only that).")] = False,
 ) -> None:
     """Inference speed: frames/s (batch 1 and batched), latency percentiles, real-time factor, size, memory."""
     from signdistill import pipelines

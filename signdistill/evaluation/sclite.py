@@ -10,6 +10,10 @@ from pathlib import Path
 
 from signdistill.io import write_text_atomic
 
+# The lines write_stm and write_ctm write (how `evaluate --overwrite` tells its own files from others).
+STM_LINE = r"\S+ 1 \S+ 0\.000 \d+\.000( \S+)*"
+CTM_LINE = r"\S+ 1 \d+\.000 1\.000 \S+"
+
 
 def write_stm(
     path: str | os.PathLike[str], ids: Sequence[str], references: Sequence[Sequence[str]], signers: Sequence[str | None] | None = None

@@ -8,7 +8,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from signdistill.io import atomic_path, check_file_output, refuse_output_clashes
+from signdistill.io import atomic_path, check_file_output, own_lines, refuse_output_clashes
+
+_TEXT_OR_CTM = own_lines(r"[^\t]+\t[^\t]*", r"\S+ 1 \d+\.\d{3} \d+\.\d{3} \S+ \d+\.\d{4}")  # text, ctm
+_JSONL_LINE = own_lines(r"\{\"id\": .*, \"glosses\": \[.*\]\}")  # jsonl
+
+
+def _own_transcript(path: Path) -> bool:
+    """A file ``transcribe`` wrote in one of its formats (text, ctm, jsonl)."""
+    return _TEXT_OR_CTM(path) or _JSONL_LINE(path)
 
 
 class TranscriptFile:
@@ -61,7 +69,7 @@ def check_transcript_file(
 ) -> None:
     """The refusals of :func:`transcript_file`, alone: call it before the model loads (nothing is created)."""
     refuse_output_clashes([("--out", out)], inputs)
-    check_file_output(out, "--out", overwrite)
+    check_file_output(out, "--out", overwrite, _own_transcript, "a transcript")
 
 
 def output_inputs(
