@@ -88,6 +88,11 @@ def test_synth_cli_unlabeled_option_and_bad_value(tmp_path):
     assert len((tmp_path / "d" / "unlabeled_new.jsonl").read_text().splitlines()) == 2
     r = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "e"), "--size", "tiny", "--unlabeled", "-1"])
     assert r.exit_code == 2 and not (tmp_path / "e").exists()
+    (tmp_path / "d" / "lm.arpa").write_text("built from train.jsonl\n")  # adding recordings to the same data: nothing is stale
+    r = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "d"), "--size", "tiny", "--unlabeled", "3", "--overwrite"])
+    assert r.exit_code == 0 and "byte-identical" in r.output and "stale" not in r.output, r.output
+    r = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "d"), "--size", "tiny", "--seed", "5", "--overwrite"])
+    assert r.exit_code == 0 and "stale" in r.output, r.output
 
 
 def test_unlabeled_manifest_without_glosses_and_bad_inputs(tmp_path, synth_u):

@@ -45,11 +45,15 @@ def data_synth(
         err.exit_code = 128 + signum  # type: ignore[attr-defined]
         raise err
 
+    splits = [Path(out) / f"{s}.jsonl" for s in ("train", "dev", "test")]
+    before = [p.read_bytes() if p.is_file() else None for p in splits]
     with handling(_term, signal.SIGTERM):
         manifests = generate(out, seed=seed, size=size, overwrite=overwrite, unlabeled=unlabeled)
     render.manifests(manifests)
     if overwrite and (kept := kept_files(out)):
-        render.note(f"kept in {out} (not written by data synth): {', '.join(kept)}; anything built from the data before is stale.")
+        same = before == [p.read_bytes() for p in splits]  # e.g. --unlabeled added to the same data: nothing is stale
+        why = "the train/dev/test manifests are byte-identical to before" if same else "anything built from the data before is stale"
+        render.note(f"kept in {out} (not written by data synth): {', '.join(kept)}; {why}.")
 
 
 @app.command("check")

@@ -255,8 +255,10 @@ def compare(
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"compare: --out {out_dir} exists and is not a folder. Pick another path.")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not _is_comparison(out_dir):
+        found = sorted(p.name for p in out_dir.iterdir())
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
         raise ConfigError(
-            f"compare: --out {out_dir} exists and holds files that are not a comparison. Nothing was changed; pick another path."
+            f"compare: --out {out_dir} exists and holds files that are not a comparison ({shown}). Nothing was changed; pick another path."
         )
     workers = jobs or os.cpu_count() or 1
     p = plan(cfg, out_dir)

@@ -293,7 +293,8 @@ def results_markdown(results: dict[str, Any]) -> str:
     lines = [
         "# signdistill compare",
         "",
-        f"Seeds {results['seeds']}, {results['epochs']} epochs; test set {results['test_utterances']} utterances, "
+        f"Seeds {results['seeds']}, {results['epochs']} epoch{'s' if results['epochs'] != 1 else ''}; "
+        f"test set {results['test_utterances']} utterances, "
         f"{results['test_reference_glosses']} glosses. WER % as mean ± std over seeds. The difference is recipe - ctc "
         f"(negative: fewer errors), mean over seeds with a {int(round(100 * results['confidence']))} % hierarchical paired "
         'bootstrap interval over test utterances and seeds; verdict "helps" only when the whole interval is below 0. '
