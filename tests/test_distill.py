@@ -313,3 +313,54 @@ def test_a_cheaper_teacher_precision_trains_and_stays_close_to_fp32(synth, train
     assert parts[1]["factorized"] == pytest.approx(parts[0]["factorized"], rel=0.1, abs=0.02)  # ... close to fp32
     result, _ = pipelines.distill(cfg)
     assert result.epochs_run == 2
+
+
+def test_auto_teacher_precision_is_int8_on_the_cpu_and_fp32_on_a_gpu(synth, trained_teacher, tmp_path):
+    from signdistill.errors import ConfigError
+    from signdistill.pipelines.training import teacher_precision
+
+    assert teacher_precision("auto", torch.device("cpu")) == "int8"
+    assert teacher_precision("auto", torch.device("cuda")) == "fp32"
+    with pytest.raises(ConfigError, match="CPU only"):
+        teacher_precision("int8", torch.device("cuda"))
+    data = distill_cfg(tmp_path, synth, trained_teacher, loss={"ctc": 0.5, "factorized": 0.5})
+    assert load_config(None, [], DistillRunConfig, data=data).distill.teacher_precision == "fp32"  # the default
+    splits = pipelines.load_splits(load_config(None, [], DistillRunConfig, data=data))
+    from signdistill.data import collate
+
+    batch = collate([splits.train[i] for i in range(4)])
+    student = pipelines.build_student_model(load_config(None, [], DistillRunConfig, data=data), splits).eval()
+    parts = {}
+    for precision in ("auto", "int8", "fp32"):
+        c = load_config(None, [f"distill.teacher_precision={precision}"], DistillRunConfig, data=data)
+        obj = pipelines.build_distill_objective(c, splits, torch.device("cpu"))
+        obj.on_epoch_start(1)
+        parts[precision] = obj(student, batch).parts["factorized"]
+    assert parts["auto"] == parts["int8"] != parts["fp32"]
+
+
+def test_a_teacher_cache_is_written_by_the_teacher_as_trained_whatever_the_precision(synth, trained_teacher, tmp_path):
+    data = distill_cfg(tmp_path, synth, trained_teacher, loss={"ctc": 0.5, "kl": 0.5})
+    written = []
+    for precision in ("fp32", "int8"):
+        cfg = load_config(None, [f"distill.teacher_precision={precision}"], DistillRunConfig, data=data)
+        pipelines.cache_teacher(cfg, tmp_path / precision, topk=3)
+        written.append(sorted((p.relative_to(tmp_path / precision), p.read_bytes()) for p in (tmp_path / precision).rglob("*.safetensors")))
+    assert written[0] and written[0] == written[1]
+
+
+def test_auto_falls_back_to_fp32_where_torch_cannot_quantize(monkeypatch, caplog):
+    import signdistill.inference
+    from signdistill.errors import ConfigError
+    from signdistill.pipelines.training import _at_precision
+
+    def gone(model):
+        raise AttributeError("module 'torch.ao' has no attribute 'quantization'")
+
+    monkeypatch.setattr(signdistill.inference, "quantize_int8", gone)
+    model = torch.nn.Linear(2, 2)
+    with caplog.at_level("WARNING"):
+        assert _at_precision(model, "int8", "cpu", chosen=False) is model
+    assert "cannot quantize" in caplog.text
+    with pytest.raises(ConfigError, match="cannot quantize"):
+        _at_precision(model, "int8", "cpu", chosen=True)

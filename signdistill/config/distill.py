@@ -140,10 +140,12 @@ class DistillSection(_Section):
     kd_last_epoch: int | None = Field(
         None, ge=1, description="Last epoch with KD terms; CTC only afterwards (the student re-settles its own alignment)."
     )
-    teacher_precision: Literal["fp32", "bf16", "int8"] = Field(
+    teacher_precision: Literal["fp32", "bf16", "int8", "auto"] = Field(
         "fp32",
         description="The online teacher's arithmetic: fp32; bf16 weights; int8 dynamic quantization of its LSTM and "
-        "linear layers (CPU only; cheaper steps, docs/benchmarks.md).",
+        "linear layers (CPU only: a cheaper step, the student within noise of an fp32 teacher's but leaning worse at "
+        "14.7x, docs/benchmarks.md); auto: int8 on the CPU, fp32 on a GPU. Caches and pseudo-labels always use the "
+        "teacher as trained.",
     )
     teacher_cache: Path | None = Field(
         None, description="Folder written by `signdistill cache-teacher`, or by `signdistill import-teacher` (another code base's teacher)."

@@ -172,19 +172,41 @@ def _load_teachers(cfg: DistillRunConfig, splits: Splits, device: Any) -> tuple[
     for ref in cfg.distill.teachers:
         ckpt = load_checkpoint(ref.checkpoint, device=device)
         check_teacher_compatible(ckpt, splits.train, str(ref.checkpoint))
-        teachers.append(_at_precision(ckpt.model, cfg.distill.teacher_precision, device))
+        teachers.append(ckpt.model)  # fp32: the one-off passes (cache, pseudo-labels) run the teacher as trained
         weights.append(ref.weight)
     return teachers, weights
 
 
-def _at_precision(model: Any, precision: str, device: Any) -> Any:
-    """The frozen teacher in ``distill.teacher_precision``: fp32 as is, bf16 weights, or int8 dynamic quantization (CPU)."""
+def teacher_precision(precision: str, device: Any) -> str:
+    """``distill.teacher_precision`` resolved: ``auto`` is int8 on the CPU (a cheaper step, the student within noise
+    of fp32's: docs/benchmarks.md) and fp32 on a GPU."""
+    if precision == "auto":
+        return "fp32" if str(device).startswith("cuda") else "int8"
+    if precision == "int8" and str(device).startswith("cuda"):
+        raise ConfigError("distill.teacher_precision int8 runs on the CPU only; on a GPU use bf16, fp32 or auto.")
+    return precision
+
+
+def _at_precision(model: Any, precision: str, device: Any, *, chosen: bool = True) -> Any:
+    """The frozen online teacher in ``precision`` (resolved): fp32 as is, bf16 weights, or int8 dynamic quantization (CPU).
+
+    When int8 was not ``chosen`` (``auto``) and this torch cannot quantize the model, the teacher stays fp32 (logged).
+    """
     if precision == "int8":
-        if str(device).startswith("cuda"):
-            raise ConfigError("distill.teacher_precision int8 runs on the CPU only; on a GPU use bf16 or fp32.")
+        import warnings
+
         from signdistill.inference import quantize_int8
 
-        return quantize_int8(model)
+        try:
+            with warnings.catch_warnings():  # torch's notice that torch.ao.quantization will move (the fallback below)
+                warnings.filterwarnings("ignore", message=".*deprecated.*", category=DeprecationWarning)
+                warnings.filterwarnings("ignore", message=".*quantiz.*deprecated", category=UserWarning)
+                return quantize_int8(model)
+        except (RuntimeError, NotImplementedError, AttributeError, ImportError) as exc:
+            if chosen:
+                raise ConfigError(f"distill.teacher_precision int8: this torch cannot quantize the teacher ({exc}). Use fp32.") from None
+            logger.warning("online teacher: fp32 (this torch cannot quantize it to int8: %s)", exc)
+            return model
     return model.to(torch.bfloat16) if precision == "bf16" else model
 
 
@@ -194,6 +216,7 @@ def build_distill_objective(cfg: DistillRunConfig, splits: Splits, device: Any) 
     from signdistill.training.distill import DistillObjective, TeacherCache
 
     d = cfg.distill
+    precision = teacher_precision(d.teacher_precision, device)  # refused (int8 on a GPU) before any teacher runs
     temp = d.temperature if isinstance(d.temperature, (int, float)) else d.temperature.model_dump()
     schedule = make_schedule(temp, cfg.train.epochs)
     cache = None
@@ -205,6 +228,10 @@ def build_distill_objective(cfg: DistillRunConfig, splits: Splits, device: Any) 
     else:
         teachers, weights = _load_teachers(cfg, splits, device)
     _label_unlabeled(cfg, splits, teachers, weights, cache, device)
+    chosen = d.teacher_precision != "auto"
+    teachers = [_at_precision(t, precision, device, chosen=chosen) for t in teachers]  # the online teacher's arithmetic
+    if teachers:
+        logger.info("online teacher: %s%s", precision, " (distill.teacher_precision auto)" if d.teacher_precision == "auto" else "")
     projector = None
     if d.loss.feature > 0:
         from signdistill.models import resolve_spec
