@@ -109,9 +109,9 @@ def save_checkpoint(
 def _read_meta(path: Path) -> dict[str, Any]:
     meta_file = path / META
     if not path.is_dir():
+        what = "is a file, not a folder" if path.exists() else "does not exist"
         raise CheckpointError(
-            f"Checkpoint folder {path} does not exist. Give a folder such as runs/<name>/best that holds "
-            "model.safetensors and checkpoint.json."
+            f"Checkpoint folder {path} {what}. Give a folder such as runs/<name>/best that holds model.safetensors and checkpoint.json."
         )
     missing = [f for f in (WEIGHTS, META) if not (path / f).is_file()]
     if missing:

@@ -544,10 +544,25 @@ def test_a_config_written_before_the_header_is_still_recognised(tmp_path):
     from signdistill.training.run_dir import _our_config
 
     old = tmp_path / "config.yaml"
-    old.write_text(yaml.safe_dump({"seed": 0, "run_dir": "r", "data": {"train": "t.jsonl"}}, sort_keys=False))
+    resolved = {"seed": 0, "run_dir": "r", "data": {"train": "t.jsonl", "eval_batch_size": 32, "bucket": True}}
+    old.write_text(yaml.safe_dump({**resolved, "model": {"preset": None, "layers": 1}, "optim": {}, "train": {}}, sort_keys=False))
     assert _our_config(old)
     old.write_text("# mine\n" + old.read_text())
     assert not _our_config(old)
+    # hand-written in plain block style (what safe_dump would write too), but without the defaults a dump lists
+    old.write_text(yaml.safe_dump({"seed": 0, "run_dir": "r", "data": {"train": "t.jsonl"}, "model": {"layers": 1}}, sort_keys=False))
+    assert not _our_config(old)
+
+
+def test_paths_inside_lists_compare_resolved(tmp_path, monkeypatch):
+    from signdistill.training.run_dir import differing_settings
+
+    monkeypatch.chdir(tmp_path)
+    rel = {"distill": {"teachers": [{"checkpoint": "runs/t/best", "weight": 1.0}]}}
+    absolute = {"distill": {"teachers": [{"checkpoint": str(tmp_path / "runs/t/best"), "weight": 1.0}]}}
+    other = {"distill": {"teachers": [{"checkpoint": "runs/u/best", "weight": 1.0}]}}
+    assert differing_settings(rel, absolute, resuming=False) == []
+    assert differing_settings(rel, other, resuming=False) == ["distill.teachers"]
 
 
 @pytest.mark.parametrize("features", ["missing", "empty"])
@@ -586,3 +601,23 @@ def test_evaluate_and_report_write_nothing_when_a_second_model_is_unusable(world
     )
     assert r.exit_code == 2 and "Traceback" not in r.output, r.output
     assert not (tmp_path / "rep").exists()
+
+
+def test_a_users_two_column_tsv_is_not_taken_for_a_transcript(world, tmp_path):
+    tsv = tmp_path / "labels.tsv"
+    tsv.write_text("id\tlabel\nutt1\tHELLO WORLD\n")
+    before = tsv.read_bytes()
+    r = invoke("transcribe", "--model", world["teacher"], _a_feature_file(world), "--out", tsv, "--overwrite")
+    assert r.exit_code == 2 and "not a transcript" in " ".join(r.output.split()), r.output
+    assert tsv.read_bytes() == before
+
+
+def test_stm_and_ctm_lines_are_recognised_even_for_odd_references(tmp_path):
+    from signdistill.evaluation.sclite import CTM_LINE, STM_LINE, write_ctm, write_stm
+    from signdistill.io import own_lines
+
+    write_stm(tmp_path / "a.stm", ["u1", "u2"], [[], ["A", "B"]], ["Signer 01", None])  # empty after cleanup; a spaced signer
+    assert own_lines(STM_LINE)(tmp_path / "a.stm")
+    assert (tmp_path / "a.stm").read_text().splitlines()[0] == "u1 1 Signer_01 0.000 1.000"
+    write_ctm(tmp_path / "a.ctm", ["u1", "u2"], [[], ["A"]])
+    assert own_lines(CTM_LINE)(tmp_path / "a.ctm")

@@ -237,7 +237,8 @@ def test_out_refuses_an_existing_file_and_writes_atomically(models, synth, tmp_p
     r = transcribe("--model", models["checkpoint"], synth / "test.jsonl", "--out", out, "--overwrite")
     assert r.exit_code == 2 and "not a transcript that signdistill wrote" in " ".join(r.output.split())  # not its own
     assert out.read_text() == "keep me\n"
-    out.write_text("test-s17-0000\tREGEN NORD\n")  # a text transcript, as transcribe writes them
+    assert transcribe("--model", models["checkpoint"], synth / "test.jsonl", "--out", tmp_path / "first.txt").exit_code == 0
+    (tmp_path / "first.txt").replace(out)  # an earlier transcript of this model
     r = transcribe("--model", models["checkpoint"], synth / "test.jsonl", "--out", out, "--overwrite", "--format", "ctm")
     assert r.exit_code == 0, r.output
     assert r.stdout == "" and len(out.read_text().splitlines()) > 12

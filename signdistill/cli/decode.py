@@ -183,7 +183,12 @@ def transcribe(
     done = 0
     try:
         with contextlib.ExitStack() as stack, render.transcribe_progress(len(items), len(failures)) as advance:
-            sink: Any = stack.enter_context(tr.transcript_file(out, overwrite=overwrite, inputs=named)) if out else sys.stdout
+            vocabulary = set(loaded.vocab.tokens)  # an earlier transcript holds this model's glosses only
+            sink: Any = (
+                stack.enter_context(tr.transcript_file(out, overwrite=overwrite, inputs=named, vocabulary=vocabulary))
+                if out
+                else sys.stdout
+            )
             for res in tr.transcribe(loaded, items, batch_size=batch_size, decoder=decoder):
                 if isinstance(res, tr.Failure):
                     failures.append(res)

@@ -88,7 +88,8 @@ def corpus_import(report: Mapping[str, dict[str, Any]], annotations: Path, featu
     """Per split: utterances written and the first skipped ones; exit 2 when nothing was written."""
     console = consoles.console
     for split, r in report.items():
-        console.print(f"{split:>5}: {r['written']} utterances -> {out / (split + '.jsonl')}, {len(r['skipped'])} skipped", markup=False)
+        where = out / (split + ".jsonl") if r["written"] else "no manifest written"
+        console.print(f"{split:>5}: {r['written']} utterances -> {where}, {len(r['skipped'])} skipped", markup=False)
         for s in r["skipped"][:5]:
             console.print(f"       skipped {s['id']}: {s['reason']}", highlight=False, markup=False)
     console.print(f"every skipped utterance and why: {out / 'skipped.json'}", markup=False)

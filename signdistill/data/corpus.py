@@ -154,7 +154,8 @@ def import_corpus(
         )
     feats = Path(features_dir)
     if not feats.is_dir():
-        raise DataError(f"Features folder {feats} does not exist (--features). Nothing was written; give the folder holding <id>{suffix}.")
+        what = "is not a folder" if feats.exists() else "does not exist"
+        raise DataError(f"Features folder {feats} {what} (--features). Nothing was written; give the folder holding <id>{suffix}.")
     report: dict[str, dict] = {}
     manifests = {}
     for split, f in sorted(by_split.items()):  # every file is read before --out is created: an error leaves nothing behind

@@ -21,8 +21,8 @@ def write_stm(
     """One STM line per utterance: ``id 1 speaker 0.0 1.0 GLOSS ...`` (sorted by id, as sclite wants)."""
     rows = []
     for k, (uid, ref) in enumerate(zip(ids, references)):
-        spk = (signers[k] if signers else None) or "unknown"
-        rows.append((uid, f"{uid} 1 {spk} 0.000 {max(len(ref), 1):.3f} {' '.join(ref)}"))
+        spk = "_".join(((signers[k] if signers else None) or "unknown").split())  # STM fields hold no space
+        rows.append((uid, f"{uid} 1 {spk} 0.000 {max(len(ref), 1):.3f} {' '.join(ref)}".rstrip()))
     write_text_atomic(path, "\n".join(r for _, r in sorted(rows)) + "\n")
 
 

@@ -54,7 +54,17 @@ def _our_config(saved: Path) -> bool:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError:
         return False
-    return isinstance(loaded, dict) and {"run_dir", "seed", "data"} <= set(loaded) and yaml.safe_dump(loaded, sort_keys=False) == text
+    if not (isinstance(loaded, dict) and yaml.safe_dump(loaded, sort_keys=False) == text):
+        return False
+    # A resolved dump lists every default, which a hand-written config does not (these fields date from 0.1).
+    data, model = loaded.get("data"), loaded.get("model")
+    return (
+        {"run_dir", "seed", "data", "model", "optim", "train"} <= set(loaded)
+        and isinstance(data, dict)
+        and {"eval_batch_size", "bucket"} <= set(data)
+        and isinstance(model, dict)
+        and "preset" in model
+    )
 
 
 def _refuse_foreign_config(run_dir: Path) -> None:
@@ -91,9 +101,16 @@ def differing_settings(previous: dict[str, Any], current: dict[str, Any], *, res
 
 
 def _same_value(a: Any, b: Any) -> bool:
+    """Equal, or the same once every string in it is read as a path (teachers' checkpoints sit in a list)."""
     if a == b:
         return True
-    return isinstance(a, str) and isinstance(b, str) and os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
+    if isinstance(a, str) and isinstance(b, str):
+        return os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    return False
 
 
 def _run_started(run_dir: Path) -> bool:

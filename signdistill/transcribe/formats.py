@@ -22,5 +22,6 @@ def format_transcript(t: Transcript, fmt: str, *, fps: float = 25.0) -> str:
         glosses = [{"gloss": s.gloss, "start": s.start, "end": s.end, "confidence": round(s.confidence, 4)} for s in t.segments]
         return json.dumps({"id": t.id, "glosses": glosses}, ensure_ascii=False) + "\n"
     if fmt == "ctm":
-        return "".join(f"{t.id} 1 {s.start / fps:.3f} {(s.end - s.start) / fps:.3f} {s.gloss} {s.confidence:.4f}\n" for s in t.segments)
+        uid = "_".join(t.id.split())  # a CTM field holds no space (an id from a file name may)
+        return "".join(f"{uid} 1 {s.start / fps:.3f} {(s.end - s.start) / fps:.3f} {s.gloss} {s.confidence:.4f}\n" for s in t.segments)
     raise ValueError(f"format {fmt!r} is not one of {list(FORMATS)}.")

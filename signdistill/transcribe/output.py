@@ -8,15 +8,35 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from signdistill.io import atomic_path, check_file_output, own_lines, refuse_output_clashes
-
-_TEXT_OR_CTM = own_lines(r"[^\t]+\t[^\t]*", r"\S+ 1 \d+\.\d{3} \d+\.\d{3} \S+ \d+\.\d{4}")  # text, ctm
-_JSONL_LINE = own_lines(r"\{\"id\": .*, \"glosses\": \[.*\]\}")  # jsonl
+from signdistill.io import atomic_path, check_file_output, refuse_output_clashes
 
 
-def _own_transcript(path: Path) -> bool:
-    """A file ``transcribe`` wrote in one of its formats (text, ctm, jsonl)."""
-    return _TEXT_OR_CTM(path) or _JSONL_LINE(path)
+def _glosses(line: str) -> list[str] | None:
+    """The glosses of one line in a format ``transcribe`` writes (text, ctm, jsonl), or None when it is none of them."""
+    import json
+    import re
+
+    if m := re.fullmatch(r"[^\t]+\t([^\t]*)", line):  # text: id<TAB>GLOSS GLOSS ...
+        return m.group(1).split()
+    parts = line.split()
+    if len(parts) == 6 and parts[1] == "1" and all(re.fullmatch(r"\d+\.\d+", x) for x in (parts[2], parts[3], parts[5])):
+        return [parts[4]]  # ctm: id 1 start duration GLOSS confidence
+    try:
+        obj = json.loads(line)
+        return [g["gloss"] for g in obj["glosses"]] if set(obj) == {"id", "glosses"} else None
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def own_transcript(path: Path, vocabulary: set[str] | None = None) -> bool:
+    """True for a file ``transcribe`` could have written: every line in one of its formats and, given the model's
+    ``vocabulary``, every gloss one of its tokens (a user's two-column TSV has words the model does not know)."""
+    try:
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except (OSError, ValueError):
+        return False
+    found = [_glosses(ln) for ln in lines]
+    return all(g is not None and (vocabulary is None or set(g) <= vocabulary) for g in found)
 
 
 class TranscriptFile:
@@ -40,6 +60,7 @@ def transcript_file(
     *,
     overwrite: bool = False,
     inputs: Iterable[tuple[str, str | os.PathLike[str] | None]] = (),
+    vocabulary: set[str] | None = None,
 ) -> Iterator[TranscriptFile]:
     """Write transcripts to ``out``: a temporary file renamed into place at the end.
 
@@ -52,7 +73,7 @@ def transcript_file(
         >>> with transcript_file("out.txt", inputs=[("input", "a.npy")]) as f:  # doctest: +SKIP
         ...     f.write("a\\tHELLO\\n")
     """
-    check_transcript_file(out, overwrite=overwrite, inputs=inputs)
+    check_transcript_file(out, overwrite=overwrite, inputs=inputs, vocabulary=vocabulary)
     try:
         with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
             sink = TranscriptFile(f)
@@ -65,11 +86,19 @@ def transcript_file(
 
 
 def check_transcript_file(
-    out: str | os.PathLike[str], *, overwrite: bool = False, inputs: Iterable[tuple[str, str | os.PathLike[str] | None]] = ()
+    out: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[tuple[str, str | os.PathLike[str] | None]] = (),
+    vocabulary: set[str] | None = None,
 ) -> None:
-    """The refusals of :func:`transcript_file`, alone: call it before the model loads (nothing is created)."""
+    """The refusals of :func:`transcript_file`, alone: call it before the model loads (nothing is created).
+
+    With ``overwrite`` an existing ``out`` is replaced only if it is a transcript (:func:`own_transcript`; with the
+    model's ``vocabulary``, of glosses it knows).
+    """
     refuse_output_clashes([("--out", out)], inputs)
-    check_file_output(out, "--out", overwrite, _own_transcript, "a transcript")
+    check_file_output(out, "--out", overwrite, lambda p: own_transcript(p, vocabulary), "a transcript")
 
 
 def output_inputs(
