@@ -225,6 +225,8 @@ def build_distill_objective(cfg: DistillRunConfig, splits: Splits, device: Any) 
     if d.teacher_cache is not None:
         cache = TeacherCache(d.teacher_cache)
         cache.check(splits.train)
+        if d.teacher_precision != "fp32":
+            logger.warning("distill.teacher_precision %s does not apply to a teacher cache (it holds outputs)", d.teacher_precision)
     else:
         teachers, weights = _load_teachers(cfg, splits, device)
     _label_unlabeled(cfg, splits, teachers, weights, cache, device)
