@@ -789,7 +789,10 @@ def test_rejected_config_leaves_no_trace_and_harmless_settings_may_change(synth,
     # A folder that an older version left with only a config.yaml (no run ever started there) is reused.
     stale = tmp_path / "stale"
     stale.mkdir()
-    (stale / "config.yaml").write_text(yaml.safe_dump({**cfg, "run_dir": str(stale), "seed": 7}))
+    from signdistill.config import dump_config, load_config
+
+    old_dump = dump_config(load_config(None, [], data={**cfg, "run_dir": str(stale), "seed": 7}))  # resolved, no header
+    (stale / "config.yaml").write_text(old_dump)
     r = runner.invoke(app, ["train-teacher", "--config", str(good), "--set", f"run_dir={stale}"])
     assert r.exit_code == 0, r.output
     assert yaml.safe_load((stale / "config.yaml").read_text())["seed"] == 0
