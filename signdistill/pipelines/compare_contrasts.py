@@ -14,6 +14,11 @@ from signdistill.config import CompareConfig
 Errors = dict[tuple[str, str, str], list[Any]]  # (recipe, split, decoder suffix) -> per-seed utterance errors
 
 
+def fmt_interval(d: dict[str, Any]) -> str:
+    """A paired difference as ``+1.23 [-0.45, +2.80]``."""
+    return f"{d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]"
+
+
 def contrasts(cfg: CompareConfig, errs: Errors, lengths: dict[str, Any], suffixes: list[str], untrained: set[str]) -> list[dict[str, Any]]:
     """One entry per ``cfg.contrasts`` pair: ``recipe``, ``reference`` and per decoder ``paired_dev``/``paired_test``
     (recipe - reference), ``verdict`` (on test; "not meaningful" when either recipe's models did not learn) and
@@ -57,8 +62,8 @@ def contrast_rows(results: dict[str, Any], suffixes: list[tuple[str, str]]) -> t
                     c["recipe"],
                     c["reference"],
                     title.split(",")[0],
-                    f"{t['mean']:+.2f} [{t['ci_low']:+.2f}, {t['ci_high']:+.2f}]",
-                    f"{d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]",
+                    fmt_interval(t),
+                    fmt_interval(d),
                     c[f"verdict{suffix}"],
                     "yes" if c[f"consistent{suffix}"] else "no",
                 ]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from signdistill.config import CompareConfig
 from signdistill.errors import SignDistillError
 from signdistill.io import write_json_atomic, write_text_atomic
-from signdistill.pipelines.compare_contrasts import contrast_rows, contrasts
+from signdistill.pipelines.compare_contrasts import Errors, contrast_rows, contrasts, fmt_interval
 from signdistill.recipes import BASELINE
 
 if TYPE_CHECKING:
@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 UNTRAINED_WER = 90.0  # mean dev WER % from which a recipe's models count as not trained
 SPLITS = ("dev", "test")
-
-Errors = dict[tuple[str, str, str], list[Any]]  # (recipe, split, decoder suffix) -> per-seed utterance errors
 
 
 def write_results(out_dir: Path, results: dict[str, Any]) -> None:
@@ -245,10 +243,6 @@ def _warnings(per_recipe: dict[str, dict[str, Any]], teacher: dict[str, Any]) ->
 # -- laying out --------------------------------------------------------------------------------
 
 
-def _fmt_pd(d: dict[str, Any]) -> str:
-    return f"{d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]"
-
-
 NOT_SCORED = "not scored"  # a teacher cache's row: it holds the training split only
 
 
@@ -274,7 +268,7 @@ def _rows(results: dict[str, Any], suffix: str = "") -> tuple[list[str], list[li
                 f"{r['parameters']:,}",
                 f"{r[f'dev_wer{suffix}_mean']:.2f} ± {r[f'dev_wer{suffix}_std']:.2f}",
                 f"{r[f'test_wer{suffix}_mean']:.2f} ± {r[f'test_wer{suffix}_std']:.2f}",
-                "" if base else _fmt_pd(r[f"paired_test{suffix}"]),
+                "" if base else fmt_interval(r[f"paired_test{suffix}"]),
                 "" if base else no_gap if gap is None else f"{100 * gap:.0f}%",
                 r[f"verdict{suffix}"],
                 "" if base else ("yes" if r[f"consistent{suffix}"] else "no"),
