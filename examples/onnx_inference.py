@@ -1,7 +1,7 @@
 """Run an ONNX export with onnxruntime and numpy only (no PyTorch, no signdistill).
 
     signdistill export --checkpoint runs/distill_small/best --format onnx --out exported/onnx
-    python examples/onnx_inference.py exported/onnx data/synth/features/test-s15-0000.npy [more.npy ...]
+    python examples/onnx_inference.py exported/onnx data/synth/features/test-s17-0000.npy [more.npy ...]
 
 Prints the greedy gloss transcript of each feature file ([T, D] float32 .npy).
 """

@@ -82,13 +82,14 @@ class RichReporter:
 
 def wer_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
     table = Table(title=title)
-    for col in ("set", "WER %", "WER % (jiwer)", "sub", "del", "ins", "ref glosses", "SER %", "blank-only %"):
+    jiwer = any("wer_jiwer" in r for _, r in rows)  # computed by evaluate, not by a training run's final scoring
+    for col in ("set", "WER %", *(["WER % (jiwer)"] if jiwer else []), "sub", "del", "ins", "ref glosses", "SER %", "blank-only %"):
         table.add_column(col, justify="right" if col != "set" else "left")
     for name, r in rows:
         table.add_row(
             name,
             f"{r['wer']:.2f}",
-            f"{r['wer_jiwer']:.2f}" if "wer_jiwer" in r else "",
+            *([f"{r['wer_jiwer']:.2f}" if "wer_jiwer" in r else ""] if jiwer else []),
             str(r["substitutions"]),
             str(r["deletions"]),
             str(r["insertions"]),

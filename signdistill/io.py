@@ -209,13 +209,13 @@ def check_file_output(
     if os.path.lexists(p):
         if p.is_dir():
             raise ConfigError(f"{option} {p} is a folder; give a file path. Nothing was changed.")
-        if not overwrite:
-            raise ConfigError(f"{option} {p} already exists; nothing was changed. Pass --overwrite to replace it, or pick another path.")
         if is_ours is not None and not (p.is_file() and (p.stat().st_size == 0 or is_ours(p))):
-            raise ConfigError(
+            raise ConfigError(  # said first: "pass --overwrite" would send the user to a second refusal
                 f"{option} {p} exists and is not {kind or 'an output'} that signdistill wrote; --overwrite replaces only that, "
                 "so nothing was changed. Pick another path, or move the file away."
             )
+        if not overwrite:
+            raise ConfigError(f"{option} {p} already exists; nothing was changed. Pass --overwrite to replace it, or pick another path.")
 
 
 def own_json(keys: Iterable[str] = (), check: Callable[[Any], bool] | None = None) -> Callable[[Path], bool]:

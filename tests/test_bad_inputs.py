@@ -400,6 +400,7 @@ def test_bad_input(world, name, tmp_path):
     r = runner.invoke(app, [str(a) for a in args])
     assert r.exit_code == 2, (name, r.output)
     assert "Traceback" not in r.output and "error:" in r.output, r.output
+    assert r.output.strip() and not r.output.startswith("\n"), repr(r.output[:80])  # no empty line (a progress bar) before it
     for n in needle if isinstance(needle, tuple) else (needle,):
         assert n in " ".join(r.output.split()), (name, n, r.output)
     assert "pwned" not in r.output

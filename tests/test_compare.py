@@ -232,7 +232,8 @@ def test_compare_refuses_a_foreign_out_folder(tmp_path, synth, trained_teacher):
 @pytest.mark.parametrize(
     "name",
     ["compare_2p5x.yaml", "compare_15x.yaml", "compare_small.yaml", "compare_plan_ratio.yaml", "compare_gap.yaml"]
-    + [f"compare_unlabeled{x}.yaml" for x in ("", "_same", "_x4", "_15x", "_distinct", "_weather")]
+    + [f"compare_unlabeled{x}.yaml" for x in ("", "_same", "_x4", "_15x", "_distinct", "_weather", "_distinct_15x", "_weather_15x")]
+    + ["compare_patient.yaml", "compare_patient_unlabeled.yaml", "compare_int8.yaml", "compare_int8_15x.yaml"]
     + ["compare_stride2.yaml", "compare_stride4.yaml", "compare_stride4_teacher4.yaml"],
 )
 def test_example_compare_configs_validate_and_plan(name, tmp_path):
@@ -240,9 +241,16 @@ def test_example_compare_configs_validate_and_plan(name, tmp_path):
     from signdistill.config import CompareConfig, load_config
     from signdistill.pipelines.compare import plan
 
-    cfg = load_config(Path(__file__).parents[1] / "examples" / "configs" / name, [], CompareConfig)
+    path = Path(__file__).parents[1] / "examples" / "configs" / name
+    cfg = load_config(path, [], CompareConfig)
     p = plan(cfg, tmp_path / "out")
     assert p.teacher_job is not None and len(p.jobs) == len(cfg.seed_list()) * len(cfg.recipes)
+    header = "\n".join(line for line in path.read_text().splitlines() if line.startswith("#"))
+    out = f"--out {Path(cfg.data.train).parent.as_posix()}"
+    made = [line for line in header.splitlines() if "signdistill data synth" in line and out in line]
+    assert made, f"{name}: its comments should say how to make its data (signdistill data synth {out} ...); compare's error points there"
+    if cfg.data.unlabeled is not None:
+        assert "--unlabeled" in made[0], name
 
 
 def test_the_teacher_trains_with_its_own_optim_settings(tmp_path, synth, trained_teacher):
@@ -437,3 +445,26 @@ def test_a_missing_manifest_is_named_before_anything_trains(tmp_path, synth, tra
     assert res.exit_code == 2, res.output
     assert "data.dev" in res.output and "nope.jsonl" in " ".join(res.output.split())
     assert "train:" not in res.output and not (tmp_path / "cmp").exists()
+
+
+@pytest.mark.parametrize("case", ["missing", "bad line", "a test recording"])
+def test_a_bad_unlabeled_manifest_is_named_before_anything_trains(tmp_path, synth, trained_teacher, case):
+    """data.unlabeled is read before the teacher and the CTC-only runs train, not when the first distilled run starts."""
+    unlabeled = tmp_path / "unlabeled.jsonl"
+    test_line = (synth / "test.jsonl").read_text().splitlines()[0]
+    if case == "bad line":
+        unlabeled.write_text(test_line.replace('"test-', '"other-') + "\n{not json\n")
+    elif case == "a test recording":
+        entry = json.loads(test_line)
+        entry["id"] = "renamed"
+        entry["features"] = str((synth / entry["features"]).resolve())
+        unlabeled.write_text(json.dumps(entry) + "\n")
+    config = _config(tmp_path, synth, trained_teacher, teacher={"model": {"layers": 1, "hidden": 8, "input_proj": 8}, "epochs": 1})
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["unlabeled"] = str(unlabeled)
+    config.write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(app, ["compare", "--config", str(config)])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "data.unlabeled" in out and "unlabeled.jsonl" in out, res.output
+    assert {"missing": "data synth --out DIR --unlabeled N", "bad line": "line 2", "a test recording": "data.test"}[case] in out, out
+    assert "Traceback" not in res.output and "train:" not in res.output and not (tmp_path / "cmp").exists()

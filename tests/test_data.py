@@ -478,3 +478,28 @@ def test_data_synth_under_a_file_is_refused(tmp_path):
     with pytest.raises(DataError, match="afile is a file"):
         generate(tmp_path / "afile" / "sub", size="tiny")
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_the_feature_files_the_docs_name_are_ones_data_synth_writes():
+    """Every data/synth/features/*.npy that README, docs or examples tell users to pass exists in the default dataset."""
+    import re
+    from pathlib import Path
+
+    from signdistill.data.synth import SIZES
+
+    spec = SIZES["default"]
+    first = {"train": 1, "dev": spec.train_signers + 1, "test": spec.train_signers + spec.dev_signers + 1}
+    last = {"train": spec.train_signers, "dev": spec.train_signers + spec.dev_signers}
+    last["test"] = last["dev"] + spec.test_signers
+    root = Path(__file__).parents[1]
+    files = [root / "README.md", *sorted((root / "docs").glob("*.md")), *sorted((root / "examples").glob("*.py"))]
+    named = {(f.name, m) for f in files for m in re.findall(r"data/synth/features/([\w-]+)\.npy", f.read_text(encoding="utf-8"))}
+    assert named, "the docs no longer name a feature file: drop this test"
+    for where, name in named:
+        m = re.fullmatch(r"(train|dev|test)-s(\d{2})-(\d{4})", name)
+        assert m, f"{where} names data/synth/features/{name}.npy, which data synth never writes"
+        split, signer, k = m[1], int(m[2]), int(m[3])
+        count = spec.per_signer if split == "train" or spec.eval_per_signer is None else spec.eval_per_signer
+        assert first[split] <= signer <= last[split] and k < count, (
+            f"{where}: no {name}.npy in the default data (signers of {split}: s{first[split]:02d}-s{last[split]:02d})"
+        )

@@ -364,3 +364,25 @@ def test_auto_falls_back_to_fp32_where_torch_cannot_quantize(monkeypatch, caplog
     assert "cannot quantize" in caplog.text
     with pytest.raises(ConfigError, match="cannot quantize"):
         _at_precision(model, "int8", "cpu", chosen=True)
+
+
+def test_a_student_that_passed_its_teacher_on_the_same_dev_set_is_told(synth, trained_teacher, tmp_path):
+    import shutil
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(trained_teacher, teacher)
+    saved = json.loads((teacher / "checkpoint.json").read_text())
+    saved["meta"]["metrics"]["dev/wer"] = 40.0
+    (teacher / "checkpoint.json").write_text(json.dumps(saved))
+    cfg = load_config(None, [], DistillRunConfig, data=distill_cfg(tmp_path, synth, teacher))
+    note = pipelines.teacher_passed_note(cfg, 35.0)
+    assert note is not None and "35.00" in note and "40.00" in note and "signdistill compare" in note
+    assert pipelines.teacher_passed_note(cfg, 45.0) is None  # the teacher is still better
+    assert pipelines.teacher_passed_note(cfg, 40.0) is not None  # level counts: nothing left to learn from it
+    other_dev = tmp_path / "other_dev.jsonl"
+    other_dev.write_text((synth / "test.jsonl").read_text())
+    cfg_other = load_config(None, [f"data.dev={other_dev}"], DistillRunConfig, data=distill_cfg(tmp_path, synth, teacher))
+    assert pipelines.teacher_passed_note(cfg_other, 35.0) is None  # scored on another dev set: not comparable
+    del saved["meta"]["metrics"]
+    (teacher / "checkpoint.json").write_text(json.dumps(saved))
+    assert pipelines.teacher_passed_note(cfg, 35.0) is None  # no record of the teacher's dev WER: nothing said

@@ -161,3 +161,20 @@ def test_jiwer_wer_beside_sclite_costs():
     assert jiwer_wer([ref], [hyp]) == pytest.approx(100.0)
     # usually the two agree
     assert jiwer_wer([["A", "B", "C"], ["D", "E"]], [["A", "X", "C", "Y"], []]) == pytest.approx(80.0)
+
+
+def test_the_wer_table_shows_jiwers_column_only_when_it_was_computed():
+    from rich.console import Console
+
+    from signdistill.console import wer_table
+
+    row = {"wer": 12.5, "substitutions": 1, "deletions": 0, "insertions": 0, "reference_words": 8, "sentence_error_rate": 50.0}
+
+    def text(rows):
+        c = Console(width=200, record=True)
+        c.print(wer_table("t", rows))
+        return c.export_text()
+
+    assert "jiwer" not in text([("dev", row), ("test", row)])  # a training run's final scoring: no empty column
+    shown = text([("dev", {**row, "wer_jiwer": 11.0}), ("test", row)])
+    assert "WER % (jiwer)" in shown and "11.00" in shown

@@ -492,6 +492,23 @@ def test_data_synth_overwrite_keeps_a_users_files_inside_features(tmp_path):
     assert (d / "features" / "my-own-recording.npy").read_bytes() == b"precious"
 
 
+@pytest.mark.parametrize("name", ["unlabeled.jsonl", "unlabeled_new.jsonl", "dev.jsonl"])
+def test_data_synth_overwrite_keeps_a_users_manifest_of_a_name_it_writes(tmp_path, name):
+    d = tmp_path / "d"
+    assert invoke("data", "synth", "--size", "tiny", "--out", str(d)).exit_code == 0
+    mine = '{"id": "my-take-1", "features": "/elsewhere/take1.npy", "signer": "me"}\n'
+    (d / name).write_text(mine)
+    before = {p.name: p.read_bytes() for p in d.glob("*.jsonl")}
+    r = invoke("data", "synth", "--size", "tiny", "--out", str(d), "--unlabeled", "3", "--overwrite")
+    assert r.exit_code == 2 and name in r.output and "did not write" in " ".join(r.output.split()), r.output
+    assert {p.name: p.read_bytes() for p in d.glob("*.jsonl")} == before  # nothing changed, the user's file included
+    (d / name).unlink()
+    r = invoke("data", "synth", "--size", "tiny", "--out", str(d), "--unlabeled", "3", "--overwrite")
+    assert r.exit_code == 0, r.output  # its own manifests (and a missing one) are replaced as before
+    r = invoke("data", "synth", "--size", "tiny", "--out", str(d), "--overwrite")
+    assert r.exit_code == 0 and not (d / "unlabeled.jsonl").exists(), r.output  # its own stale unlabeled manifests go
+
+
 @pytest.mark.parametrize("command", ["evaluate", "data check"])
 def test_an_output_onto_a_feature_file_of_the_manifest_is_refused(world, tmp_path, command):
     data = tmp_path / "data"

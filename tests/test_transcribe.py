@@ -231,14 +231,15 @@ def test_folders_and_manifests_without_gloss(models, synth, tmp_path):
 def test_out_refuses_an_existing_file_and_writes_atomically(models, synth, tmp_path):
     out = tmp_path / "out.txt"
     out.write_text("keep me\n")
-    r = transcribe("--model", models["checkpoint"], synth / "test.jsonl", "--out", out)
-    assert r.exit_code == 2 and "already exists" in r.output and "--overwrite" in r.output
-    assert out.read_text() == "keep me\n"
-    r = transcribe("--model", models["checkpoint"], synth / "test.jsonl", "--out", out, "--overwrite")
-    assert r.exit_code == 2 and "not a transcript that signdistill wrote" in " ".join(r.output.split())  # not its own
-    assert out.read_text() == "keep me\n"
+    for extra in ([], ["--overwrite"]):  # the user's own file: refused as such, not sent on to --overwrite
+        r = transcribe("--model", models["checkpoint"], synth / "test.jsonl", "--out", out, *extra)
+        assert r.exit_code == 2 and "not a transcript that signdistill wrote" in " ".join(r.output.split()), r.output
+        assert "Pass --overwrite" not in r.output
+        assert out.read_text() == "keep me\n"
     assert transcribe("--model", models["checkpoint"], synth / "test.jsonl", "--out", tmp_path / "first.txt").exit_code == 0
     (tmp_path / "first.txt").replace(out)  # an earlier transcript of this model
+    r = transcribe("--model", models["checkpoint"], synth / "test.jsonl", "--out", out)
+    assert r.exit_code == 2 and "already exists" in r.output and "Pass --overwrite" in r.output  # its own: --overwrite replaces it
     r = transcribe("--model", models["checkpoint"], synth / "test.jsonl", "--out", out, "--overwrite", "--format", "ctm")
     assert r.exit_code == 0, r.output
     assert r.stdout == "" and len(out.read_text().splitlines()) > 12

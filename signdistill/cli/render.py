@@ -123,14 +123,27 @@ def _decoder_rows(checkpoint: Path, result: EvalResult) -> dict[str, DecodingSco
 def grid_progress() -> Iterator[Callable[[int, int, dict[str, Any]], None]]:
     """A progress bar over decoder settings, with the best alpha/beta so far (on stderr, cleared at the end)."""
     progress = consoles.progress_bar("tune-decoder", "{task.fields[best]}")
-    task = progress.add_task("grid", total=None, best="running the model over the manifest")
+    task = progress.add_task("grid", total=None, best="")
+
+    started = False
 
     def on_progress(done: int, total: int, best: dict[str, Any]) -> None:
-        text = f"best so far: alpha {best['alpha']:g}, beta {best['beta']:g}, WER {best['wer']:.2f}" if best else "settings tried"
+        nonlocal started
+        if not started:  # only once there is work to show: an error in the inputs prints nothing else
+            progress.start()
+            started = True
+        text = (
+            f"best so far: alpha {best['alpha']:g}, beta {best['beta']:g}, WER {best['wer']:.2f}"
+            if best
+            else ("settings tried" if done else "running the model over the manifest")
+        )
         progress.update(task, completed=done, total=total, best=text)
 
-    with progress:
+    try:
         yield on_progress
+    finally:
+        if started:
+            progress.stop()
 
 
 def tuning(manifest: Path, res: TuningResult, out: Path) -> None:

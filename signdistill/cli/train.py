@@ -33,6 +33,9 @@ def distill(config: ConfigOpt, set_: SetOpt = None, overwrite: OverwriteOpt = Fa
     cfg = load_config(config, set_ or [], DistillRunConfig)
     result, scores = pipelines.distill(cfg, reporter=RichReporter(cfg.train.progress, "distill"), overwrite=overwrite)
     render.wer_results(f"{cfg.run_dir}/best (epoch {result.best_epoch})", scores)
+    passed = pipelines.teacher_passed_note(cfg, result.best_dev_wer)
+    if passed is not None:
+        render.line(passed, highlight=False)
     render.line(pipelines.distill_note(), highlight=False)
 
 

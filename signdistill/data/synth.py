@@ -218,6 +218,31 @@ _OWN_FEATURE = r"(train|dev|test|unlabeled|unlabeled_new)-s\d{2}-\d{4,5}\.npy"  
 OWN_FILES = ("train.jsonl", "dev.jsonl", "test.jsonl", "unlabeled.jsonl", "unlabeled_new.jsonl", "features")
 
 
+def _is_own_manifest(path: Path) -> bool:
+    """True for a manifest :func:`_write_dataset` wrote: every line a synthetic id of its split, features beside it."""
+    import json
+
+    split = path.name.removesuffix(".jsonl")
+    pattern = re.compile(rf"{split}-s\d{{2}}-\d{{4,5}}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                entry = json.loads(line)
+                uid = entry.get("id") if isinstance(entry, dict) else None
+                if not (isinstance(uid, str) and pattern.fullmatch(uid) and entry.get("features") == f"features/{uid}.npy"):
+                    return False
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return path.is_file()
+
+
+def foreign_manifests(out: str | Path) -> list[str]:
+    """Manifests in ``out`` that carry a name :func:`generate` writes but that it did not write (the user's own)."""
+    p = Path(out)
+    names = [n for n in OWN_FILES if n.endswith(".jsonl")]
+    return [n for n in names if os.path.lexists(p / n) and not _is_own_manifest(p / n)]
+
+
 def kept_files(out: str | Path) -> list[str]:
     """Entries of a dataset folder that :func:`generate` did not write (an LM built beside it, notes)."""
     p = Path(out)
@@ -253,6 +278,12 @@ def generate(
         if parent.exists() and not parent.is_dir():
             raise DataError(f"{parent} is a file, so {out} cannot be a folder; nothing was written. Pick another output folder.")
     check_output_path(out, kind="synthetic dataset", overwrite=overwrite, is_ours=is_synth_dataset)
+    foreign = foreign_manifests(out) if out.is_dir() else []
+    if foreign:
+        raise DataError(
+            f"{out} holds {', '.join(foreign)}, which signdistill data synth did not write; --overwrite would replace "
+            "them, so nothing was changed. Move them away, or pick another output folder."
+        )
     if (out / "features").is_dir():  # replaced whole: anything a user added inside it would go with it
         refuse_unexpected(out / "features", lambda rel: re.fullmatch(_OWN_FEATURE, rel) is not None, "synthetic dataset's features/")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,9 @@ a manifest; :mod:`signdistill.training.unlabeled` labels it with the teacher.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from signdistill.data.manifest import Utterance, manifest_entries
 from signdistill.errors import DataError
@@ -42,3 +44,15 @@ def read_unlabeled_manifest(path: str | os.PathLike[str], *, labelled_ids: set[s
                 f"{both[:3]}. An utterance is either labelled or not: remove them from one of the two manifests."
             )
     return utterances
+
+
+def refuse_held_out_recordings(unlabeled: Sequence[Utterance], held_out: dict[str, Sequence[Utterance] | None], source: Any) -> None:
+    """Raise if an utterance of a held-out split (by id or by feature file) is among the ``unlabeled`` ones."""
+    extra = {u.id for u in unlabeled} | {str(Path(u.features).resolve()) for u in unlabeled}  # ids and recordings
+    for name, utts in held_out.items():
+        both = sorted(u.id for u in utts if {u.id, str(Path(u.features).resolve())} & extra) if utts is not None else []
+        if both:
+            raise DataError(
+                f"data.unlabeled ({source}) holds {len(both)} utterance(s) of {name}, e.g. {both[:3]}: they would be trained "
+                f"on while {name} measures the model. Remove them from the unlabeled manifest (or point data.unlabeled elsewhere)."
+            )

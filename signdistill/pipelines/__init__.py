@@ -36,6 +36,7 @@ from signdistill.pipelines.training import (
     distill,
     distill_note,
     load_splits,
+    teacher_passed_note,
     train,
 )
 from signdistill.training.run_dir import NO_EFFECT_SETTINGS, differing_settings, prepare_run_dir, start_run_dir
@@ -75,6 +76,7 @@ __all__ = [
     "differing_settings",
     "distill",
     "distill_note",
+    "teacher_passed_note",
     "evaluate",
     "export",
     "import_teacher_outputs",

@@ -18,13 +18,14 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from signdistill.config import CompareConfig, DistillRunConfig, RunConfig, load_config
-from signdistill.errors import ConfigError, SignDistillError
+from signdistill.errors import ConfigError, DataError, SignDistillError
 from signdistill.io import write_json_atomic, write_text_atomic
 from signdistill.pipelines.compare_plan import Job, Plan, _same_run, check_teacher_cache, checkpoint_job, plan
 from signdistill.pipelines.compare_plan import point_label as point_label  # importable from here as before
@@ -289,8 +290,11 @@ def _check_inputs(cfg: CompareConfig) -> None:
         if manifest is not None and not Path(manifest).is_file():
             raise ConfigError(
                 f"compare: data.{split} {manifest} does not exist. Fix the path in the config "
-                "(relative paths are read from the folder you run compare in), or make data with `signdistill data synth`."
+                "(relative paths are read from the folder you run compare in), or make data with `signdistill data synth` "
+                "(each example config's first lines give the exact command)."
             )
+    if cfg.data.unlabeled is not None:
+        _check_unlabeled(cfg, cfg.data.unlabeled)
     if cfg.lm is not None:
         if not Path(cfg.lm.path).is_file():
             raise ConfigError(
@@ -308,6 +312,29 @@ def _check_inputs(cfg: CompareConfig) -> None:
         )
     if cfg.teacher.cache is not None:
         check_teacher_cache(cfg)
+
+
+def _check_unlabeled(cfg: CompareConfig, unlabeled: Path) -> None:
+    """data.unlabeled read as the distilled runs will read it, before the teacher and CTC-only runs train for hours."""
+    from signdistill.data import Utterance, read_manifest
+    from signdistill.data.unlabeled import read_unlabeled_manifest, refuse_held_out_recordings
+
+    try:
+        train = read_manifest(cfg.data.train)
+        held_out: dict[str, Sequence[Utterance] | None] = {
+            f"data.{k}": read_manifest(getattr(cfg.data, k)) for k in ("dev", "test") if getattr(cfg.data, k) is not None
+        }
+    except DataError as exc:
+        raise ConfigError(f"compare: {exc} Nothing was trained.") from None
+    try:
+        extra = read_unlabeled_manifest(unlabeled, labelled_ids={u.id for u in train})
+        refuse_held_out_recordings(extra, held_out, unlabeled)
+    except DataError as exc:
+        where = "" if "data.unlabeled" in str(exc) else "data.unlabeled: "
+        hint = ""
+        if not Path(unlabeled).is_file():
+            hint = " The embedded data makes unlabeled manifests: `signdistill data synth --out DIR --unlabeled N`."
+        raise ConfigError(f"compare: {where}{exc}{hint} Nothing was trained.") from None
 
 
 MARKER = ".signdistill-compare.json"

@@ -202,8 +202,10 @@ def tune_decoder(
         raise ConfigError(f"--search must be grid or random, got {search!r}.")
     _check_tuning_outputs(checkpoint, manifest, lm, out, json_out, overwrite)
     check_lm_file(lm)  # before the network runs over the whole manifest
-    outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
     grid = _tuning_grid(alphas, betas, search, trials, seed)
+    if on_progress is not None:
+        on_progress(0, len(grid), {})
+    outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
 
     def wer_of(cfg: DecoderConfig | None) -> float:
         hyps = decode_log_probs(outs.log_probs, outs.model.vocab.tokens, cfg)
@@ -214,8 +216,6 @@ def tune_decoder(
 
     greedy = wer_of(None)
     table: list[TuningRow] = []
-    if on_progress is not None:
-        on_progress(0, len(grid), {})
     for a, b in grid:
         table.append(TuningRow(a, b, wer_of(DecoderConfig(beam_width=beam_width, alpha=a, beta=b, lm=str(lm), backend=backend))))
         if on_progress is not None:

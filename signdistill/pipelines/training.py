@@ -16,7 +16,7 @@ from signdistill.checkpoint import load_checkpoint
 from signdistill.config import DistillRunConfig, RunConfig
 from signdistill.data import Normalizer, SignDataset, Vocabulary, read_manifest
 from signdistill.defaults import TEACHER_TOPK
-from signdistill.errors import ConfigError, DataError
+from signdistill.errors import ConfigError
 from signdistill.inference import resolve_device
 from signdistill.io import refuse_inputs_inside
 from signdistill.models import build_model
@@ -69,15 +69,11 @@ def load_splits(cfg: RunConfig, vocab: Vocabulary | None = None, normalizer: Nor
 
 def _refuse_held_out_in_unlabeled(train: SignDataset, held_out: dict[str, SignDataset | None], source: Any) -> None:
     """Recordings of dev or test among the unlabeled ones would be trained on (dev chooses the best epoch)."""
-    unlabeled = train.utterances[train.num_labelled :]
-    extra = {u.id for u in unlabeled} | {str(Path(u.features).resolve()) for u in unlabeled}  # ids and recordings
-    for name, data in held_out.items():
-        both = sorted(u.id for u in data.utterances if {u.id, str(Path(u.features).resolve())} & extra) if data is not None else []
-        if both:
-            raise DataError(
-                f"data.unlabeled ({source}) holds {len(both)} utterance(s) of {name}, e.g. {both[:3]}: they would be trained "
-                f"on while {name} measures the model. Remove them from the unlabeled manifest (or point data.unlabeled elsewhere)."
-            )
+    from signdistill.data.unlabeled import refuse_held_out_recordings
+
+    refuse_held_out_recordings(
+        train.utterances[train.num_labelled :], {k: None if v is None else v.utterances for k, v in held_out.items()}, source
+    )
 
 
 def _warn_too_short(data: SignDataset, stride: int, source: str) -> None:
@@ -351,6 +347,33 @@ def cache_teacher(
         device=device,
         meta={"teachers": [str(t.checkpoint) for t in cfg.distill.teachers], "train_manifest": str(cfg.data.train)},
     )
+
+
+def teacher_passed_note(cfg: DistillRunConfig, student_dev_wer: float) -> str | None:
+    """A warning when the distilled student did at least as well on dev as a teacher did on the same dev manifest.
+
+    The teacher's dev WER is the one its checkpoint recorded (``meta.metrics``); a teacher scored on
+    another dev manifest, or without that record (imported, cached), is not compared.
+    """
+    import filecmp
+    import json
+
+    for ref in cfg.distill.teachers:
+        try:
+            saved = json.loads((Path(ref.checkpoint) / "checkpoint.json").read_text(encoding="utf-8"))
+            teacher_wer = float(saved["meta"]["metrics"]["dev/wer"])
+            teacher_dev = Path(saved["config"]["data"]["dev"])
+            same_dev = teacher_dev.resolve() == Path(cfg.data.dev).resolve() or filecmp.cmp(teacher_dev, cfg.data.dev, shallow=False)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if same_dev and student_dev_wer <= teacher_wer and student_dev_wer < 90.0:  # 90: a model that learned (compare's rule)
+            return (
+                f"warning: the student's best dev WER ({student_dev_wer:.2f}) is no worse than its teacher's ({teacher_wer:.2f}, "
+                f"{ref.checkpoint}, same dev manifest). A teacher no better than its student can hold it back: trained 180 "
+                "epochs, the default recipe hurt a student that had passed its teacher (docs/benchmarks.md, patient teaching). "
+                "Compare with an equally trained CTC-only student (`signdistill compare`), or train a stronger teacher."
+            )
+    return None
 
 
 def distill_note() -> str:
