@@ -46,6 +46,9 @@ def _train_cfg(root, data, **over):
     return cfg
 
 
+UNIGRAM_ARPA = "\\data\\\nngram 1=3\n\n\\1-grams:\n-0.5\t<s>\n-0.5\t</s>\n-0.5\tA\n\n\\end\\\n"
+
+
 def _write(root, name, obj):
     p = root / name
     p.write_text(obj if isinstance(obj, str) else yaml.safe_dump(obj))
@@ -220,6 +223,20 @@ CASES = {
     "--lm ARPA header with a bad count line": lambda r, d, t: (
         ["evaluate", "--checkpoint", t, "--manifest", d / "dev.jsonl", "--lm", _write(r, "c.arpa", "# note\n\\data\\\nngram 1=many\n")],
         "c.arpa is not an ARPA language model: line 3 is 'ngram 1=many', not of the form 'ngram N=COUNT'",
+    ),
+    "tune-decoder with a missing checkpoint": lambda r, d, t: (
+        [
+            "tune-decoder",
+            "--checkpoint",
+            r / "nope",
+            "--manifest",
+            d / "dev.jsonl",
+            "--lm",
+            _write(r, "u.arpa", UNIGRAM_ARPA),
+            "--out",
+            r / "d.json",
+        ],
+        "nope does not exist",
     ),
     "--lm ARPA header without counts": lambda r, d, t: (
         [

@@ -447,7 +447,7 @@ def test_a_missing_manifest_is_named_before_anything_trains(tmp_path, synth, tra
     assert "train:" not in res.output and not (tmp_path / "cmp").exists()
 
 
-@pytest.mark.parametrize("case", ["missing", "bad line", "a test recording"])
+@pytest.mark.parametrize("case", ["missing", "bad line", "a test recording", "a missing feature file", "wrong width", "a folder"])
 def test_a_bad_unlabeled_manifest_is_named_before_anything_trains(tmp_path, synth, trained_teacher, case):
     """data.unlabeled is read before the teacher and the CTC-only runs train, not when the first distilled run starts."""
     unlabeled = tmp_path / "unlabeled.jsonl"
@@ -459,6 +459,13 @@ def test_a_bad_unlabeled_manifest_is_named_before_anything_trains(tmp_path, synt
         entry["id"] = "renamed"
         entry["features"] = str((synth / entry["features"]).resolve())
         unlabeled.write_text(json.dumps(entry) + "\n")
+    elif case == "a missing feature file":
+        unlabeled.write_text('{"id": "ghost", "features": "features/ghost.npy"}\n')
+    elif case == "wrong width":
+        np.save(tmp_path / "narrow.npy", np.zeros((20, 7), dtype=np.float32))
+        unlabeled.write_text('{"id": "narrow", "features": "narrow.npy"}\n')
+    elif case == "a folder":
+        unlabeled.mkdir()
     config = _config(tmp_path, synth, trained_teacher, teacher={"model": {"layers": 1, "hidden": 8, "input_proj": 8}, "epochs": 1})
     cfg = yaml.safe_load(config.read_text())
     cfg["data"]["unlabeled"] = str(unlabeled)
@@ -466,5 +473,13 @@ def test_a_bad_unlabeled_manifest_is_named_before_anything_trains(tmp_path, synt
     res = runner.invoke(app, ["compare", "--config", str(config)])
     out = " ".join(res.output.split())
     assert res.exit_code == 2 and "data.unlabeled" in out and "unlabeled.jsonl" in out, res.output
-    assert {"missing": "data synth --out DIR --unlabeled N", "bad line": "line 2", "a test recording": "data.test"}[case] in out, out
+    expected = {
+        "missing": "data synth --out DIR --unlabeled N",
+        "bad line": "line 2",
+        "a test recording": "data.test",
+        "a missing feature file": "ghost.npy (utterance",
+        "wrong width": "7 dimensions",
+        "a folder": "is a folder",
+    }
+    assert expected[case] in out, out
     assert "Traceback" not in res.output and "train:" not in res.output and not (tmp_path / "cmp").exists()

@@ -376,7 +376,7 @@ def test_a_student_that_passed_its_teacher_on_the_same_dev_set_is_told(synth, tr
     (teacher / "checkpoint.json").write_text(json.dumps(saved))
     cfg = load_config(None, [], DistillRunConfig, data=distill_cfg(tmp_path, synth, teacher))
     note = pipelines.teacher_passed_note(cfg, 35.0)
-    assert note is not None and "35.00" in note and "40.00" in note and "signdistill compare" in note
+    assert note is not None and "35.00" in note and "40.00" in note and "CTC-only student" in note and "signdistill compare" in note
     assert pipelines.teacher_passed_note(cfg, 45.0) is None  # the teacher is still better
     assert pipelines.teacher_passed_note(cfg, 40.0) is not None  # level counts: nothing left to learn from it
     other_dev = tmp_path / "other_dev.jsonl"

@@ -132,11 +132,7 @@ def grid_progress() -> Iterator[Callable[[int, int, dict[str, Any]], None]]:
         if not started:  # only once there is work to show: an error in the inputs prints nothing else
             progress.start()
             started = True
-        text = (
-            f"best so far: alpha {best['alpha']:g}, beta {best['beta']:g}, WER {best['wer']:.2f}"
-            if best
-            else ("settings tried" if done else "running the model over the manifest")
-        )
+        text = f"best so far: alpha {best['alpha']:g}, beta {best['beta']:g}, WER {best['wer']:.2f}" if best else "settings tried"
         progress.update(task, completed=done, total=total, best=text)
 
     try:

@@ -282,7 +282,8 @@ def generate(
     if foreign:
         raise DataError(
             f"{out} holds {', '.join(foreign)}, which signdistill data synth did not write; --overwrite would replace "
-            "them, so nothing was changed. Move them away, or pick another output folder."
+            f"{'them' if len(foreign) > 1 else 'it'}, so nothing was changed. Move {'them' if len(foreign) > 1 else 'it'} "
+            "away, or pick another output folder."
         )
     if (out / "features").is_dir():  # replaced whole: anything a user added inside it would go with it
         refuse_unexpected(out / "features", lambda rel: re.fullmatch(_OWN_FEATURE, rel) is not None, "synthetic dataset's features/")

@@ -26,6 +26,8 @@ def read_unlabeled_manifest(path: str | os.PathLike[str], *, labelled_ids: set[s
     would be trained on twice, once with its glosses.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"Unlabeled manifest {path} (data.unlabeled) is a folder; give the JSONL manifest file in it.")
     if not path.is_file():
         raise DataError(f"Unlabeled manifest {path} (data.unlabeled) does not exist. Check the path in your config.")
     utterances: list[Utterance] = []

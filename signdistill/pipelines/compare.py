@@ -316,7 +316,7 @@ def _check_inputs(cfg: CompareConfig) -> None:
 
 def _check_unlabeled(cfg: CompareConfig, unlabeled: Path) -> None:
     """data.unlabeled read as the distilled runs will read it, before the teacher and CTC-only runs train for hours."""
-    from signdistill.data import Utterance, read_manifest
+    from signdistill.data import Utterance, load_features, read_manifest
     from signdistill.data.unlabeled import read_unlabeled_manifest, refuse_held_out_recordings
 
     try:
@@ -329,6 +329,9 @@ def _check_unlabeled(cfg: CompareConfig, unlabeled: Path) -> None:
     try:
         extra = read_unlabeled_manifest(unlabeled, labelled_ids={u.id for u in train})
         refuse_held_out_recordings(extra, held_out, unlabeled)
+        dim = load_features(train[0].features).shape[1] if train else None
+        for u in extra:  # every recording, as the distilled runs will load it (a few seconds for thousands)
+            load_features(u.features, expect_dim=dim, context=f"utterance {u.id!r} of {unlabeled}")
     except DataError as exc:
         where = "" if "data.unlabeled" in str(exc) else "data.unlabeled: "
         hint = ""

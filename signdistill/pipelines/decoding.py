@@ -203,9 +203,9 @@ def tune_decoder(
     _check_tuning_outputs(checkpoint, manifest, lm, out, json_out, overwrite)
     check_lm_file(lm)  # before the network runs over the whole manifest
     grid = _tuning_grid(alphas, betas, search, trials, seed)
-    if on_progress is not None:
+    outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)  # checks checkpoint and manifest
+    if on_progress is not None:  # only now: a bar started earlier leaves a line behind an input error
         on_progress(0, len(grid), {})
-    outs = model_outputs(checkpoint, manifest, batch_size=batch_size, device=device)
 
     def wer_of(cfg: DecoderConfig | None) -> float:
         hyps = decode_log_probs(outs.log_probs, outs.model.vocab.tokens, cfg)

@@ -350,7 +350,7 @@ def cache_teacher(
 
 
 def teacher_passed_note(cfg: DistillRunConfig, student_dev_wer: float) -> str | None:
-    """A warning when the distilled student did at least as well on dev as a teacher did on the same dev manifest.
+    """A note when the distilled student did at least as well on dev as a teacher did on the same dev manifest.
 
     The teacher's dev WER is the one its checkpoint recorded (``meta.metrics``); a teacher scored on
     another dev manifest, or without that record (imported, cached), is not compared.
@@ -368,10 +368,10 @@ def teacher_passed_note(cfg: DistillRunConfig, student_dev_wer: float) -> str | 
             continue
         if same_dev and student_dev_wer <= teacher_wer and student_dev_wer < 90.0:  # 90: a model that learned (compare's rule)
             return (
-                f"warning: the student's best dev WER ({student_dev_wer:.2f}) is no worse than its teacher's ({teacher_wer:.2f}, "
-                f"{ref.checkpoint}, same dev manifest). A teacher no better than its student can hold it back: trained 180 "
-                "epochs, the default recipe hurt a student that had passed its teacher (docs/benchmarks.md, patient teaching). "
-                "Compare with an equally trained CTC-only student (`signdistill compare`), or train a stronger teacher."
+                f"note: the student's best dev WER ({student_dev_wer:.2f}) reached its teacher's ({teacher_wer:.2f}, "
+                f"{ref.checkpoint}, same dev manifest). Whether the teacher still helped depends on an equally trained "
+                "CTC-only student: distilling helped where that student stayed worse than the teacher and hurt where it "
+                "passed it (docs/benchmarks.md, patient teaching). `signdistill compare` measures which case this is."
             )
     return None
 
