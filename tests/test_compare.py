@@ -233,7 +233,13 @@ def test_compare_refuses_a_foreign_out_folder(tmp_path, synth, trained_teacher):
     "name",
     ["compare_2p5x.yaml", "compare_15x.yaml", "compare_small.yaml", "compare_plan_ratio.yaml", "compare_gap.yaml"]
     + [f"compare_unlabeled{x}.yaml" for x in ("", "_same", "_x4", "_15x", "_distinct", "_weather", "_distinct_15x", "_weather_15x")]
-    + ["compare_patient.yaml", "compare_patient_unlabeled.yaml", "compare_int8.yaml", "compare_int8_15x.yaml"]
+    + [
+        "compare_patient.yaml",
+        "compare_patient_unlabeled.yaml",
+        "compare_int8.yaml",
+        "compare_int8_15x.yaml",
+        "compare_unlabeled_conf.yaml",
+    ]
     + ["compare_stride2.yaml", "compare_stride4.yaml", "compare_stride4_teacher4.yaml"],
 )
 def test_example_compare_configs_validate_and_plan(name, tmp_path):
