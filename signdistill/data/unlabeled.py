@@ -9,7 +9,7 @@ a manifest; :mod:`signdistill.training.unlabeled` labels it with the teacher.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def read_unlabeled_manifest(path: str | os.PathLike[str], *, labelled_ids: set[s
     return utterances
 
 
-def refuse_held_out_recordings(unlabeled: Sequence[Utterance], held_out: dict[str, Sequence[Utterance] | None], source: Any) -> None:
+def refuse_held_out_recordings(unlabeled: Sequence[Utterance], held_out: Mapping[str, Sequence[Utterance] | None], source: Any) -> None:
     """Raise if an utterance of a held-out split (by id or by feature file) is among the ``unlabeled`` ones."""
     extra = {u.id for u in unlabeled} | {str(Path(u.features).resolve()) for u in unlabeled}  # ids and recordings
     for name, utts in held_out.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from signdistill.config import CompareConfig
@@ -55,14 +54,12 @@ def check_inputs(cfg: CompareConfig) -> None:
 
 def _check_unlabeled(cfg: CompareConfig, unlabeled: Path) -> None:
     """data.unlabeled read as the distilled runs will read it, before the teacher and CTC-only runs train for hours."""
-    from signdistill.data import Utterance, load_features, read_manifest
+    from signdistill.data import load_features, read_manifest
     from signdistill.data.unlabeled import read_unlabeled_manifest, refuse_held_out_recordings
 
     try:
         train = read_manifest(cfg.data.train)
-        held_out: dict[str, Sequence[Utterance] | None] = {
-            f"data.{k}": read_manifest(getattr(cfg.data, k)) for k in ("dev", "test") if getattr(cfg.data, k) is not None
-        }
+        held_out = {f"data.{k}": read_manifest(getattr(cfg.data, k)) for k in ("dev", "test") if getattr(cfg.data, k) is not None}
     except DataError as exc:
         raise ConfigError(f"compare: {exc} Nothing was trained.") from None
     try:

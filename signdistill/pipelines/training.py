@@ -63,17 +63,12 @@ def load_splits(cfg: RunConfig, vocab: Vocabulary | None = None, normalizer: Nor
     test = None
     if cfg.data.test is not None:
         test = SignDataset(read_manifest(cfg.data.test), vocab, normalizer, source=str(cfg.data.test))
-    _refuse_held_out_in_unlabeled(train, {"data.dev": dev, "data.test": test}, cfg.data.unlabeled)
+    if train.num_labelled < len(train.utterances):  # dev or test among the recordings would be trained on
+        from signdistill.data.unlabeled import refuse_held_out_recordings
+
+        held_out = {"data.dev": dev.utterances, "data.test": None if test is None else test.utterances}
+        refuse_held_out_recordings(train.utterances[train.num_labelled :], held_out, cfg.data.unlabeled)
     return Splits(train, dev, test, vocab, normalizer)
-
-
-def _refuse_held_out_in_unlabeled(train: SignDataset, held_out: dict[str, SignDataset | None], source: Any) -> None:
-    """Recordings of dev or test among the unlabeled ones would be trained on (dev chooses the best epoch)."""
-    from signdistill.data.unlabeled import refuse_held_out_recordings
-
-    refuse_held_out_recordings(
-        train.utterances[train.num_labelled :], {k: None if v is None else v.utterances for k, v in held_out.items()}, source
-    )
 
 
 def _warn_too_short(data: SignDataset, stride: int, source: str) -> None:
